@@ -1,0 +1,182 @@
+-- resq warehouse schema, Snowflake dialect. The DuckDB backend renders it with sqlglot.
+-- Every statement is idempotent (IF NOT EXISTS) so `init` can run again without loss.
+-- Snowflake does not enforce PRIMARY KEY or UNIQUE on standard tables: the keyed MERGE in
+-- heal_merge.sql is what guarantees one order per idempotency key there.
+
+CREATE TABLE IF NOT EXISTS resq_schema_version (
+    version INTEGER NOT NULL,
+    applied_at TIMESTAMP_NTZ NOT NULL,
+    description VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS organizations (
+    org_id VARCHAR NOT NULL PRIMARY KEY,
+    org_name VARCHAR NOT NULL,
+    sector VARCHAR NOT NULL,
+    city VARCHAR NOT NULL,
+    disaster_zone BOOLEAN NOT NULL DEFAULT FALSE,
+    phh_persons INTEGER,
+    aay_households INTEGER,
+    budget_cap FLOAT,
+    data_source VARCHAR NOT NULL DEFAULT 'REAL',
+    updated_at TIMESTAMP_NTZ
+);
+
+CREATE TABLE IF NOT EXISTS sector_config (
+    sector VARCHAR NOT NULL PRIMARY KEY,
+    critical_days FLOAT NOT NULL,
+    warning_days FLOAT NOT NULL,
+    target_days FLOAT NOT NULL,
+    priority INTEGER NOT NULL,
+    adverse_critical_days FLOAT,
+    adverse_demand_multiplier FLOAT NOT NULL DEFAULT 1.0,
+    haze_demand_multiplier FLOAT NOT NULL DEFAULT 1.0,
+    disaster_priority INTEGER,
+    monthly_allotment_cap BOOLEAN NOT NULL DEFAULT FALSE,
+    updated_at TIMESTAMP_NTZ
+);
+
+CREATE TABLE IF NOT EXISTS inventory_master (
+    org_id VARCHAR NOT NULL,
+    sku VARCHAR NOT NULL,
+    item_name VARCHAR NOT NULL,
+    category VARCHAR NOT NULL DEFAULT 'OTHER',
+    current_stock FLOAT NOT NULL,
+    daily_consumption FLOAT NOT NULL,
+    demand_factor FLOAT NOT NULL DEFAULT 1.0,
+    unit VARCHAR NOT NULL DEFAULT 'unit',
+    pack_size FLOAT NOT NULL DEFAULT 1.0,
+    lead_time_days FLOAT NOT NULL DEFAULT 1.0,
+    preferred_vendor VARCHAR,
+    data_source VARCHAR NOT NULL DEFAULT 'REAL',
+    updated_at TIMESTAMP_NTZ,
+    PRIMARY KEY (org_id, sku)
+);
+
+CREATE TABLE IF NOT EXISTS vendors (
+    vendor_id VARCHAR NOT NULL PRIMARY KEY,
+    vendor_name VARCHAR,
+    data_source VARCHAR NOT NULL DEFAULT 'REAL',
+    updated_at TIMESTAMP_NTZ
+);
+
+CREATE TABLE IF NOT EXISTS vendor_catalog (
+    vendor_id VARCHAR NOT NULL,
+    sku VARCHAR NOT NULL,
+    city VARCHAR NOT NULL,
+    price FLOAT NOT NULL,
+    lead_time_days FLOAT NOT NULL DEFAULT 1.0,
+    data_source VARCHAR NOT NULL DEFAULT 'REAL',
+    updated_at TIMESTAMP_NTZ,
+    PRIMARY KEY (vendor_id, sku, city)
+);
+
+-- External signals. `source` says where the current value came from: SIMULATION (the
+-- GET_WEATHER_DATA / GET_VENDOR_STATUS functions), CHAOS (an audited chaos edit) or FEED
+-- (a real feed). data_source is SIMULATED for the first two.
+CREATE TABLE IF NOT EXISTS city_weather (
+    city VARCHAR NOT NULL PRIMARY KEY,
+    condition VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    data_source VARCHAR NOT NULL,
+    updated_at TIMESTAMP_NTZ
+);
+
+CREATE TABLE IF NOT EXISTS vendor_status (
+    vendor_id VARCHAR NOT NULL PRIMARY KEY,
+    status VARCHAR NOT NULL,
+    latency_ms INTEGER,
+    source VARCHAR NOT NULL,
+    data_source VARCHAR NOT NULL,
+    checked_at TIMESTAMP_NTZ
+);
+
+CREATE TABLE IF NOT EXISTS vendor_status_log (
+    checked_at TIMESTAMP_NTZ NOT NULL,
+    vendor_id VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    latency_ms INTEGER,
+    data_source VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS purchase_orders (
+    po_id VARCHAR NOT NULL PRIMARY KEY,
+    idempotency_key VARCHAR NOT NULL UNIQUE,
+    org_id VARCHAR NOT NULL,
+    sku VARCHAR NOT NULL,
+    vendor VARCHAR,
+    quantity FLOAT NOT NULL,
+    unit_price FLOAT,
+    status VARCHAR NOT NULL,
+    priority INTEGER NOT NULL,
+    rank INTEGER,
+    reason VARCHAR NOT NULL,
+    data_source VARCHAR NOT NULL,
+    cycle_id VARCHAR,
+    created_at TIMESTAMP_NTZ NOT NULL,
+    updated_at TIMESTAMP_NTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq INTEGER NOT NULL PRIMARY KEY,
+    event_id VARCHAR NOT NULL UNIQUE,
+    event_ts TIMESTAMP_NTZ NOT NULL,
+    actor VARCHAR NOT NULL,
+    action VARCHAR NOT NULL,
+    org_id VARCHAR,
+    entity_id VARCHAR,
+    details VARCHAR NOT NULL,
+    prev_hash VARCHAR NOT NULL,
+    hash VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS alerts (
+    alert_id VARCHAR NOT NULL PRIMARY KEY,
+    dedup_key VARCHAR NOT NULL UNIQUE,
+    org_id VARCHAR NOT NULL,
+    sku VARCHAR,
+    po_id VARCHAR,
+    kind VARCHAR NOT NULL,
+    severity VARCHAR NOT NULL,
+    message VARCHAR NOT NULL,
+    state VARCHAR NOT NULL,
+    tier INTEGER NOT NULL DEFAULT 0,
+    data_source VARCHAR NOT NULL,
+    created_at TIMESTAMP_NTZ NOT NULL,
+    escalated_at TIMESTAMP_NTZ,
+    acked_at TIMESTAMP_NTZ,
+    acked_by VARCHAR,
+    resolved_at TIMESTAMP_NTZ
+);
+
+CREATE TABLE IF NOT EXISTS notifications (
+    notification_id VARCHAR NOT NULL PRIMARY KEY,
+    delivery_key VARCHAR NOT NULL UNIQUE,
+    alert_id VARCHAR NOT NULL,
+    org_id VARCHAR NOT NULL,
+    stakeholder VARCHAR NOT NULL,
+    channel VARCHAR NOT NULL,
+    tier INTEGER NOT NULL DEFAULT 0,
+    payload VARCHAR NOT NULL,
+    state VARCHAR NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error VARCHAR,
+    created_at TIMESTAMP_NTZ NOT NULL,
+    next_attempt_at TIMESTAMP_NTZ,
+    delivered_at TIMESTAMP_NTZ
+);
+
+CREATE TABLE IF NOT EXISTS heal_cycles (
+    cycle_id VARCHAR NOT NULL PRIMARY KEY,
+    started_at TIMESTAMP_NTZ NOT NULL,
+    finished_at TIMESTAMP_NTZ,
+    actor VARCHAR NOT NULL,
+    state VARCHAR NOT NULL,
+    candidates INTEGER,
+    created INTEGER,
+    covered INTEGER,
+    pending_vendor INTEGER,
+    held_for_approval INTEGER,
+    alerts_raised INTEGER,
+    error VARCHAR
+);

@@ -1,0 +1,79 @@
+"""System health: GREEN, AMBER or RED, with the reasons a person can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Health(StrEnum):
+    GREEN = "GREEN"
+    AMBER = "AMBER"
+    RED = "RED"
+
+
+@dataclass(frozen=True)
+class HealthInputs:
+    """What health is judged from; ages are in seconds, None when it never happened."""
+
+    vendors_online: int
+    vendors_total: int
+    analysis_age_s: float | None
+    target_lag_s: float = 60.0
+    analysis_suspended: bool = False
+    refresh_failures: int = 0
+    last_cycle_age_s: float | None = None
+    cycle_interval_s: float = 300.0
+    outbox_backlog: int = 0
+    failed_deliveries: int = 0
+    pending_vendor_orders: int = 0
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    status: Health
+    reasons: Sequence[str] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"status": self.status.value, "reasons": list(self.reasons)}
+
+
+def assess(h: HealthInputs) -> HealthReport:
+    """RED when healing cannot work (no vendor online, analysis suspended or far stale,
+    deliveries failing); AMBER when something needs a look; GREEN otherwise."""
+    red: list[str] = []
+    amber: list[str] = []
+    if h.vendors_total and h.vendors_online == 0:
+        red.append("no vendor is online")
+    elif h.vendors_online < h.vendors_total:
+        amber.append(f"{h.vendors_total - h.vendors_online} of {h.vendors_total} vendors offline")
+    if h.analysis_suspended:
+        red.append("stock_analysis refresh is suspended after repeated failures")
+    elif h.analysis_age_s is None:
+        amber.append("stock_analysis has never been refreshed")
+    elif h.analysis_age_s > 10 * h.target_lag_s:
+        red.append(
+            f"stock_analysis is {h.analysis_age_s:.0f} s old (target lag {h.target_lag_s:.0f} s)"
+        )
+    elif h.analysis_age_s > h.target_lag_s:
+        amber.append(
+            f"stock_analysis is {h.analysis_age_s:.0f} s old (target lag {h.target_lag_s:.0f} s)"
+        )
+    if h.refresh_failures and not h.analysis_suspended:
+        amber.append(f"{h.refresh_failures} consecutive refresh failure(s)")
+    if h.last_cycle_age_s is None:
+        amber.append("no heal cycle has completed yet")
+    elif h.last_cycle_age_s > 3 * h.cycle_interval_s:
+        amber.append(f"last heal cycle {h.last_cycle_age_s:.0f} s ago")
+    if h.failed_deliveries:
+        red.append(f"{h.failed_deliveries} notification(s) failed to deliver")
+    if h.outbox_backlog:
+        amber.append(f"{h.outbox_backlog} notification(s) waiting in the outbox")
+    if h.pending_vendor_orders:
+        amber.append(f"{h.pending_vendor_orders} order(s) waiting for a vendor")
+    if red:
+        return HealthReport(Health.RED, tuple(red + amber))
+    if amber:
+        return HealthReport(Health.AMBER, tuple(amber))
+    return HealthReport(Health.GREEN, ("all checks passed",))
