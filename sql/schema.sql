@@ -142,6 +142,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     state VARCHAR NOT NULL,
     tier INTEGER NOT NULL DEFAULT 0,
     data_source VARCHAR NOT NULL,
+    cycle_id VARCHAR,
     created_at TIMESTAMP_NTZ NOT NULL,
     escalated_at TIMESTAMP_NTZ,
     acked_at TIMESTAMP_NTZ,
@@ -179,4 +180,13 @@ CREATE TABLE IF NOT EXISTS heal_cycles (
     held_for_approval INTEGER,
     alerts_raised INTEGER,
     error VARCHAR
+);
+
+-- The head of the audit chain: updated in the same transaction as every append, so
+-- concurrent appends conflict (and retry) instead of forking the chain, and deleting the
+-- newest rows is detected.
+CREATE TABLE IF NOT EXISTS audit_head (
+    id INTEGER NOT NULL PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    hash VARCHAR NOT NULL
 );

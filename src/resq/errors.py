@@ -60,3 +60,11 @@ class InvalidTransitionError(ResqError, ValueError):
 
 class TenantScopeError(ResqError, PermissionError):
     """A tenant-scoped handle tried to read or change another organization's rows."""
+
+
+class ConflictError(BackendError):
+    """Two writers touched the same rows at once; the operation can be retried."""
+
+
+class AnalysisSuspendedError(BackendError):
+    """stock_analysis refreshes are suspended after repeated failures; resume to go on."""

@@ -18,11 +18,16 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from resq.core.sectors import ADVERSE_WEATHER, monthly_allotment_kg
+
 __all__ = [
     "ADVERSE_WEATHER",
+    "OFFLINE",
+    "ONLINE",
     "REAL",
     "SIMULATED",
     "WEATHER_CONDITIONS",
+    "WEEKLY_PROFILE",
     "ChaosEvent",
     "SimulatedNetwork",
     "VendorStatus",
@@ -41,7 +46,6 @@ __all__ = [
 
 SIMULATED = "SIMULATED"
 REAL = "REAL"
-ADVERSE_WEATHER = frozenset({"Rain", "Storm", "Flood"})
 WEATHER_CONDITIONS = ("Clear", "Cloudy", "Haze", "Rain", "Storm", "Flood")
 
 U64 = npt.NDArray[np.uint64]
@@ -104,12 +108,14 @@ def _normalize(name: str) -> str:
     return name.strip().casefold()
 
 
-def _stable_ids(names: Iterable[str]) -> U64:
-    """A 64-bit id per name from sha256 of the normalized name (never Python's hash())."""
+def _stable_ids(names: Iterable[str], *, normalize: bool = True) -> U64:
+    """A 64-bit id per name from sha256 of the (normalized) name, never Python's hash()."""
     return np.array(
         [
             int.from_bytes(
-                hashlib.sha256(_normalize(n).encode("utf-8", "surrogatepass")).digest()[:8],
+                hashlib.sha256(
+                    (_normalize(n) if normalize else n).encode("utf-8", "surrogatepass")
+                ).digest()[:8],
                 "little",
             )
             for n in names
@@ -302,9 +308,11 @@ def _sector_of(org_id: str) -> str:
 
 
 def _column_ids(values: pa.Array) -> U64:
-    """Stable ids per row, hashing each distinct value once."""
+    """Stable ids per row (of the exact string), hashing each distinct value once."""
     distinct, indices = _encode(values)
-    return _stable_ids(distinct)[np.asarray(indices.to_numpy(zero_copy_only=False), np.int64)]
+    return _stable_ids(distinct, normalize=False)[
+        np.asarray(indices.to_numpy(zero_copy_only=False), np.int64)
+    ]
 
 
 def _noise(key: U64) -> F64:
@@ -336,7 +344,8 @@ def generate_realistic_simulation(
 
     Returns one row per item and day: org_id, sku, day (date32), consumption, stock (end of
     day), stockout, data_source. Every draw is keyed by (seed, org_id, sku, calendar day,
-    stream), so the same seed gives bit-identical output on every run and machine.
+    stream), so the same seed (any integer, taken modulo 2**64) gives bit-identical output
+    on every run and machine.
     """
     if isinstance(days, bool) or not isinstance(days, int | np.integer) or days < 0:
         raise ValueError(f"days must be a whole number >= 0, got {days!r}")
@@ -481,7 +490,7 @@ _SECTOR_ITEMS: dict[str, tuple[tuple[_Item, ...], _Item]] = {
         _Item("REL-{n:04d}", "Relief supply {n:04d}", "KIT", "kit", 1.0, 3.0, 2, 30),
     ),
 }
-SECTORS = ("HOSPITAL", "PDS", "NGO")
+_SECTORS = ("HOSPITAL", "PDS", "NGO")
 _ORG_PREFIX = {"HOSPITAL": "HOSP", "PDS": "PDS", "NGO": "NGO"}
 _ORG_NAME = {"HOSPITAL": "District Hospital", "PDS": "Fair Price Shop", "NGO": "Relief Trust"}
 _PREFERRED_VENDOR = {"HOSPITAL": "Dunzo", "PDS": None, "NGO": None}
@@ -496,9 +505,6 @@ _CITY_CODES = {
     "hyderabad": "HYD",
     "pune": "PNQ",
 }
-# NFSA monthly entitlement: 5 kg per priority-household person, 35 kg per AAY household.
-PHH_KG_PER_PERSON_MONTH = 5.0
-AAY_KG_PER_HOUSEHOLD_MONTH = 35.0
 _DISASTER_ZONE_SHARE = 0.1  # of NGOs
 _ZERO_CONSUMPTION_SHARE = 0.01
 _CRITICAL_DAYS, _MIN_OK_COVER, _MAX_COVER = 3.0, 3.01, 60.0
@@ -506,8 +512,8 @@ _CRITICAL_DAYS, _MIN_OK_COVER, _MAX_COVER = 3.0, 3.01, 60.0
 # Vendors: (name, lead time days, price factor range vs list price, which sectors it serves,
 # share of (sku, city) pairs it serves). Blinkit and Dunzo serve everything everywhere.
 _VENDORS: tuple[tuple[str, float, float, float, tuple[str, ...], float], ...] = (
-    ("Blinkit", 1.0, 0.95, 1.10, SECTORS, 1.0),
-    ("Dunzo", 1.0, 0.0, 0.0, SECTORS, 1.0),  # priced at 85..95 % of Blinkit
+    ("Blinkit", 1.0, 0.95, 1.10, _SECTORS, 1.0),
+    ("Dunzo", 1.0, 0.0, 0.0, _SECTORS, 1.0),  # priced at 85..95 % of Blinkit
     ("Zepto", 1.0, 0.95, 1.15, ("HOSPITAL", "NGO"), 0.6),
     ("Apollo Supply", 2.0, 0.90, 1.20, ("HOSPITAL",), 1.0),
     ("FCI Depot", 3.0, 0.80, 0.95, ("PDS",), 1.0),
@@ -616,21 +622,21 @@ def simulate_network(
     seq = org_index // (3 * n_cities) + 1
     codes = _city_codes(city_list)
     org_ids = [
-        f"{_ORG_PREFIX[SECTORS[s]]}-{codes[c]}-{q:03d}"
+        f"{_ORG_PREFIX[_SECTORS[s]]}-{codes[c]}-{q:03d}"
         for s, c, q in zip(sector_idx.tolist(), city_idx.tolist(), seq.tolist(), strict=True)
     ]
     org_names = [
-        f"{city_list[c]} {_ORG_NAME[SECTORS[s]]} {q:03d}"
+        f"{city_list[c]} {_ORG_NAME[_SECTORS[s]]} {q:03d}"
         for s, c, q in zip(sector_idx.tolist(), city_idx.tolist(), seq.tolist(), strict=True)
     ]
-    org_key = _key(seed, _stable_ids(org_ids))
+    org_key = _key(seed, _stable_ids(org_ids, normalize=False))
     is_pds = sector_idx == 1
     is_ngo = sector_idx == 2
     phh = 1500 + (_uniform(org_key, _S_PHH) * 4501).astype(np.int64)  # 1500..6000 persons
     aay = 20 + (_uniform(org_key, _S_AAY) * 181).astype(np.int64)  # 20..200 households
     disaster = is_ngo & (_uniform(org_key, _S_DISASTER) < _DISASTER_ZONE_SHARE)
     city_arr = pa.array(city_list, type=pa.string())
-    sector_arr = pa.array(SECTORS, type=pa.string())
+    sector_arr = pa.array(_SECTORS, type=pa.string())
     organizations = pa.table(
         {
             "org_id": pa.array(org_ids, type=pa.string()),
@@ -646,10 +652,10 @@ def simulate_network(
     )
 
     # The item list: row s * k + j is sector s's j-th item ----------------------------
-    catalog_items = [it for s in SECTORS for it in _sector_item_list(s, k)]
+    catalog_items = [it for s in _SECTORS for it in _sector_item_list(s, k)]
     item_sector = np.repeat(np.arange(3, dtype=np.int64), k)
     item_skus = [it.sku for it in catalog_items]
-    item_sku_ids = _stable_ids(item_skus)
+    item_sku_ids = _stable_ids(item_skus, normalize=False)
 
     def item_col(values: list[Any], type_: pa.DataType) -> pa.Array:
         return pa.array(values, type=type_)
@@ -668,9 +674,7 @@ def simulate_network(
     u_scale = _uniform(key, _S_SCALE)
     consumption = (low + (high - low) * u_scale * u_scale) * org_size[row_org]
     rice_item = np.array([it.sku == "RICE" for it in catalog_items])[row_item]
-    entitlement = (
-        PHH_KG_PER_PERSON_MONTH * phh + AAY_KG_PER_HOUSEHOLD_MONTH * aay
-    ) / 30.0  # kg a day
+    entitlement = np.asarray(monthly_allotment_kg(phh, aay), dtype=np.float64) / 30.0  # NFSA
     consumption = np.where(rice_item, entitlement[row_org], consumption)
 
     first = np.arange(rows) == 0
@@ -699,7 +703,7 @@ def simulate_network(
             "pack_size": pa.array(item_num("pack_size")[row_item], type=pa.float64()),
             "lead_time_days": pa.array(lead.astype(np.float64), type=pa.float64()),
             "preferred_vendor": item_col(
-                [_PREFERRED_VENDOR[SECTORS[s]] for s in item_sector.tolist()], pa.string()
+                [_PREFERRED_VENDOR[_SECTORS[s]] for s in item_sector.tolist()], pa.string()
             ).take(take_idx),
             "data_source": _repeat_str(SIMULATED, rows),
         }
@@ -736,7 +740,7 @@ def simulate_network(
             price = np.round(list_price * (lo + (hi - lo) * u_price), 2)
         if name == "Blinkit":
             blinkit_price = price
-        sector_ok = np.isin(item_sector[grid_item], [SECTORS.index(s) for s in serves])
+        sector_ok = np.isin(item_sector[grid_item], [_SECTORS.index(s) for s in serves])
         mask = sector_ok & (_uniform(vkey, _S_SERVES) < coverage)
         parts.append((name, np.flatnonzero(mask), price[mask], lead_days))
     total = sum(len(p[1]) for p in parts)

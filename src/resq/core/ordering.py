@@ -537,3 +537,36 @@ def _cap_lists(
         if n
         else pa.array([], pa.list_(pa.string()))
     )
+
+
+# ---------------------------------------------------------------- manual overrides
+
+OVERRIDES: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "approve": ((OrderStatus.PENDING_APPROVAL,), OrderStatus.PLACED),
+    "cancel": (tuple(OPEN_STATUSES), OrderStatus.CANCELLED),
+    "receive": ((OrderStatus.PLACED,), OrderStatus.RECEIVED),
+    "set_quantity": (tuple(OPEN_STATUSES), None),
+}
+"""Which order statuses each manual override accepts, and the status it leads to
+(None keeps the status)."""
+
+
+def transition(status: str, action: str) -> str:
+    """The status after a manual override, or InvalidTransitionError saying why not.
+
+    >>> transition("PENDING_APPROVAL", "approve")
+    'PLACED'
+    """
+    from resq.errors import InvalidTransitionError
+
+    if action not in OVERRIDES:
+        raise InvalidTransitionError(
+            f"unknown override {action!r}; expected one of {', '.join(OVERRIDES)}"
+        )
+    allowed, to = OVERRIDES[action]
+    if status not in allowed:
+        raise InvalidTransitionError(
+            f"cannot {action.replace('_', ' ')} an order that is {status}; "
+            f"only orders that are {' or '.join(allowed)}"
+        )
+    return str(to if to is not None else status)

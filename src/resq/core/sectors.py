@@ -215,7 +215,16 @@ def analyse(
     delay = _delay(wx)
     applied = (multiplier != 1.0) | (adverse & ~np.isnan(cfg["adverse_critical_days"]))
     return Analysis(
-        effective, days, critical, warning, cfg["target_days"], status, priority, delay, adverse
+        effective,
+        days,
+        critical,
+        warning,
+        cfg["target_days"],
+        status,
+        priority,
+        delay,
+        adverse,
+        applied,
     )
 
 

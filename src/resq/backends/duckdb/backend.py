@@ -1,0 +1,322 @@
+"""The embedded DuckDB backend: one file (or memory), Snowflake SQL rendered by sqlglot.
+
+DuckDB lacks dynamic tables, so ``stock_analysis`` is a materialized table that resq
+refreshes itself with Snowflake's bookkeeping: a target lag, a refresh history, and
+suspension after 5 consecutive failed refreshes until resumed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import duckdb
+import pyarrow as pa
+
+from resq import sqlfiles
+from resq.backends.base import Capability, RefreshResult
+from resq.backends.duckdb import rewrites
+from resq.backends.warehouse import WarehouseBackend, utcnow
+from resq.errors import (
+    AnalysisSuspendedError,
+    BackendError,
+    ConflictError,
+    DatabaseLockedError,
+    UnknownBackendError,
+)
+
+MAX_FAILED_REFRESHES = 5
+
+_EMULATION_DDL = (
+    """CREATE TABLE IF NOT EXISTS resq_dt_state (
+        name VARCHAR PRIMARY KEY, definition_hash VARCHAR NOT NULL, target_lag_s DOUBLE,
+        last_refresh_start TIMESTAMP, last_refresh_end TIMESTAMP, refreshed_changes BIGINT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0, suspended BOOLEAN NOT NULL DEFAULT FALSE)""",
+    """CREATE TABLE IF NOT EXISTS dt_refresh_history (
+        name VARCHAR NOT NULL, refresh_start TIMESTAMP NOT NULL, refresh_end TIMESTAMP,
+        rows BIGINT, state VARCHAR NOT NULL, trigger VARCHAR, error VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS resq_dt_changes (changed_at TIMESTAMP NOT NULL)""",
+)
+
+
+class DuckDBBackend(WarehouseBackend):
+    """resq on DuckDB: ``resq.connect("duckdb:///path.db")`` or ``duckdb://`` in memory."""
+
+    name = "duckdb"
+    dialect = "duckdb"
+    capabilities = frozenset(
+        {
+            Capability.EMULATED_DYNAMIC_TABLES,
+            Capability.UNIQUE_CONSTRAINTS,
+            Capability.PYTHON_UDFS,
+            Capability.TABLE_FUNCTIONS,
+            Capability.CONCURRENT_WRITERS,
+        }
+    )
+
+    def __init__(self, path: str | None = None, *, read_only: bool = False, target_lag_s: float = 60.0) -> None:
+        self.path = path or ":memory:"
+        self.target_lag_s = float(target_lag_s)
+        try:
+            self._root = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.IOException as exc:
+            raise _lock_error(self.path, exc) from None
+        self._local = threading.local()
+        self._refresh_lock = threading.Lock()
+        self._analysis_sql: str | None = None
+
+    # ------------------------------------------------------------------ connection
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> DuckDBBackend:
+        """``duckdb://`` is in memory; ``duckdb:///rel/path.db``; ``duckdb:////abs/path.db``.
+
+        Query options: ``read_only=true``, ``target_lag=<seconds>``.
+        """
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "duckdb":
+            raise UnknownBackendError(f"not a DuckDB URL: {url!r}")
+        if parts.netloc not in {"", "localhost"}:
+            raise UnknownBackendError(
+                f"bad DuckDB URL {url!r}: use duckdb:///relative/path.db, duckdb:////absolute/path.db "
+                "or duckdb:// for an in-memory database"
+            )
+        path = unquote(parts.path[1:]) if parts.path.startswith("/") else unquote(parts.path)
+        options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        unknown = set(options) - {"read_only", "target_lag"}
+        if unknown:
+            raise UnknownBackendError(f"unknown DuckDB URL option(s): {', '.join(sorted(unknown))}")
+        if "read_only" in options:
+            kwargs.setdefault("read_only", options["read_only"].lower() in {"1", "true", "yes"})
+        if "target_lag" in options:
+            try:
+                kwargs.setdefault("target_lag_s", float(options["target_lag"]))
+            except ValueError:
+                raise UnknownBackendError(f"target_lag must be seconds, got {options['target_lag']!r}") from None
+        return cls(path or None, **kwargs)
+
+    def _conn(self) -> duckdb.DuckDBPyConnection:
+        conn: duckdb.DuckDBPyConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._root.cursor()
+            self._local.conn = conn
+            self._local.depth = 0
+            self._local.staged = set()
+            self._install(conn)
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+        self._root.close()
+
+    # ------------------------------------------------------------------ primitives
+
+    def render(self, statement: Any) -> str:
+        return rewrites.to_duckdb(statement)
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        conn = self._conn()
+        try:
+            conn.execute(sql, list(params) if params else None)
+        except duckdb.Error as exc:
+            raise _translate(exc) from exc
+
+    def fetch(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        conn = self._conn()
+        try:
+            rel = conn.sql(sql, params=list(params) if params else None)
+            return rel.to_arrow_table() if rel is not None else pa.table({})
+        except duckdb.Error as exc:
+            raise _translate(exc) from exc
+
+    def stage(self, name: str, data: pa.Table) -> None:
+        conn = self._conn()
+        conn.register(name, data)
+        self._local.staged.add(name)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        conn = self._conn()
+        if self._local.depth:
+            self._local.depth += 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+            return
+        conn.execute("BEGIN TRANSACTION")
+        self._local.depth = 1
+        try:
+            yield
+        except BaseException:
+            self._local.depth = 0
+            try:
+                conn.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            self._unstage(conn)
+            raise
+        self._local.depth = 0
+        try:
+            conn.execute("COMMIT")
+        except duckdb.Error as exc:
+            try:
+                conn.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            raise _translate(exc) from exc
+        finally:
+            self._unstage(conn)
+
+    def _unstage(self, conn: duckdb.DuckDBPyConnection) -> None:
+        for name in self._local.staged:
+            try:
+                conn.unregister(name)
+            except duckdb.Error:
+                pass
+        self._local.staged = set()
+
+    # ------------------------------------------------------------------ functions
+
+    def install_functions(self) -> None:
+        self._install(self._conn())
+
+    def _install(self, conn: duckdb.DuckDBPyConnection) -> None:
+        from resq.backends.duckdb.functions import install
+
+        install(conn)
+
+    # ------------------------------------------------------------------ stock_analysis
+
+    def _analysis_query(self) -> str:
+        if self._analysis_sql is None:
+            definition = rewrites.dynamic_table_parts(sqlfiles.statements("stock_analysis")[0])
+            self._analysis_sql = rewrites.to_duckdb(definition.query)
+        return self._analysis_sql
+
+    def create_analysis(self) -> None:
+        """Create the emulated dynamic table; recreate it if its definition changed."""
+        query = self._analysis_query()
+        digest = hashlib.sha256(query.encode()).hexdigest()
+        with self.transaction():
+            for ddl in _EMULATION_DDL:
+                self.execute(ddl)
+            state = self.fetch("SELECT definition_hash FROM resq_dt_state WHERE name = 'stock_analysis'").to_pylist()
+            if state and state[0]["definition_hash"] == digest:
+                return
+            self.execute("DROP TABLE IF EXISTS stock_analysis")
+            self.execute(f"CREATE TABLE stock_analysis AS SELECT * FROM ({query}) LIMIT 0")
+            self.execute("DELETE FROM resq_dt_state WHERE name = 'stock_analysis'")
+            self.execute(
+                "INSERT INTO resq_dt_state (name, definition_hash, target_lag_s) VALUES ('stock_analysis', ?, ?)",
+                [digest, self.target_lag_s],
+            )
+        self.refresh_analysis(force=True)
+
+    def _mark_changed(self) -> None:
+        try:
+            self.execute("INSERT INTO resq_dt_changes VALUES (?)", [utcnow()])
+        except BackendError:
+            pass  # before init: nothing to refresh yet
+
+    def analysis_state(self) -> dict[str, Any]:
+        """Refresh bookkeeping: last refresh, failures, suspension, pending changes."""
+        rows = self.fetch(
+            "SELECT s.*, (SELECT COUNT(*) FROM resq_dt_changes) AS changes FROM resq_dt_state s WHERE name = 'stock_analysis'"
+        ).to_pylist()
+        if not rows:
+            return {"exists": False}
+        row = rows[0]
+        row["exists"] = True
+        row["pending_changes"] = int(row["changes"]) - int(row["refreshed_changes"] or 0)
+        return row
+
+    def refresh_analysis(self, *, force: bool = False, now: datetime | None = None) -> RefreshResult:
+        now = now or utcnow()
+        with self._refresh_lock:
+            state = self.analysis_state()
+            if not state.get("exists"):
+                raise BackendError("stock_analysis does not exist yet: run init() first")
+            if state["suspended"]:
+                raise AnalysisSuspendedError(
+                    f"stock_analysis is suspended after {state['consecutive_failures']} failed "
+                    "refreshes; fix the cause, then resume it (resq init, or backend.resume_analysis())"
+                )
+            last = state["last_refresh_start"]
+            age = None if last is None else (now - last).total_seconds()
+            if not force and age is not None and age < self.target_lag_s and state["pending_changes"] <= 0:
+                return RefreshResult(False, None, f"fresh ({age:.1f} s old, target lag {self.target_lag_s:.0f} s, no changes)")
+            trigger = "MANUAL" if force else ("CHANGES" if state["pending_changes"] > 0 else "TARGET_LAG")
+            try:
+                with self.transaction():
+                    changes = self.fetch("SELECT COUNT(*) FROM resq_dt_changes").column(0)[0].as_py()
+                    self.execute("DELETE FROM stock_analysis")
+                    self.execute(f"INSERT INTO stock_analysis {self._analysis_query()}")
+                    rows = self.fetch("SELECT COUNT(*) FROM stock_analysis").column(0)[0].as_py()
+                    end = utcnow() if now is None else max(now, utcnow())
+                    self.execute(
+                        "UPDATE resq_dt_state SET last_refresh_start = ?, last_refresh_end = ?, refreshed_changes = ?, consecutive_failures = 0 WHERE name = 'stock_analysis'",
+                        [now, end, changes],
+                    )
+                    self.execute(
+                        "INSERT INTO dt_refresh_history VALUES ('stock_analysis', ?, ?, ?, 'SUCCEEDED', ?, NULL)",
+                        [now, end, rows, trigger],
+                    )
+            except (BackendError, duckdb.Error) as exc:
+                self._record_failure(now, trigger, exc)
+                raise BackendError(f"refreshing stock_analysis failed: {exc}") from exc
+            return RefreshResult(True, int(rows), trigger, now, end)
+
+    def _record_failure(self, now: datetime, trigger: str, exc: BaseException) -> None:
+        with self.transaction():
+            self.execute(
+                "UPDATE resq_dt_state SET consecutive_failures = consecutive_failures + 1, "
+                "suspended = consecutive_failures + 1 >= ? WHERE name = 'stock_analysis'",
+                [MAX_FAILED_REFRESHES],
+            )
+            self.execute(
+                "INSERT INTO dt_refresh_history VALUES ('stock_analysis', ?, ?, NULL, 'FAILED', ?, ?)",
+                [now, utcnow(), trigger, str(exc)[:2000]],
+            )
+
+    def resume_analysis(self) -> None:
+        """Resume refreshes after a suspension (like ALTER DYNAMIC TABLE ... RESUME)."""
+        with self.transaction():
+            self.execute("UPDATE resq_dt_state SET suspended = FALSE, consecutive_failures = 0 WHERE name = 'stock_analysis'")
+
+    def refresh_history(self) -> pa.Table:
+        return self.fetch("SELECT * FROM dt_refresh_history ORDER BY refresh_start DESC")
+
+
+_LOCK_PID = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def _lock_error(path: str, exc: BaseException) -> BaseException:
+    text = str(exc)
+    match = _LOCK_PID.search(text)
+    if "lock" not in text.lower():
+        return BackendError(f"cannot open DuckDB database {path!r}: {text}")
+    holder = f"process {match['pid']} ({match['prog']})" if match else "another process"
+    return DatabaseLockedError(
+        f"database {path!r} is locked by {holder}: DuckDB allows one writing process per "
+        "file. Stop that process (for example a running `resq watch` or dashboard), or use "
+        "another database file."
+    )
+
+
+def _translate(exc: BaseException) -> BaseException:
+    text = str(exc)
+    if isinstance(exc, duckdb.TransactionException) or "Conflict on" in text or (
+        isinstance(exc, duckdb.ConstraintException) and "duplicate key" in text.lower()
+    ):
+        return ConflictError(f"a concurrent change conflicted; retry: {text}")
+    return BackendError(text)

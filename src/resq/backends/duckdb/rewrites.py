@@ -1,0 +1,419 @@
+"""Render Snowflake-dialect SQL for DuckDB: parse, apply small pure rewrites, generate.
+
+sqlglot's Snowflake -> DuckDB transpiling is right for most of what resq writes (IFF,
+COUNT_IF, DIV0, GREATEST/LEAST NULL semantics, TIMESTAMP_NTZ, CURRENT_TIMESTAMP(), `?`
+placeholders, 0-based array indexes). Each function in `REWRITES` fixes one thing it gets
+wrong or cannot express; anything sqlglot knows it cannot render raises
+`SQLTranslationError` instead of being dropped silently.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
+
+from resq.errors import ResqError
+
+__all__ = [
+    "REWRITES",
+    "DynamicTableDef",
+    "Rewrite",
+    "SQLTranslationError",
+    "dynamic_table_parts",
+    "dynamic_table_to_table",
+    "float_is_double",
+    "is_dynamic_table",
+    "object_construct_to_json",
+    "parse_target_lag",
+    "reject_engine_specific_hash",
+    "reject_seeded_random",
+    "to_duckdb",
+    "unqualify_set_targets",
+    "unwrap_table_function",
+    "variant_path_as_text",
+]
+
+
+Rewrite = Callable[[exp.Expr], exp.Expr]
+"""A pure rewrite: takes a Snowflake syntax tree, returns a new one (never edits its input)."""
+
+
+class SQLTranslationError(ResqError, ValueError):
+    """Snowflake SQL that does not parse, or cannot run on DuckDB with the same meaning."""
+
+
+def _show(rewrite: Rewrite, sql: str) -> None:
+    """Print `sql` (Snowflake) after `rewrite` alone, as DuckDB: the doctests' helper."""
+    print(rewrite(sqlglot.parse_one(sql, read="snowflake")).sql(dialect="duckdb"))
+
+
+# --- the rewrites -----------------------------------------------------------------------
+
+
+def dynamic_table_to_table(expression: exp.Expr) -> exp.Expr:
+    """Render `CREATE DYNAMIC TABLE ... AS q` as a plain `CREATE TABLE ... AS q`.
+
+    DuckDB has no dynamic tables: the backend materializes the query and keeps the refresh
+    bookkeeping itself (see `dynamic_table_parts`). Dropped here: DYNAMIC, TARGET_LAG,
+    WAREHOUSE, REFRESH_MODE, INITIALIZE.
+    https://docs.snowflake.com/en/sql-reference/sql/create-dynamic-table
+
+    >>> _show(dynamic_table_to_table, "CREATE OR REPLACE DYNAMIC TABLE d TARGET_LAG = '1 minute'"
+    ...       " WAREHOUSE = wh REFRESH_MODE = INCREMENTAL AS SELECT a FROM t")
+    CREATE OR REPLACE TABLE d AS SELECT a FROM t
+    """
+    if not is_dynamic_table(expression):
+        return expression
+    create = expression.copy()
+    properties = create.args["properties"]
+    kept = [p for p in properties.expressions if not _is_dynamic_table_property(p)]
+    if kept:
+        properties.set("expressions", kept)
+    else:
+        create.set("properties", None)
+    return create
+
+
+def unqualify_set_targets(expression: exp.Expr) -> exp.Expr:
+    """Strip the table qualifier from `UPDATE SET` targets, in MERGE and in UPDATE.
+
+    Snowflake accepts `WHEN MATCHED THEN UPDATE SET t.col = ...`; DuckDB rejects it
+    ("Qualified column names in UPDATE .. SET not supported"). A SET target can only be
+    a column of the target table, so dropping the qualifier keeps the meaning.
+    https://docs.snowflake.com/en/sql-reference/sql/merge
+
+    >>> _show(unqualify_set_targets, "MERGE INTO t USING s ON t.id = s.id"
+    ...       " WHEN MATCHED THEN UPDATE SET t.v = s.v")
+    MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v
+    """
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Update):
+            for assignment in node.expressions:
+                target = assignment.this if isinstance(assignment, exp.EQ) else None
+                if isinstance(target, exp.Column) and target.table:
+                    assignment.set("this", exp.Column(this=target.this.copy()))
+        return node
+
+    return expression.transform(fix)
+
+
+def float_is_double(expression: exp.Expr) -> exp.Expr:
+    """Render every Snowflake floating-point type as DuckDB DOUBLE.
+
+    In Snowflake FLOAT, FLOAT4, FLOAT8, REAL, DOUBLE are all 64-bit; in DuckDB FLOAT,
+    FLOAT4 and REAL are 32-bit. sqlglot already maps FLOAT to DOUBLE but renders REAL and
+    FLOAT4 as DuckDB REAL, which would silently lose precision.
+    https://docs.snowflake.com/en/sql-reference/data-types-numeric#float-float4-float8
+
+    >>> _show(float_is_double, "CREATE TABLE t (a FLOAT, b REAL, c FLOAT4, d FLOAT8)")
+    CREATE TABLE t (a DOUBLE, b DOUBLE, c DOUBLE, d DOUBLE)
+    >>> _show(float_is_double, "SELECT x::REAL")
+    SELECT CAST(x AS DOUBLE)
+    """
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.FLOAT:
+            return exp.DataType.build("DOUBLE")
+        return node
+
+    return expression.transform(fix)
+
+
+_TEXT_TYPES = {
+    exp.DataType.Type.TEXT,
+    exp.DataType.Type.VARCHAR,
+    exp.DataType.Type.CHAR,
+    exp.DataType.Type.NVARCHAR,
+    exp.DataType.Type.NCHAR,
+}
+
+
+def variant_path_as_text(expression: exp.Expr) -> exp.Expr:
+    """Render `v:path::string` as DuckDB `v ->> '$.path'`, the value without JSON quotes.
+
+    sqlglot renders `CAST(v -> '$.path' AS TEXT)`, which in DuckDB keeps the JSON quotes
+    (`"Blinkit"`); Snowflake's cast of a VARIANT string gives `Blinkit`. Limits: only
+    `:`-paths cast to a string type are fixed; compare a path with a string only after
+    such a cast, and `v['key']` bracket access is not translated.
+    https://docs.snowflake.com/en/user-guide/querying-semistructured
+
+    >>> _show(variant_path_as_text, "SELECT reason:vendor::string, reason:days::float FROM po")
+    SELECT reason ->> '$.vendor', CAST(reason -> '$.days' AS DOUBLE) FROM po
+    """
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if (
+            isinstance(node, exp.Cast)
+            and isinstance(node.this, exp.JSONExtract)
+            and node.to.this in _TEXT_TYPES
+        ):
+            path = node.this
+            return exp.JSONExtractScalar(this=path.this, expression=path.expression)
+        return node
+
+    return expression.transform(fix)
+
+
+def object_construct_to_json(expression: exp.Expr) -> exp.Expr:
+    """Render `OBJECT_CONSTRUCT(k, v, ...)` as a DuckDB JSON object without NULL values.
+
+    sqlglot renders a DuckDB STRUCT literal, which differs three ways: it is stored in a
+    VARCHAR column as `{'a': 1}` (not JSON), a column used as a key becomes a literal
+    field name, and NULL values are kept where Snowflake omits the pair.
+    `JSON_MERGE_PATCH('{}', ...)` drops the NULL members. Limit: it also drops JSON nulls
+    nested inside VARIANT values, which Snowflake keeps. `OBJECT_CONSTRUCT(*)` is not
+    translated. https://docs.snowflake.com/en/sql-reference/functions/object_construct
+
+    >>> _show(object_construct_to_json, "SELECT OBJECT_CONSTRUCT('sku', sku, k, 2) FROM t")
+    SELECT JSON_MERGE_PATCH('{}', JSON_OBJECT('sku', sku, k, 2)) FROM t
+    """
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.Struct) or not all(
+            isinstance(e, exp.PropertyEQ) for e in node.expressions
+        ):
+            return node
+        pairs = [
+            exp.JSONKeyValue(
+                this=exp.Literal.string(e.this.name)
+                if isinstance(e.this, exp.Identifier)
+                else e.this,
+                expression=e.expression,
+            )
+            for e in node.expressions
+        ]
+        return exp.Anonymous(
+            this="JSON_MERGE_PATCH",
+            expressions=[exp.Literal.string("{}"), exp.JSONObject(expressions=pairs)],
+        )
+
+    return expression.transform(fix)
+
+
+def unwrap_table_function(expression: exp.Expr) -> exp.Expr:
+    """Render `FROM TABLE(f(...))` as DuckDB `FROM f(...)`.
+
+    Snowflake calls a table function through `TABLE(...)`; DuckDB has no such wrapper and
+    rejects it, and sqlglot keeps it. Used for the simulation table function.
+    https://docs.snowflake.com/en/sql-reference/functions-table
+
+    >>> _show(unwrap_table_function, "SELECT * FROM TABLE(GENERATE_SIMULATION(42, 30)) AS s")
+    SELECT * FROM GENERATE_SIMULATION(42, 30) AS s
+    """
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.TableFromRows):
+            return exp.Table(this=node.this, alias=node.args.get("alias"))
+        return node
+
+    return expression.transform(fix)
+
+
+def reject_seeded_random(expression: exp.Expr) -> exp.Expr:
+    """Refuse `RANDOM(seed)` and `UNIFORM(lo, hi, <constant>)`: DuckDB cannot honour seeds.
+
+    sqlglot drops the seed of RANDOM (a different value on every run) and turns a constant
+    UNIFORM generator into a DuckDB HASH (reproducible, but not Snowflake's numbers).
+    Reproducible randomness belongs in `resq.simulation`, which is identical on every
+    backend. Unseeded `RANDOM()` / `UNIFORM(lo, hi, RANDOM())` pass.
+    https://docs.snowflake.com/en/sql-reference/functions/random
+
+    >>> _show(reject_seeded_random, "SELECT UNIFORM(1, 10, RANDOM(42))")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    resq.backends.duckdb.rewrites.SQLTranslationError: RANDOM(42) ...
+    """
+    for node in expression.find_all(exp.Rand, exp.Uniform):
+        if isinstance(node, exp.Rand) and node.this is not None:
+            seeded = f"RANDOM({node.this.sql(dialect='snowflake')})"
+        elif isinstance(node, exp.Uniform) and not isinstance(node.args.get("gen"), exp.Rand):
+            seeded = node.sql(dialect="snowflake")
+        else:
+            continue
+        raise SQLTranslationError(
+            f"{seeded} gives different numbers on DuckDB than on Snowflake (the seed cannot "
+            "be honoured); use resq.simulation for reproducible random data"
+        )
+    return expression
+
+
+def reject_engine_specific_hash(expression: exp.Expr) -> exp.Expr:
+    """Refuse `HASH(...)`: Snowflake and DuckDB compute different values for it.
+
+    Use `SHA2(x, 256)` or `MD5(x)`, which give the same hex digest on both engines.
+    https://docs.snowflake.com/en/sql-reference/functions/hash
+
+    >>> _show(reject_engine_specific_hash, "SELECT SHA2(a, 256) FROM t")
+    SELECT SHA256(a) FROM t
+    >>> _show(reject_engine_specific_hash, "SELECT HASH(a) FROM t")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    resq.backends.duckdb.rewrites.SQLTranslationError: HASH(a) ...
+    """
+    for node in expression.find_all(exp.Anonymous):
+        if node.name.upper() == "HASH":
+            raise SQLTranslationError(
+                f"{node.sql(dialect='snowflake')} gives different values on DuckDB than on "
+                "Snowflake; use SHA2(x, 256) or MD5(x), which agree"
+            )
+    return expression
+
+
+REWRITES: tuple[Rewrite, ...] = (
+    reject_seeded_random,
+    reject_engine_specific_hash,
+    dynamic_table_to_table,
+    unqualify_set_targets,
+    float_is_double,
+    variant_path_as_text,
+    object_construct_to_json,
+    unwrap_table_function,
+)
+"""Applied in order by `to_duckdb`; each is pure (returns a new tree, never edits its input)."""
+
+
+# --- rendering --------------------------------------------------------------------------
+
+
+def to_duckdb(sql: str | exp.Expr) -> str:
+    """One Snowflake statement (text or parsed) rendered as DuckDB SQL, through `REWRITES`.
+
+    Raises `SQLTranslationError` when the text does not parse as one statement or holds
+    something DuckDB cannot do with the same meaning.
+
+    >>> to_duckdb("SELECT IFF(qty > 0, qty, NULL) FROM inventory_master WHERE org_id = ?")
+    'SELECT CASE WHEN qty > 0 THEN qty ELSE NULL END FROM inventory_master WHERE org_id = ?'
+    """
+    if isinstance(sql, str):
+        return _render_text(sql)
+    return _render(sql)
+
+
+@lru_cache(maxsize=1024)
+def _render_text(sql: str) -> str:
+    return _render(_parse_one(sql))
+
+
+def _parse_one(sql: str) -> exp.Expr:
+    try:
+        parsed = [s for s in sqlglot.parse(sql, read="snowflake") if s is not None]
+    except ParseError as e:
+        where = "; ".join(
+            f"{err['description']} at line {err['line']}, column {err['col']}" for err in e.errors
+        )
+        raise SQLTranslationError(f"not valid Snowflake SQL: {where or e}") from e
+    except SqlglotError as e:
+        raise SQLTranslationError(f"not valid Snowflake SQL: {e}") from e
+    if len(parsed) != 1:
+        raise SQLTranslationError(f"expected one SQL statement, got {len(parsed)}")
+    return parsed[0]
+
+
+def _render(expression: exp.Expr) -> str:
+    for rewrite in REWRITES:
+        expression = rewrite(expression)
+    try:
+        return expression.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
+    except SqlglotError as e:
+        raise SQLTranslationError(f"cannot render for DuckDB: {e}") from e
+
+
+# --- dynamic tables ---------------------------------------------------------------------
+
+_DYNAMIC_TABLE_PROPERTIES = {"TARGET_LAG", "WAREHOUSE", "REFRESH_MODE", "INITIALIZE"}
+_LAG = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+
+
+def _is_dynamic_table_property(prop: exp.Expr) -> bool:
+    return isinstance(prop, exp.DynamicProperty) or (
+        isinstance(prop, exp.Property) and prop.name.upper() in _DYNAMIC_TABLE_PROPERTIES
+    )
+
+
+@dataclass(frozen=True)
+class DynamicTableDef:
+    """A Snowflake dynamic table: its name, target lag and defining query (Snowflake AST).
+
+    `name` is the unqualified table name and `table` the name as written (maybe qualified).
+    `target_lag_seconds` is None for `TARGET_LAG = DOWNSTREAM` (refresh only when a
+    dependent table needs it).
+    """
+
+    name: str
+    table: exp.Table
+    target_lag: str
+    target_lag_seconds: float | None
+    query: exp.Query
+
+
+def is_dynamic_table(expression: exp.Expr) -> bool:
+    """True for a `CREATE [OR REPLACE] DYNAMIC TABLE` statement."""
+    properties = expression.args.get("properties") if isinstance(expression, exp.Create) else None
+    return properties is not None and any(
+        isinstance(p, exp.DynamicProperty) for p in properties.expressions
+    )
+
+
+def parse_target_lag(text: str) -> float | None:
+    """Seconds in a Snowflake TARGET_LAG ('1 minute', '5 minutes', '2 hours'); DOWNSTREAM is None.
+
+    https://docs.snowflake.com/en/sql-reference/sql/create-dynamic-table#required-parameters
+
+    >>> parse_target_lag("5 minutes"), parse_target_lag("1 hour"), parse_target_lag("DOWNSTREAM")
+    (300.0, 3600.0, None)
+    """
+    if text.strip().upper() == "DOWNSTREAM":
+        return None
+    match = _LAG.match(text)
+    if match is None:
+        raise SQLTranslationError(
+            f"TARGET_LAG {text!r} is not '<number> seconds|minutes|hours|days' or DOWNSTREAM"
+        )
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+
+
+def dynamic_table_parts(sql: str | exp.Expr) -> DynamicTableDef:
+    """Name, target lag and query of a `CREATE DYNAMIC TABLE` statement (text or parsed).
+
+    sqlglot keeps TARGET_LAG as a property of the Create, so no text matching is needed.
+    The query is a Snowflake-dialect copy: render it with `to_duckdb` to materialize it.
+
+    >>> d = dynamic_table_parts("CREATE DYNAMIC TABLE s TARGET_LAG = '1 minute' WAREHOUSE = w"
+    ...                         " AS SELECT a FROM t")
+    >>> d.name, d.target_lag_seconds, to_duckdb(d.query)
+    ('s', 60.0, 'SELECT a FROM t')
+    """
+    expression = _parse_one(sql) if isinstance(sql, str) else sql
+    if not is_dynamic_table(expression):
+        raise SQLTranslationError("not a CREATE DYNAMIC TABLE statement")
+    lag = next(
+        (
+            p.args["value"]
+            for p in expression.args["properties"].expressions
+            if isinstance(p, exp.Property) and p.name.upper() == "TARGET_LAG"
+        ),
+        None,
+    )
+    if lag is None:
+        raise SQLTranslationError("a dynamic table needs a TARGET_LAG")
+    query = expression.expression
+    if not isinstance(query, exp.Query):
+        raise SQLTranslationError("a dynamic table needs an AS <query>")
+    lag_text = lag.name
+    table = expression.find(exp.Table)
+    assert table is not None  # a Create always names its table
+    return DynamicTableDef(
+        name=table.name,
+        table=table.copy(),
+        target_lag=lag_text,
+        target_lag_seconds=parse_target_lag(lag_text),
+        query=query.copy(),
+    )

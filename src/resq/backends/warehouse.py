@@ -1,0 +1,574 @@
+"""Operations every backend shares, written once over the Backend primitives and sql/ files.
+
+Loading with validation, ad-hoc SQL, the reads the CLI and dashboard use, the hash-chained
+audit log, external signals and chaos edits, order overrides and tenant scoping all live
+here; a backend only says how to run SQL in its engine.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from resq import sqlfiles
+from resq.backends.base import Backend, Result
+from resq.core import audit as audit_chain
+from resq.core.ordering import OPEN_STATUSES, OrderStatus, transition
+from resq.core.sectors import DEFAULT_SECTOR_CONFIG
+from resq.core.validation import TableSpec, table_spec, validate_table
+from resq.errors import NotFoundError, ResqError, TenantScopeError, ValidationError
+from resq.errors import RowIssue as Issue
+
+SCHEMA_VERSION = 1
+
+# Tables a tenant may read, and the column that scopes them (None: shared reference data).
+TENANT_TABLES: dict[str, str | None] = {
+    "organizations": "org_id",
+    "inventory_master": "org_id",
+    "stock_analysis": "org_id",
+    "purchase_orders": "org_id",
+    "audit_log": "org_id",
+    "alerts": "org_id",
+    "notifications": "org_id",
+    "sector_config": None,
+    "vendors": None,
+    "vendor_catalog": None,
+    "vendor_status": None,
+    "city_weather": None,
+}
+
+
+def utcnow() -> datetime:
+    """Naive UTC now, as stored in TIMESTAMP_NTZ columns."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    table: str
+    rows: int
+    data_source: str
+
+
+def read_input(data: Any, spec: TableSpec) -> pa.Table:
+    """Arrow from pandas, Arrow, a list of records, or a CSV / Parquet / JSON file path."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if isinstance(data, (str, Path)):
+        return _read_file(Path(data), spec)
+    if isinstance(data, list):
+        return pa.Table.from_pylist(data)
+    if type(data).__name__ == "DataFrame" and hasattr(data, "to_dict"):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    raise ValidationError(
+        f"cannot load {spec.name}",
+        [Issue(None, "data", "expected a pandas or Arrow table, a list of records or a file path",
+               type(data).__name__)],
+    )
+
+
+def _read_file(path: Path, spec: TableSpec) -> pa.Table:
+    if not path.exists():
+        raise ValidationError(f"cannot load {spec.name}", [Issue(None, "file", "no such file", str(path))])
+    suffix = path.suffix.lower()
+    text_cols = {c.name: pa.string() for c in spec.columns if c.kind == "str"}
+    try:
+        if suffix in {".csv", ".tsv", ".txt"}:
+            import pyarrow.csv as pacsv
+
+            return pacsv.read_csv(
+                path,
+                parse_options=pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ","),
+                convert_options=pacsv.ConvertOptions(column_types=text_cols, strings_can_be_null=True),
+            )
+        if suffix in {".parquet", ".pq"}:
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path)
+        if suffix in {".json", ".jsonl", ".ndjson"}:
+            text = path.read_text(encoding="utf-8")
+            stripped = text.lstrip()
+            if stripped.startswith("["):
+                records = json.loads(text)
+            else:
+                records = [json.loads(line) for line in text.splitlines() if line.strip()]
+            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                raise ValueError("expected a JSON array of objects or one object per line")
+            return pa.Table.from_pylist(records)
+    except (pa.ArrowInvalid, ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(
+            f"cannot load {spec.name}", [Issue(None, "file", f"malformed {suffix[1:]} file: {exc}", str(path))]
+        ) from None
+    raise ValidationError(
+        f"cannot load {spec.name}",
+        [Issue(None, "file", "unsupported file type; use .csv, .parquet or .json", str(path))],
+    )
+
+
+class WarehouseBackend(Backend):
+    """The shared operations; subclasses provide the primitives of one engine."""
+
+    target_lag_s: float = 60.0
+
+    # ------------------------------------------------------------------ SQL files
+
+    def _file(self, name: str, index: int = 0) -> str:
+        cache: dict[tuple[str, int], str] = self.__dict__.setdefault("_rendered", {})
+        key = (name, index)
+        if key not in cache:
+            cache[key] = self.render(sqlfiles.statements(name)[index])
+        return cache[key]
+
+    def run_file(self, name: str, params: Sequence[Any] | None = None) -> pa.Table:
+        return self.fetch(self._file(name), params)
+
+    # ------------------------------------------------------------------ schema
+
+    def init(self, *, now: datetime | None = None) -> dict[str, Any]:
+        """Create or upgrade the schema, functions and stock_analysis. Safe to re-run."""
+        now = now or utcnow()
+        before = self.schema_version()
+        with self.transaction():
+            for i, _ in enumerate(sqlfiles.statements("schema")):
+                self.execute(self._file("schema", i))
+            self._upgrade(before, now)
+            self._seed_sector_config(now)
+            self.execute(self.render("INSERT INTO audit_head (id, seq, hash) SELECT 1, 0, ? WHERE NOT EXISTS (SELECT 1 FROM audit_head)"), [audit_chain.GENESIS])
+        self.install_functions()
+        self.create_analysis()
+        after = self.schema_version()
+        return {"schema_version": after, "previous_version": before, "upgraded": before != after}
+
+    def schema_version(self) -> int:
+        try:
+            value = self.fetch(self.render("SELECT MAX(version) AS v FROM resq_schema_version")).column(0)[0].as_py()
+        except Exception:  # noqa: BLE001 - no table yet means version 0
+            return 0
+        return int(value or 0)
+
+    def _upgrade(self, before: int, now: datetime) -> None:
+        """Bring an older schema to SCHEMA_VERSION; version 0 is a fresh database."""
+        if before < SCHEMA_VERSION:
+            self.execute(
+                self.render("INSERT INTO resq_schema_version (version, applied_at, description) VALUES (?, ?, ?)"),
+                [SCHEMA_VERSION, now, "initial schema" if before == 0 else f"upgrade from {before}"],
+            )
+
+    def _seed_sector_config(self, now: datetime) -> None:
+        for cfg in DEFAULT_SECTOR_CONFIG.values():
+            row = cfg.as_row()
+            cols = [*row, "updated_at"]
+            insert = exp.insert(
+                exp.select(*[exp.Placeholder() for _ in cols]).where(
+                    exp.not_(exp.Exists(this=exp.select("1").from_("sector_config").where("sector = ?")))
+                ),
+                "sector_config",
+                columns=cols,
+            )
+            self.execute(self.render(insert), [*row.values(), now, row["sector"]])
+
+    def create_analysis(self) -> None:
+        """Create stock_analysis (the dynamic table, or its emulation)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ ad-hoc SQL
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> Result:
+        """Run Snowflake-dialect SQL (one or more statements); returns the last result."""
+        statements = [s for s in sqlglot.parse(query, read="snowflake") if s is not None]
+        if not statements:
+            raise ResqError("no SQL statement to run")
+        table = pa.table({})
+        for statement in statements:
+            rendered = self.render(statement)
+            if _is_query(statement):
+                table = self.fetch(rendered, params)
+            else:
+                self.execute(rendered, params)
+                self._mark_changed()
+                table = pa.table({})
+        return Result(table)
+
+    def _mark_changed(self) -> None:
+        """Note that source tables of stock_analysis may have changed."""
+
+    # ------------------------------------------------------------------ loading
+
+    def load(
+        self,
+        table: str,
+        data: Any,
+        *,
+        mode: str = "upsert",
+        data_source: str = "REAL",
+        actor: str | None = None,
+        now: datetime | None = None,
+    ) -> LoadReport:
+        """Validate ``data`` as a whole and write it; one bad row writes nothing.
+
+        ``mode`` is ``upsert`` (rows with an existing key replace it) or ``append`` (an
+        existing key is an error). Loaded rows are labelled ``data_source`` (REAL).
+        """
+        spec = table_spec(table)
+        if mode not in {"upsert", "append"}:
+            raise ValidationError(f"cannot load {spec.name}", [Issue(None, "mode", "must be upsert or append", mode)])
+        raw = read_input(data, spec)
+        known = {ref: self._keys(ref) for ref in (spec.references or {}).values()}
+        if spec.name == "inventory_master" and "organizations" in known and "sector_config" in known:
+            pass
+        checked = validate_table(spec, raw, known=known, default_source=data_source)
+        if mode == "append" and checked.num_rows:
+            self._check_new_keys(spec, checked)
+        now = now or utcnow()
+        with self.transaction():
+            self.write_rows(spec, checked, now=now)
+            self.append_audit(
+                [{"actor": actor or default_actor(), "action": "data.loaded", "org_id": None,
+                  "entity_id": spec.name, "details": {"rows": checked.num_rows, "mode": mode}}],
+                now=now,
+            )
+        self._mark_changed()
+        return LoadReport(spec.name, checked.num_rows, data_source)
+
+    def _keys(self, table: str) -> list[str]:
+        key = table_spec(table).key[0]
+        rows = self.fetch(self.render(exp.select(key).from_(table)))
+        return [v for v in rows.column(0).to_pylist() if v is not None]
+
+    def _check_new_keys(self, spec: TableSpec, data: pa.Table) -> None:
+        existing = self.fetch(self.render(exp.select(*spec.key).from_(spec.name)))
+        have = set(zip(*(existing.column(k).to_pylist() for k in spec.key), strict=True))
+        issues = [
+            Issue(i + 1, spec.key[-1], "key already exists (use mode='upsert' to replace)")
+            for i, key in enumerate(zip(*(data.column(k).to_pylist() for k in spec.key), strict=True))
+            if key in have
+        ]
+        if issues:
+            raise ValidationError(f"loading {spec.name} failed", issues)
+
+    def write_rows(self, spec: TableSpec, data: pa.Table, *, now: datetime) -> None:
+        """Upsert validated rows by key (inside the caller's transaction)."""
+        stage = f"resq_stage_{spec.name}"
+        self.stage(stage, data)
+        on = exp.and_(*[exp.column(k, "t").eq(exp.column(k, "s")) for k in spec.key])
+        delete = exp.Delete(
+            this=exp.alias_(exp.to_table(spec.name), "t", table=True),
+            using=[exp.alias_(exp.to_table(stage), "s", table=True)],
+            where=exp.Where(this=on),
+        )
+        self.execute(self.render(delete))
+        cols = [*data.column_names, "updated_at"]
+        insert = exp.insert(
+            exp.select(*data.column_names, exp.Placeholder()).from_(stage), spec.name, columns=cols
+        )
+        self.execute(self.render(insert), [now])
+
+    # ------------------------------------------------------------------ audit log
+
+    def append_audit(self, events: Iterable[Mapping[str, Any]], *, now: datetime | None = None) -> int:
+        """Append events to the hash chain inside the current transaction; returns the count.
+
+        Each event needs ``actor`` and ``action``; ``org_id``, ``entity_id`` and ``details``
+        (a dict, stored as JSON) are optional.
+        """
+        now = now or utcnow()
+        prepared = [
+            {
+                "event_id": uuid.uuid4().hex,
+                "event_ts": now,
+                "actor": str(e["actor"]),
+                "action": str(e["action"]),
+                "org_id": e.get("org_id"),
+                "entity_id": e.get("entity_id"),
+                "details": e["details"] if isinstance(e.get("details"), str) else json.dumps(e.get("details") or {}, sort_keys=True, default=str),
+            }
+            for e in events
+        ]
+        if not prepared:
+            return 0
+        with self.transaction():
+            head = self.fetch(self.render("SELECT seq, hash FROM audit_head WHERE id = 1")).to_pylist()
+            seq, prev = (head[0]["seq"], head[0]["hash"]) if head else (0, audit_chain.GENESIS)
+            rows = audit_chain.chain(prepared, prev, seq + 1)
+            table = pa.Table.from_pylist(rows, schema=_AUDIT_SCHEMA)
+            self.stage("resq_stage_audit", table)
+            self.execute(self.render(
+                "INSERT INTO audit_log (seq, event_id, event_ts, actor, action, org_id, entity_id, details, prev_hash, hash) "
+                "SELECT seq, event_id, event_ts, actor, action, org_id, entity_id, details, prev_hash, hash FROM resq_stage_audit"
+            ))
+            self.execute(self.render("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"), [rows[-1]["seq"], rows[-1]["hash"]])
+        return len(rows)
+
+    def verify_audit(self) -> audit_chain.ChainCheck:
+        """Walk the whole chain; report the first edited, deleted or re-linked row."""
+        rows = self.fetch(self.render("SELECT * FROM audit_log ORDER BY seq")).to_pylist()
+        check = audit_chain.verify_chain(rows)
+        if not check.ok:
+            return check
+        head = self.fetch(self.render("SELECT seq, hash FROM audit_head WHERE id = 1")).to_pylist()
+        if head and rows and (head[0]["seq"] != rows[-1]["seq"] or head[0]["hash"] != rows[-1]["hash"]):
+            return audit_chain.ChainCheck(False, check.checked, rows[-1]["seq"] + 1, "the newest rows were deleted (chain head does not match)")
+        if head and not rows and head[0]["seq"] != 0:
+            return audit_chain.ChainCheck(False, 0, 1, "audit rows were deleted (chain head does not match)")
+        return check
+
+    # ------------------------------------------------------------------ reads
+
+    def read(self, table: str, *, org_id: str | None = None, where: Mapping[str, Any] | None = None,
+             order_by: Sequence[str] = (), limit: int | None = None) -> pa.Table:
+        """Rows of a resq table, optionally for one organization and equal to ``where``."""
+        if table not in TENANT_TABLES and table not in {"heal_cycles", "vendor_status_log", "resq_schema_version", "dt_refresh_history", "audit_head"}:
+            raise ResqError(f"unknown table {table!r}")
+        query = exp.select("*").from_(table)
+        params: list[Any] = []
+        if org_id is not None:
+            scope = TENANT_TABLES.get(table)
+            if scope is None:
+                pass
+            else:
+                query = query.where(f"{scope} = ?")
+                params.append(org_id)
+        for column, value in (where or {}).items():
+            query = query.where(exp.column(column).eq(exp.Placeholder()))
+            params.append(value)
+        if order_by:
+            query = query.order_by(*order_by)
+        if limit is not None:
+            query = query.limit(int(limit))
+        return self.fetch(self.render(query), params)
+
+    def order(self, po_id: str, *, org_id: str | None = None) -> dict[str, Any]:
+        rows = self.read("purchase_orders", org_id=org_id, where={"po_id": po_id}).to_pylist()
+        if not rows:
+            raise NotFoundError(f"no purchase order {po_id!r}" + (f" for organization {org_id!r}" if org_id else ""))
+        return rows[0]
+
+    # ------------------------------------------------------------------ signals and chaos
+
+    def refresh_signals(self, *, now: datetime | None = None) -> None:
+        """Weather per city and vendor status from the simulation, unless chaos set them."""
+        from resq import simulation
+
+        now = now or utcnow()
+        cities = self.fetch(self.render("SELECT DISTINCT city FROM organizations")).column(0).to_pylist()
+        vendors = self.fetch(self.render("SELECT vendor_id FROM vendors")).column(0).to_pylist()
+        with self.transaction():
+            if cities:
+                weather = pa.table({
+                    "city": pa.array(cities, pa.string()),
+                    "condition": simulation.get_weather_data_batch(pa.array(cities, pa.string())),
+                })
+                self.stage("resq_stage_weather", weather)
+                self.execute(self.render(
+                    "INSERT INTO city_weather (city, condition, source, data_source, updated_at) "
+                    "SELECT s.city, s.condition, 'SIMULATION', 'SIMULATED', ? FROM resq_stage_weather AS s "
+                    "WHERE NOT EXISTS (SELECT 1 FROM city_weather AS w WHERE w.city = s.city)"
+                ), [now])
+            if vendors:
+                statuses = simulation.get_vendor_status_batch(pa.array(vendors, pa.string()))
+                table = pa.table({
+                    "vendor_id": pa.array(vendors, pa.string()),
+                    "status": statuses.field("status"),
+                    "latency_ms": statuses.field("latency_ms").cast(pa.int64()),
+                })
+                self.stage("resq_stage_vendor_status", table)
+                self.execute(self.render(
+                    "DELETE FROM vendor_status WHERE source = 'SIMULATION' AND vendor_id IN (SELECT vendor_id FROM resq_stage_vendor_status)"
+                ))
+                self.execute(self.render(
+                    "INSERT INTO vendor_status (vendor_id, status, latency_ms, source, data_source, checked_at) "
+                    "SELECT s.vendor_id, s.status, s.latency_ms, 'SIMULATION', 'SIMULATED', ? FROM resq_stage_vendor_status AS s "
+                    "WHERE NOT EXISTS (SELECT 1 FROM vendor_status AS v WHERE v.vendor_id = s.vendor_id)"
+                ), [now])
+                self.execute(self.render(
+                    "INSERT INTO vendor_status_log (checked_at, vendor_id, status, latency_ms, data_source) "
+                    "SELECT ?, vendor_id, status, latency_ms, data_source FROM vendor_status"
+                ), [now])
+        self._mark_changed()
+
+    def apply_chaos(self, event: Any, *, actor: str, now: datetime | None = None) -> None:
+        """Apply a simulation.ChaosEvent with bound values and audit it as chaos."""
+        now = now or utcnow()
+        table = event.table
+        if table == "inventory_master":
+            self._chaos_inventory(event, now)
+        elif table in {"vendor_status_overrides", "vendor_status"}:
+            vendor = str(event.key.get("vendor", event.key.get("vendor_id")))
+            with self.transaction():
+                if not self._keys("vendors") or vendor not in self._keys("vendors"):
+                    raise NotFoundError(f"no vendor {vendor!r}; known vendors: {', '.join(sorted(self._keys('vendors')))}")
+                self.execute(self.render("DELETE FROM vendor_status WHERE vendor_id = ?"), [vendor])
+                self.execute(self.render(
+                    "INSERT INTO vendor_status (vendor_id, status, latency_ms, source, data_source, checked_at) VALUES (?, ?, ?, 'CHAOS', 'SIMULATED', ?)"
+                ), [vendor, event.values["status"], event.values.get("latency_ms"), now])
+                self._audit_chaos(event, actor, None, vendor, now)
+        elif table in {"weather_overrides", "city_weather"}:
+            city = str(event.key["city"])
+            with self.transaction():
+                self.execute(self.render("DELETE FROM city_weather WHERE city = ?"), [city])
+                self.execute(self.render(
+                    "INSERT INTO city_weather (city, condition, source, data_source, updated_at) VALUES (?, ?, 'CHAOS', 'SIMULATED', ?)"
+                ), [city, event.values["condition"], now])
+                self._audit_chaos(event, actor, None, city, now)
+        else:
+            raise ResqError(f"unsupported chaos target {table!r}")
+        self._mark_changed()
+
+    def _chaos_inventory(self, event: Any, now: datetime) -> None:
+        org_id, sku = str(event.key["org_id"]), str(event.key["sku"])
+        column = "current_stock" if "current_stock" in event.values else "demand_factor"
+        value = float(event.values[column])
+        with self.transaction():
+            found = self.fetch(self.render("SELECT COUNT(*) FROM inventory_master WHERE org_id = ? AND sku = ?"), [org_id, sku]).column(0)[0].as_py()
+            if not found:
+                raise NotFoundError(f"no item {sku!r} at organization {org_id!r}")
+            self.execute(self.render(
+                f"UPDATE inventory_master SET {column} = ?, data_source = 'SIMULATED', updated_at = ? WHERE org_id = ? AND sku = ?"
+            ), [value, now, org_id, sku])
+            self._audit_chaos(event, event.__dict__.get("_actor", None) or self.__dict__.get("_chaos_actor", "chaos"), org_id, sku, now)
+
+    def _audit_chaos(self, event: Any, actor: str, org_id: str | None, entity: str, now: datetime) -> None:
+        self.append_audit([{
+            "actor": actor, "action": f"chaos.{event.kind}", "org_id": org_id, "entity_id": entity,
+            "details": {"description": event.description, "values": dict(event.values), "data_source": "SIMULATED"},
+        }], now=now)
+
+    # ------------------------------------------------------------------ overrides
+
+    def override_order(self, po_id: str, action: str, *, actor: str, quantity: float | None = None,
+                       org_id: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+        """approve / cancel / receive / set_quantity one order, audited with the actor."""
+        now = now or utcnow()
+        with self.transaction():
+            order = self.order(po_id, org_id=org_id)
+            new_status = transition(order["status"], action)
+            details: dict[str, Any] = {"from": order["status"], "to": new_status}
+            if action == "set_quantity":
+                if quantity is None or not (quantity > 0) or quantity != quantity or quantity == float("inf"):
+                    raise ValidationError("cannot change the quantity", [Issue(None, "quantity", "must be a finite number > 0", quantity)])
+                self.execute(self.render("UPDATE purchase_orders SET quantity = ?, updated_at = ? WHERE po_id = ?"), [float(quantity), now, po_id])
+                details.update({"quantity_from": order["quantity"], "quantity_to": float(quantity)})
+            else:
+                self.execute(self.render("UPDATE purchase_orders SET status = ?, updated_at = ? WHERE po_id = ?"), [new_status, now, po_id])
+            if action == "receive":
+                self.execute(self.render(
+                    "UPDATE inventory_master SET current_stock = current_stock + ?, updated_at = ? WHERE org_id = ? AND sku = ?"
+                ), [order["quantity"], now, order["org_id"], order["sku"]])
+                details["stock_added"] = order["quantity"]
+            self.append_audit([{"actor": actor, "action": f"order.{action}", "org_id": order["org_id"], "entity_id": po_id, "details": details}], now=now)
+        self._mark_changed()
+        return self.order(po_id)
+
+    def ack_alert(self, alert_id: str, *, actor: str, org_id: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+        now = now or utcnow()
+        with self.transaction():
+            rows = self.read("alerts", org_id=org_id, where={"alert_id": alert_id}).to_pylist()
+            if not rows:
+                raise NotFoundError(f"no alert {alert_id!r}" + (f" for organization {org_id!r}" if org_id else ""))
+            if rows[0]["state"] == "OPEN":
+                self.execute(self.render("UPDATE alerts SET state = 'ACKED', acked_at = ?, acked_by = ? WHERE alert_id = ?"), [now, actor, alert_id])
+                self.append_audit([{"actor": actor, "action": "alert.ack", "org_id": rows[0]["org_id"], "entity_id": alert_id, "details": {"severity": rows[0]["severity"]}}], now=now)
+        return self.read("alerts", where={"alert_id": alert_id}).to_pylist()[0]
+
+    # ------------------------------------------------------------------ tenants
+
+    def tenant(self, org_id: str) -> TenantView:
+        """A handle limited to one organization: reads and actions see only its rows."""
+        if org_id not in self._keys("organizations"):
+            raise NotFoundError(f"no organization {org_id!r}")
+        return TenantView(self, org_id)
+
+
+_AUDIT_SCHEMA = pa.schema([
+    ("seq", pa.int64()), ("event_id", pa.string()), ("event_ts", pa.timestamp("us")),
+    ("actor", pa.string()), ("action", pa.string()), ("org_id", pa.string()),
+    ("entity_id", pa.string()), ("details", pa.string()), ("prev_hash", pa.string()), ("hash", pa.string()),
+])
+
+
+def _is_query(statement: exp.Expression) -> bool:
+    return isinstance(statement, (exp.Query, exp.Describe, exp.Show)) or (
+        isinstance(statement, exp.Command) and str(statement.this).upper() in {"SHOW", "DESCRIBE", "EXPLAIN"}
+    )
+
+
+class TenantView:
+    """The same reads and actions as a backend, limited to one organization."""
+
+    def __init__(self, backend: WarehouseBackend, org_id: str) -> None:
+        self.backend = backend
+        self.org_id = org_id
+
+    def read(self, table: str, **kwargs: Any) -> pa.Table:
+        if table not in TENANT_TABLES:
+            raise TenantScopeError(f"table {table!r} is not available to a tenant")
+        return self.backend.read(table, org_id=self.org_id, **kwargs)
+
+    def inventory(self) -> pa.Table:
+        return self.read("inventory_master", order_by=("sku",))
+
+    def analysis(self) -> pa.Table:
+        return self.read("stock_analysis", order_by=("sku",))
+
+    def orders(self) -> pa.Table:
+        return self.read("purchase_orders", order_by=("created_at", "po_id"))
+
+    def alerts(self) -> pa.Table:
+        return self.read("alerts", order_by=("created_at", "alert_id"))
+
+    def audit(self) -> pa.Table:
+        return self.read("audit_log", order_by=("seq",))
+
+    def sql(self, query: str) -> Result:
+        """Read-only Snowflake-dialect SQL where every org-scoped table shows only this
+        organization's rows; any other table, or any write, is refused."""
+        statement = sqlglot.parse_one(query, read="snowflake")
+        if not isinstance(statement, exp.Query):
+            raise TenantScopeError("a tenant may only run read-only queries (SELECT)")
+        params: list[Any] = []
+        ctes = {c.alias_or_name.lower() for c in statement.find_all(exp.CTE)}
+        for table in list(statement.find_all(exp.Table)):
+            name = table.name.lower()
+            if name in ctes and not table.db:
+                continue
+            if table.db or table.catalog or name not in TENANT_TABLES:
+                raise TenantScopeError(f"table {table.sql('snowflake')!r} is not available to a tenant")
+            scope = TENANT_TABLES[name]
+            if scope is None:
+                continue
+            sub = exp.select("*").from_(exp.to_table(name)).where(exp.column(scope).eq(exp.Placeholder()))
+            table.replace(exp.alias_(exp.Subquery(this=sub), table.alias_or_name, table=True))
+        for func in statement.find_all(exp.Anonymous, exp.Func):
+            if isinstance(func, exp.Anonymous) and func.name.upper() not in {"GET_WEATHER_DATA", "GET_VENDOR_STATUS"}:
+                raise TenantScopeError(f"function {func.name!r} is not available to a tenant")
+        # Placeholders are numbered in document order; bind one org_id per scoped table.
+        params = [self.org_id] * sum(1 for p in statement.find_all(exp.Placeholder))
+        return Result(self.backend.fetch(self.backend.render(statement), params))
+
+    def override_order(self, po_id: str, action: str, **kwargs: Any) -> dict[str, Any]:
+        return self.backend.override_order(po_id, action, org_id=self.org_id, **kwargs)
+
+    def ack_alert(self, alert_id: str, **kwargs: Any) -> dict[str, Any]:
+        return self.backend.ack_alert(alert_id, org_id=self.org_id, **kwargs)
+
+
+__all__ = ["OPEN_STATUSES", "LoadReport", "OrderStatus", "TenantView", "WarehouseBackend"]

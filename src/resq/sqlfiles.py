@@ -1,0 +1,78 @@
+"""The warehouse SQL in `sql/*.sql`, written once in Snowflake dialect, as text or parsed.
+
+An installed wheel carries the files as package data at `resq/sql/`; a checkout or an
+editable install reads them from the repository's top-level `sql/` folder.
+"""
+
+from __future__ import annotations
+
+from functools import cache, lru_cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import cast
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, ParseError
+
+from resq.errors import ResqError
+
+__all__ = ["SQLFileError", "UnknownSQLFileError", "available", "sql_text", "statements"]
+
+_SUFFIX = ".sql"
+
+
+class SQLFileError(ResqError):
+    """A warehouse SQL file could not be read or parsed."""
+
+
+class UnknownSQLFileError(SQLFileError, FileNotFoundError):
+    """No SQL file of that name ships with resq; the message lists the ones that do."""
+
+
+@lru_cache(maxsize=1)
+def _sql_dir() -> Traversable:
+    packaged = files("resq") / "sql"
+    if packaged.is_dir():
+        return packaged
+    # Checkout / editable install: src/resq/sqlfiles.py -> <repo>/sql
+    return Path(__file__).resolve().parents[2] / "sql"
+
+
+def available() -> list[str]:
+    """The names of the SQL files that ship with resq, sorted (e.g. `schema.sql`)."""
+    folder = _sql_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(_SUFFIX) and p.is_file())
+
+
+def _file_name(name: str) -> str:
+    file_name = name if name.endswith(_SUFFIX) else name + _SUFFIX
+    if file_name not in available():
+        shown = ", ".join(available()) or "none"
+        raise UnknownSQLFileError(f"no SQL file named {name!r}; available: {shown}")
+    return file_name
+
+
+def sql_text(name: str) -> str:
+    """The text of one SQL file, by name with or without `.sql` (`"schema"`, `"schema.sql"`)."""
+    return (_sql_dir() / _file_name(name)).read_text(encoding="utf-8")
+
+
+@cache
+def _parsed(file_name: str) -> tuple[exp.Expression, ...]:
+    try:
+        parsed = sqlglot.parse(sql_text(file_name), read="snowflake", error_level=ErrorLevel.RAISE)
+    except ParseError as e:
+        raise SQLFileError(f"sql/{file_name} is not valid Snowflake SQL: {e}") from e
+    return tuple(cast(exp.Expression, s) for s in parsed if s is not None)
+
+
+def statements(name: str) -> list[exp.Expression]:
+    """The statements of one SQL file parsed as Snowflake, comments kept.
+
+    Parsing is cached; each call returns fresh copies the caller may change.
+    """
+    return [s.copy() for s in _parsed(_file_name(name))]
