@@ -97,7 +97,9 @@ def test_invalid_sql_names_the_file(sql_dir: Path) -> None:
         sqlfiles.statements("broken")
 
 
-def test_trailing_semicolons_and_blank_statements_are_skipped(sql_dir: Path) -> None:
-    (sql_dir / "two.sql").write_text("-- two\nSELECT 1;\n;\nSELECT ?;\n\n", encoding="utf-8")
+def test_blank_and_comment_only_statements_are_skipped(sql_dir: Path) -> None:
+    (sql_dir / "two.sql").write_text(
+        "-- two\nSELECT 1;\n;\nSELECT ?; /* after */\n-- trailing comment\n", encoding="utf-8"
+    )
     parsed = sqlfiles.statements("two")
     assert [s.sql(dialect="snowflake") for s in parsed] == ["/* two */ SELECT 1", "SELECT ?"]

@@ -67,7 +67,12 @@ def _parsed(file_name: str) -> tuple[exp.Expression, ...]:
         parsed = sqlglot.parse(sql_text(file_name), read="snowflake", error_level=ErrorLevel.RAISE)
     except ParseError as e:
         raise SQLFileError(f"sql/{file_name} is not valid Snowflake SQL: {e}") from e
-    return tuple(cast(exp.Expression, s) for s in parsed if s is not None)
+    # A comment after the last `;` parses as a bare Semicolon "statement": not a statement.
+    return tuple(
+        cast(exp.Expression, s)
+        for s in parsed
+        if s is not None and not isinstance(s, exp.Semicolon)
+    )
 
 
 def statements(name: str) -> list[exp.Expression]:

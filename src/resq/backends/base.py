@@ -117,7 +117,9 @@ class Backend(abc.ABC):
         """A transaction: everything inside commits together or not at all (re-entrant)."""
 
     @abc.abstractmethod
-    def refresh_analysis(self, *, force: bool = False, now: datetime | None = None) -> RefreshResult:
+    def refresh_analysis(
+        self, *, force: bool = False, now: datetime | None = None
+    ) -> RefreshResult:
         """Bring ``stock_analysis`` up to date if it is older than its target lag (or force)."""
 
     @abc.abstractmethod

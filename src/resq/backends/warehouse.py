@@ -81,14 +81,22 @@ def read_input(data: Any, spec: TableSpec) -> pa.Table:
         return pa.Table.from_pandas(data, preserve_index=False)
     raise ValidationError(
         f"cannot load {spec.name}",
-        [Issue(None, "data", "expected a pandas or Arrow table, a list of records or a file path",
-               type(data).__name__)],
+        [
+            Issue(
+                None,
+                "data",
+                "expected a pandas or Arrow table, a list of records or a file path",
+                type(data).__name__,
+            )
+        ],
     )
 
 
 def _read_file(path: Path, spec: TableSpec) -> pa.Table:
     if not path.exists():
-        raise ValidationError(f"cannot load {spec.name}", [Issue(None, "file", "no such file", str(path))])
+        raise ValidationError(
+            f"cannot load {spec.name}", [Issue(None, "file", "no such file", str(path))]
+        )
     suffix = path.suffix.lower()
     text_cols = {c.name: pa.string() for c in spec.columns if c.kind == "str"}
     try:
@@ -98,7 +106,9 @@ def _read_file(path: Path, spec: TableSpec) -> pa.Table:
             return pacsv.read_csv(
                 path,
                 parse_options=pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ","),
-                convert_options=pacsv.ConvertOptions(column_types=text_cols, strings_can_be_null=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=text_cols, strings_can_be_null=True
+                ),
             )
         if suffix in {".parquet", ".pq"}:
             import pyarrow.parquet as pq
@@ -116,7 +126,8 @@ def _read_file(path: Path, spec: TableSpec) -> pa.Table:
             return pa.Table.from_pylist(records)
     except (pa.ArrowInvalid, ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(
-            f"cannot load {spec.name}", [Issue(None, "file", f"malformed {suffix[1:]} file: {exc}", str(path))]
+            f"cannot load {spec.name}",
+            [Issue(None, "file", f"malformed {suffix[1:]} file: {exc}", str(path))],
         ) from None
     raise ValidationError(
         f"cannot load {spec.name}",
@@ -152,7 +163,12 @@ class WarehouseBackend(Backend):
                 self.execute(self._file("schema", i))
             self._upgrade(before, now)
             self._seed_sector_config(now)
-            self.execute(self.render("INSERT INTO audit_head (id, seq, hash) SELECT 1, 0, ? WHERE NOT EXISTS (SELECT 1 FROM audit_head)"), [audit_chain.GENESIS])
+            self.execute(
+                self.render(
+                    "INSERT INTO audit_head (id, seq, hash) SELECT 1, 0, ? WHERE NOT EXISTS (SELECT 1 FROM audit_head)"
+                ),
+                [audit_chain.GENESIS],
+            )
         self.install_functions()
         self.create_analysis()
         after = self.schema_version()
@@ -160,8 +176,12 @@ class WarehouseBackend(Backend):
 
     def schema_version(self) -> int:
         try:
-            value = self.fetch(self.render("SELECT MAX(version) AS v FROM resq_schema_version")).column(0)[0].as_py()
-        except Exception:  # noqa: BLE001 - no table yet means version 0
+            value = (
+                self.fetch(self.render("SELECT MAX(version) AS v FROM resq_schema_version"))
+                .column(0)[0]
+                .as_py()
+            )
+        except Exception:
             return 0
         return int(value or 0)
 
@@ -169,8 +189,14 @@ class WarehouseBackend(Backend):
         """Bring an older schema to SCHEMA_VERSION; version 0 is a fresh database."""
         if before < SCHEMA_VERSION:
             self.execute(
-                self.render("INSERT INTO resq_schema_version (version, applied_at, description) VALUES (?, ?, ?)"),
-                [SCHEMA_VERSION, now, "initial schema" if before == 0 else f"upgrade from {before}"],
+                self.render(
+                    "INSERT INTO resq_schema_version (version, applied_at, description) VALUES (?, ?, ?)"
+                ),
+                [
+                    SCHEMA_VERSION,
+                    now,
+                    "initial schema" if before == 0 else f"upgrade from {before}",
+                ],
             )
 
     def _seed_sector_config(self, now: datetime) -> None:
@@ -179,7 +205,9 @@ class WarehouseBackend(Backend):
             cols = [*row, "updated_at"]
             insert = exp.insert(
                 exp.select(*[exp.Placeholder() for _ in cols]).where(
-                    exp.not_(exp.Exists(this=exp.select("1").from_("sector_config").where("sector = ?")))
+                    exp.not_(
+                        exp.Exists(this=exp.select("1").from_("sector_config").where("sector = ?"))
+                    )
                 ),
                 "sector_config",
                 columns=cols,
@@ -198,6 +226,10 @@ class WarehouseBackend(Backend):
         if not statements:
             raise ResqError("no SQL statement to run")
         table = pa.table({})
+        if any(
+            t.name.lower() == "stock_analysis" for s in statements for t in s.find_all(exp.Table)
+        ):
+            self.refresh_if_due()
         for statement in statements:
             rendered = self.render(statement)
             if _is_query(statement):
@@ -210,6 +242,16 @@ class WarehouseBackend(Backend):
 
     def _mark_changed(self) -> None:
         """Note that source tables of stock_analysis may have changed."""
+
+    def refresh_if_due(self) -> None:
+        """Refresh stock_analysis before a read when it is due, as a warehouse would have
+        in the background; a suspended table is read as it is (stale), like Snowflake."""
+        from resq.errors import AnalysisSuspendedError
+
+        try:
+            self.refresh_analysis()
+        except AnalysisSuspendedError:
+            pass
 
     # ------------------------------------------------------------------ loading
 
@@ -230,10 +272,16 @@ class WarehouseBackend(Backend):
         """
         spec = table_spec(table)
         if mode not in {"upsert", "append"}:
-            raise ValidationError(f"cannot load {spec.name}", [Issue(None, "mode", "must be upsert or append", mode)])
+            raise ValidationError(
+                f"cannot load {spec.name}", [Issue(None, "mode", "must be upsert or append", mode)]
+            )
         raw = read_input(data, spec)
         known = {ref: self._keys(ref) for ref in (spec.references or {}).values()}
-        if spec.name == "inventory_master" and "organizations" in known and "sector_config" in known:
+        if (
+            spec.name == "inventory_master"
+            and "organizations" in known
+            and "sector_config" in known
+        ):
             pass
         checked = validate_table(spec, raw, known=known, default_source=data_source)
         if mode == "append" and checked.num_rows:
@@ -242,8 +290,15 @@ class WarehouseBackend(Backend):
         with self.transaction():
             self.write_rows(spec, checked, now=now)
             self.append_audit(
-                [{"actor": actor or default_actor(), "action": "data.loaded", "org_id": None,
-                  "entity_id": spec.name, "details": {"rows": checked.num_rows, "mode": mode}}],
+                [
+                    {
+                        "actor": actor or default_actor(),
+                        "action": "data.loaded",
+                        "org_id": None,
+                        "entity_id": spec.name,
+                        "details": {"rows": checked.num_rows, "mode": mode},
+                    }
+                ],
                 now=now,
             )
         self._mark_changed()
@@ -259,7 +314,9 @@ class WarehouseBackend(Backend):
         have = set(zip(*(existing.column(k).to_pylist() for k in spec.key), strict=True))
         issues = [
             Issue(i + 1, spec.key[-1], "key already exists (use mode='upsert' to replace)")
-            for i, key in enumerate(zip(*(data.column(k).to_pylist() for k in spec.key), strict=True))
+            for i, key in enumerate(
+                zip(*(data.column(k).to_pylist() for k in spec.key), strict=True)
+            )
             if key in have
         ]
         if issues:
@@ -284,7 +341,9 @@ class WarehouseBackend(Backend):
 
     # ------------------------------------------------------------------ audit log
 
-    def append_audit(self, events: Iterable[Mapping[str, Any]], *, now: datetime | None = None) -> int:
+    def append_audit(
+        self, events: Iterable[Mapping[str, Any]], *, now: datetime | None = None
+    ) -> int:
         """Append events to the hash chain inside the current transaction; returns the count.
 
         Each event needs ``actor`` and ``action``; ``org_id``, ``entity_id`` and ``details``
@@ -299,23 +358,32 @@ class WarehouseBackend(Backend):
                 "action": str(e["action"]),
                 "org_id": e.get("org_id"),
                 "entity_id": e.get("entity_id"),
-                "details": e["details"] if isinstance(e.get("details"), str) else json.dumps(e.get("details") or {}, sort_keys=True, default=str),
+                "details": e["details"]
+                if isinstance(e.get("details"), str)
+                else json.dumps(e.get("details") or {}, sort_keys=True, default=str),
             }
             for e in events
         ]
         if not prepared:
             return 0
         with self.transaction():
-            head = self.fetch(self.render("SELECT seq, hash FROM audit_head WHERE id = 1")).to_pylist()
+            head = self.fetch(
+                self.render("SELECT seq, hash FROM audit_head WHERE id = 1")
+            ).to_pylist()
             seq, prev = (head[0]["seq"], head[0]["hash"]) if head else (0, audit_chain.GENESIS)
             rows = audit_chain.chain(prepared, prev, seq + 1)
             table = pa.Table.from_pylist(rows, schema=_AUDIT_SCHEMA)
             self.stage("resq_stage_audit", table)
-            self.execute(self.render(
-                "INSERT INTO audit_log (seq, event_id, event_ts, actor, action, org_id, entity_id, details, prev_hash, hash) "
-                "SELECT seq, event_id, event_ts, actor, action, org_id, entity_id, details, prev_hash, hash FROM resq_stage_audit"
-            ))
-            self.execute(self.render("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"), [rows[-1]["seq"], rows[-1]["hash"]])
+            self.execute(
+                self.render(
+                    "INSERT INTO audit_log (seq, event_id, event_ts, actor, action, org_id, entity_id, details, prev_hash, hash) "
+                    "SELECT seq, event_id, event_ts, actor, action, org_id, entity_id, details, prev_hash, hash FROM resq_stage_audit"
+                )
+            )
+            self.execute(
+                self.render("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"),
+                [rows[-1]["seq"], rows[-1]["hash"]],
+            )
         return len(rows)
 
     def verify_audit(self) -> audit_chain.ChainCheck:
@@ -325,19 +393,45 @@ class WarehouseBackend(Backend):
         if not check.ok:
             return check
         head = self.fetch(self.render("SELECT seq, hash FROM audit_head WHERE id = 1")).to_pylist()
-        if head and rows and (head[0]["seq"] != rows[-1]["seq"] or head[0]["hash"] != rows[-1]["hash"]):
-            return audit_chain.ChainCheck(False, check.checked, rows[-1]["seq"] + 1, "the newest rows were deleted (chain head does not match)")
+        if (
+            head
+            and rows
+            and (head[0]["seq"] != rows[-1]["seq"] or head[0]["hash"] != rows[-1]["hash"])
+        ):
+            return audit_chain.ChainCheck(
+                False,
+                check.checked,
+                rows[-1]["seq"] + 1,
+                "the newest rows were deleted (chain head does not match)",
+            )
         if head and not rows and head[0]["seq"] != 0:
-            return audit_chain.ChainCheck(False, 0, 1, "audit rows were deleted (chain head does not match)")
+            return audit_chain.ChainCheck(
+                False, 0, 1, "audit rows were deleted (chain head does not match)"
+            )
         return check
 
     # ------------------------------------------------------------------ reads
 
-    def read(self, table: str, *, org_id: str | None = None, where: Mapping[str, Any] | None = None,
-             order_by: Sequence[str] = (), limit: int | None = None) -> pa.Table:
+    def read(
+        self,
+        table: str,
+        *,
+        org_id: str | None = None,
+        where: Mapping[str, Any] | None = None,
+        order_by: Sequence[str] = (),
+        limit: int | None = None,
+    ) -> pa.Table:
         """Rows of a resq table, optionally for one organization and equal to ``where``."""
-        if table not in TENANT_TABLES and table not in {"heal_cycles", "vendor_status_log", "resq_schema_version", "dt_refresh_history", "audit_head"}:
+        if table not in TENANT_TABLES and table not in {
+            "heal_cycles",
+            "vendor_status_log",
+            "resq_schema_version",
+            "dt_refresh_history",
+            "audit_head",
+        }:
             raise ResqError(f"unknown table {table!r}")
+        if table == "stock_analysis":
+            self.refresh_if_due()
         query = exp.select("*").from_(table)
         params: list[Any] = []
         if org_id is not None:
@@ -359,7 +453,9 @@ class WarehouseBackend(Backend):
     def order(self, po_id: str, *, org_id: str | None = None) -> dict[str, Any]:
         rows = self.read("purchase_orders", org_id=org_id, where={"po_id": po_id}).to_pylist()
         if not rows:
-            raise NotFoundError(f"no purchase order {po_id!r}" + (f" for organization {org_id!r}" if org_id else ""))
+            raise NotFoundError(
+                f"no purchase order {po_id!r}" + (f" for organization {org_id!r}" if org_id else "")
+            )
         return rows[0]
 
     # ------------------------------------------------------------------ signals and chaos
@@ -369,40 +465,59 @@ class WarehouseBackend(Backend):
         from resq import simulation
 
         now = now or utcnow()
-        cities = self.fetch(self.render("SELECT DISTINCT city FROM organizations")).column(0).to_pylist()
+        cities = (
+            self.fetch(self.render("SELECT DISTINCT city FROM organizations")).column(0).to_pylist()
+        )
         vendors = self.fetch(self.render("SELECT vendor_id FROM vendors")).column(0).to_pylist()
         with self.transaction():
             if cities:
-                weather = pa.table({
-                    "city": pa.array(cities, pa.string()),
-                    "condition": simulation.get_weather_data_batch(pa.array(cities, pa.string())),
-                })
+                weather = pa.table(
+                    {
+                        "city": pa.array(cities, pa.string()),
+                        "condition": simulation.get_weather_data_batch(
+                            pa.array(cities, pa.string())
+                        ),
+                    }
+                )
                 self.stage("resq_stage_weather", weather)
-                self.execute(self.render(
-                    "INSERT INTO city_weather (city, condition, source, data_source, updated_at) "
-                    "SELECT s.city, s.condition, 'SIMULATION', 'SIMULATED', ? FROM resq_stage_weather AS s "
-                    "WHERE NOT EXISTS (SELECT 1 FROM city_weather AS w WHERE w.city = s.city)"
-                ), [now])
+                self.execute(
+                    self.render(
+                        "INSERT INTO city_weather (city, condition, source, data_source, updated_at) "
+                        "SELECT s.city, s.condition, 'SIMULATION', 'SIMULATED', ? FROM resq_stage_weather AS s "
+                        "WHERE NOT EXISTS (SELECT 1 FROM city_weather AS w WHERE w.city = s.city)"
+                    ),
+                    [now],
+                )
             if vendors:
                 statuses = simulation.get_vendor_status_batch(pa.array(vendors, pa.string()))
-                table = pa.table({
-                    "vendor_id": pa.array(vendors, pa.string()),
-                    "status": statuses.field("status"),
-                    "latency_ms": statuses.field("latency_ms").cast(pa.int64()),
-                })
+                table = pa.table(
+                    {
+                        "vendor_id": pa.array(vendors, pa.string()),
+                        "status": statuses.field("status"),
+                        "latency_ms": statuses.field("latency_ms").cast(pa.int64()),
+                    }
+                )
                 self.stage("resq_stage_vendor_status", table)
-                self.execute(self.render(
-                    "DELETE FROM vendor_status WHERE source = 'SIMULATION' AND vendor_id IN (SELECT vendor_id FROM resq_stage_vendor_status)"
-                ))
-                self.execute(self.render(
-                    "INSERT INTO vendor_status (vendor_id, status, latency_ms, source, data_source, checked_at) "
-                    "SELECT s.vendor_id, s.status, s.latency_ms, 'SIMULATION', 'SIMULATED', ? FROM resq_stage_vendor_status AS s "
-                    "WHERE NOT EXISTS (SELECT 1 FROM vendor_status AS v WHERE v.vendor_id = s.vendor_id)"
-                ), [now])
-                self.execute(self.render(
-                    "INSERT INTO vendor_status_log (checked_at, vendor_id, status, latency_ms, data_source) "
-                    "SELECT ?, vendor_id, status, latency_ms, data_source FROM vendor_status"
-                ), [now])
+                self.execute(
+                    self.render(
+                        "DELETE FROM vendor_status WHERE source = 'SIMULATION' AND vendor_id IN (SELECT vendor_id FROM resq_stage_vendor_status)"
+                    )
+                )
+                self.execute(
+                    self.render(
+                        "INSERT INTO vendor_status (vendor_id, status, latency_ms, source, data_source, checked_at) "
+                        "SELECT s.vendor_id, s.status, s.latency_ms, 'SIMULATION', 'SIMULATED', ? FROM resq_stage_vendor_status AS s "
+                        "WHERE NOT EXISTS (SELECT 1 FROM vendor_status AS v WHERE v.vendor_id = s.vendor_id)"
+                    ),
+                    [now],
+                )
+                self.execute(
+                    self.render(
+                        "INSERT INTO vendor_status_log (checked_at, vendor_id, status, latency_ms, data_source) "
+                        "SELECT ?, vendor_id, status, latency_ms, data_source FROM vendor_status"
+                    ),
+                    [now],
+                )
         self._mark_changed()
 
     def apply_chaos(self, event: Any, *, actor: str, now: datetime | None = None) -> None:
@@ -415,19 +530,27 @@ class WarehouseBackend(Backend):
             vendor = str(event.key.get("vendor", event.key.get("vendor_id")))
             with self.transaction():
                 if not self._keys("vendors") or vendor not in self._keys("vendors"):
-                    raise NotFoundError(f"no vendor {vendor!r}; known vendors: {', '.join(sorted(self._keys('vendors')))}")
+                    raise NotFoundError(
+                        f"no vendor {vendor!r}; known vendors: {', '.join(sorted(self._keys('vendors')))}"
+                    )
                 self.execute(self.render("DELETE FROM vendor_status WHERE vendor_id = ?"), [vendor])
-                self.execute(self.render(
-                    "INSERT INTO vendor_status (vendor_id, status, latency_ms, source, data_source, checked_at) VALUES (?, ?, ?, 'CHAOS', 'SIMULATED', ?)"
-                ), [vendor, event.values["status"], event.values.get("latency_ms"), now])
+                self.execute(
+                    self.render(
+                        "INSERT INTO vendor_status (vendor_id, status, latency_ms, source, data_source, checked_at) VALUES (?, ?, ?, 'CHAOS', 'SIMULATED', ?)"
+                    ),
+                    [vendor, event.values["status"], event.values.get("latency_ms"), now],
+                )
                 self._audit_chaos(event, actor, None, vendor, now)
         elif table in {"weather_overrides", "city_weather"}:
             city = str(event.key["city"])
             with self.transaction():
                 self.execute(self.render("DELETE FROM city_weather WHERE city = ?"), [city])
-                self.execute(self.render(
-                    "INSERT INTO city_weather (city, condition, source, data_source, updated_at) VALUES (?, ?, 'CHAOS', 'SIMULATED', ?)"
-                ), [city, event.values["condition"], now])
+                self.execute(
+                    self.render(
+                        "INSERT INTO city_weather (city, condition, source, data_source, updated_at) VALUES (?, ?, 'CHAOS', 'SIMULATED', ?)"
+                    ),
+                    [city, event.values["condition"], now],
+                )
                 self._audit_chaos(event, actor, None, city, now)
         else:
             raise ResqError(f"unsupported chaos target {table!r}")
@@ -438,24 +561,64 @@ class WarehouseBackend(Backend):
         column = "current_stock" if "current_stock" in event.values else "demand_factor"
         value = float(event.values[column])
         with self.transaction():
-            found = self.fetch(self.render("SELECT COUNT(*) FROM inventory_master WHERE org_id = ? AND sku = ?"), [org_id, sku]).column(0)[0].as_py()
+            found = (
+                self.fetch(
+                    self.render(
+                        "SELECT COUNT(*) FROM inventory_master WHERE org_id = ? AND sku = ?"
+                    ),
+                    [org_id, sku],
+                )
+                .column(0)[0]
+                .as_py()
+            )
             if not found:
                 raise NotFoundError(f"no item {sku!r} at organization {org_id!r}")
-            self.execute(self.render(
-                f"UPDATE inventory_master SET {column} = ?, data_source = 'SIMULATED', updated_at = ? WHERE org_id = ? AND sku = ?"
-            ), [value, now, org_id, sku])
-            self._audit_chaos(event, event.__dict__.get("_actor", None) or self.__dict__.get("_chaos_actor", "chaos"), org_id, sku, now)
+            self.execute(
+                self.render(
+                    f"UPDATE inventory_master SET {column} = ?, data_source = 'SIMULATED', updated_at = ? WHERE org_id = ? AND sku = ?"
+                ),
+                [value, now, org_id, sku],
+            )
+            self._audit_chaos(
+                event,
+                event.__dict__.get("_actor", None) or self.__dict__.get("_chaos_actor", "chaos"),
+                org_id,
+                sku,
+                now,
+            )
 
-    def _audit_chaos(self, event: Any, actor: str, org_id: str | None, entity: str, now: datetime) -> None:
-        self.append_audit([{
-            "actor": actor, "action": f"chaos.{event.kind}", "org_id": org_id, "entity_id": entity,
-            "details": {"description": event.description, "values": dict(event.values), "data_source": "SIMULATED"},
-        }], now=now)
+    def _audit_chaos(
+        self, event: Any, actor: str, org_id: str | None, entity: str, now: datetime
+    ) -> None:
+        self.append_audit(
+            [
+                {
+                    "actor": actor,
+                    "action": f"chaos.{event.kind}",
+                    "org_id": org_id,
+                    "entity_id": entity,
+                    "details": {
+                        "description": event.description,
+                        "values": dict(event.values),
+                        "data_source": "SIMULATED",
+                    },
+                }
+            ],
+            now=now,
+        )
 
     # ------------------------------------------------------------------ overrides
 
-    def override_order(self, po_id: str, action: str, *, actor: str, quantity: float | None = None,
-                       org_id: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+    def override_order(
+        self,
+        po_id: str,
+        action: str,
+        *,
+        actor: str,
+        quantity: float | None = None,
+        org_id: str | None = None,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
         """approve / cancel / receive / set_quantity one order, audited with the actor."""
         now = now or utcnow()
         with self.transaction():
@@ -463,30 +626,82 @@ class WarehouseBackend(Backend):
             new_status = transition(order["status"], action)
             details: dict[str, Any] = {"from": order["status"], "to": new_status}
             if action == "set_quantity":
-                if quantity is None or not (quantity > 0) or quantity != quantity or quantity == float("inf"):
-                    raise ValidationError("cannot change the quantity", [Issue(None, "quantity", "must be a finite number > 0", quantity)])
-                self.execute(self.render("UPDATE purchase_orders SET quantity = ?, updated_at = ? WHERE po_id = ?"), [float(quantity), now, po_id])
+                if (
+                    quantity is None
+                    or not (quantity > 0)
+                    or quantity != quantity
+                    or quantity == float("inf")
+                ):
+                    raise ValidationError(
+                        "cannot change the quantity",
+                        [Issue(None, "quantity", "must be a finite number > 0", quantity)],
+                    )
+                self.execute(
+                    self.render(
+                        "UPDATE purchase_orders SET quantity = ?, updated_at = ? WHERE po_id = ?"
+                    ),
+                    [float(quantity), now, po_id],
+                )
                 details.update({"quantity_from": order["quantity"], "quantity_to": float(quantity)})
             else:
-                self.execute(self.render("UPDATE purchase_orders SET status = ?, updated_at = ? WHERE po_id = ?"), [new_status, now, po_id])
+                self.execute(
+                    self.render(
+                        "UPDATE purchase_orders SET status = ?, updated_at = ? WHERE po_id = ?"
+                    ),
+                    [new_status, now, po_id],
+                )
             if action == "receive":
-                self.execute(self.render(
-                    "UPDATE inventory_master SET current_stock = current_stock + ?, updated_at = ? WHERE org_id = ? AND sku = ?"
-                ), [order["quantity"], now, order["org_id"], order["sku"]])
+                self.execute(
+                    self.render(
+                        "UPDATE inventory_master SET current_stock = current_stock + ?, updated_at = ? WHERE org_id = ? AND sku = ?"
+                    ),
+                    [order["quantity"], now, order["org_id"], order["sku"]],
+                )
                 details["stock_added"] = order["quantity"]
-            self.append_audit([{"actor": actor, "action": f"order.{action}", "org_id": order["org_id"], "entity_id": po_id, "details": details}], now=now)
+            self.append_audit(
+                [
+                    {
+                        "actor": actor,
+                        "action": f"order.{action}",
+                        "org_id": order["org_id"],
+                        "entity_id": po_id,
+                        "details": details,
+                    }
+                ],
+                now=now,
+            )
         self._mark_changed()
         return self.order(po_id)
 
-    def ack_alert(self, alert_id: str, *, actor: str, org_id: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+    def ack_alert(
+        self, alert_id: str, *, actor: str, org_id: str | None = None, now: datetime | None = None
+    ) -> dict[str, Any]:
         now = now or utcnow()
         with self.transaction():
             rows = self.read("alerts", org_id=org_id, where={"alert_id": alert_id}).to_pylist()
             if not rows:
-                raise NotFoundError(f"no alert {alert_id!r}" + (f" for organization {org_id!r}" if org_id else ""))
+                raise NotFoundError(
+                    f"no alert {alert_id!r}" + (f" for organization {org_id!r}" if org_id else "")
+                )
             if rows[0]["state"] == "OPEN":
-                self.execute(self.render("UPDATE alerts SET state = 'ACKED', acked_at = ?, acked_by = ? WHERE alert_id = ?"), [now, actor, alert_id])
-                self.append_audit([{"actor": actor, "action": "alert.ack", "org_id": rows[0]["org_id"], "entity_id": alert_id, "details": {"severity": rows[0]["severity"]}}], now=now)
+                self.execute(
+                    self.render(
+                        "UPDATE alerts SET state = 'ACKED', acked_at = ?, acked_by = ? WHERE alert_id = ?"
+                    ),
+                    [now, actor, alert_id],
+                )
+                self.append_audit(
+                    [
+                        {
+                            "actor": actor,
+                            "action": "alert.ack",
+                            "org_id": rows[0]["org_id"],
+                            "entity_id": alert_id,
+                            "details": {"severity": rows[0]["severity"]},
+                        }
+                    ],
+                    now=now,
+                )
         return self.read("alerts", where={"alert_id": alert_id}).to_pylist()[0]
 
     # ------------------------------------------------------------------ tenants
@@ -498,16 +713,26 @@ class WarehouseBackend(Backend):
         return TenantView(self, org_id)
 
 
-_AUDIT_SCHEMA = pa.schema([
-    ("seq", pa.int64()), ("event_id", pa.string()), ("event_ts", pa.timestamp("us")),
-    ("actor", pa.string()), ("action", pa.string()), ("org_id", pa.string()),
-    ("entity_id", pa.string()), ("details", pa.string()), ("prev_hash", pa.string()), ("hash", pa.string()),
-])
+_AUDIT_SCHEMA = pa.schema(
+    [
+        ("seq", pa.int64()),
+        ("event_id", pa.string()),
+        ("event_ts", pa.timestamp("us")),
+        ("actor", pa.string()),
+        ("action", pa.string()),
+        ("org_id", pa.string()),
+        ("entity_id", pa.string()),
+        ("details", pa.string()),
+        ("prev_hash", pa.string()),
+        ("hash", pa.string()),
+    ]
+)
 
 
 def _is_query(statement: exp.Expression) -> bool:
     return isinstance(statement, (exp.Query, exp.Describe, exp.Show)) or (
-        isinstance(statement, exp.Command) and str(statement.this).upper() in {"SHOW", "DESCRIBE", "EXPLAIN"}
+        isinstance(statement, exp.Command)
+        and str(statement.this).upper() in {"SHOW", "DESCRIBE", "EXPLAIN"}
     )
 
 
@@ -551,14 +776,23 @@ class TenantView:
             if name in ctes and not table.db:
                 continue
             if table.db or table.catalog or name not in TENANT_TABLES:
-                raise TenantScopeError(f"table {table.sql('snowflake')!r} is not available to a tenant")
+                raise TenantScopeError(
+                    f"table {table.sql('snowflake')!r} is not available to a tenant"
+                )
             scope = TENANT_TABLES[name]
             if scope is None:
                 continue
-            sub = exp.select("*").from_(exp.to_table(name)).where(exp.column(scope).eq(exp.Placeholder()))
+            sub = (
+                exp.select("*")
+                .from_(exp.to_table(name))
+                .where(exp.column(scope).eq(exp.Placeholder()))
+            )
             table.replace(exp.alias_(exp.Subquery(this=sub), table.alias_or_name, table=True))
         for func in statement.find_all(exp.Anonymous, exp.Func):
-            if isinstance(func, exp.Anonymous) and func.name.upper() not in {"GET_WEATHER_DATA", "GET_VENDOR_STATUS"}:
+            if isinstance(func, exp.Anonymous) and func.name.upper() not in {
+                "GET_WEATHER_DATA",
+                "GET_VENDOR_STATUS",
+            }:
                 raise TenantScopeError(f"function {func.name!r} is not available to a tenant")
         # Placeholders are numbered in document order; bind one org_id per scoped table.
         params = [self.org_id] * sum(1 for p in statement.find_all(exp.Placeholder))

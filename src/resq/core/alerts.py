@@ -183,3 +183,130 @@ def routes_from_config(entries: Iterable[dict[str, Any]]) -> tuple[Route, ...]:
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"route {i}: {exc!s} is missing or invalid") from None
     return tuple(out)
+
+
+ALERT_SCHEMA_FIELDS = (
+    "alert_id",
+    "dedup_key",
+    "org_id",
+    "sku",
+    "po_id",
+    "kind",
+    "severity",
+    "message",
+    "data_source",
+)
+
+
+def alerts_for(proposals: Any) -> Any:
+    """The alerts a heal cycle raises for its proposals, as an Arrow table (columnar).
+
+    A CRITICAL item raises CRITICAL_STOCK; an order pending a vendor raises NO_VENDOR (one
+    step more urgent); an order held by a budget raises BUDGET_HOLD; a PDS item whose
+    monthly allotment is used up raises ALLOTMENT_EXHAUSTED. Each alert's dedup key is
+    its kind and the item's shortfall episode, so re-runs never raise it twice.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = proposals.column
+    base = severity(col("status"), col("sector"), col("category"), col("disaster_zone"))
+    base = np.where(base == None, Severity.SEV4.value, base).astype(object)  # noqa: E711
+    order_status = to_str(col("order_status"))
+    action = to_str(col("action"))
+    status = to_str(col("status"))
+    masks = {
+        AlertKind.CRITICAL_STOCK: status == "CRITICAL",
+        AlertKind.NO_VENDOR: order_status == "PENDING_VENDOR",
+        AlertKind.BUDGET_HOLD: order_status == "PENDING_APPROVAL",
+        AlertKind.ALLOTMENT_EXHAUSTED: action == "CAPPED",
+    }
+    parts = []
+    for kind, mask in masks.items():
+        idx = np.flatnonzero(mask)
+        if not len(idx):
+            continue
+        rows = proposals.take(pa.array(idx))
+        sev = base[idx] if kind != AlertKind.NO_VENDOR else raise_severity(base[idx])
+        kind_col = pa.array(np.full(len(idx), kind.value, dtype=object), pa.string())
+        dedup = pc.binary_join_element_wise(kind_col, rows["idempotency_key"], ":")
+        parts.append(
+            pa.table(
+                {
+                    "alert_id": pc.binary_join_element_wise(
+                        pa.array(np.full(len(idx), "AL", dtype=object), pa.string()),
+                        pc.utf8_upper(pc.utf8_slice_codeunits(rows["idempotency_key"], 0, 16)),
+                        pa.array(np.full(len(idx), kind.value[:2], dtype=object), pa.string()),
+                        "-",
+                    ),
+                    "dedup_key": dedup,
+                    "org_id": rows["org_id"],
+                    "sku": rows["sku"],
+                    "po_id": pc.if_else(
+                        pc.equal(rows["action"], "ORDER"),
+                        rows["po_id"],
+                        pa.scalar(None, pa.string()),
+                    ),
+                    "kind": kind_col,
+                    "severity": pa.array(np.asarray(sev, dtype=object), pa.string()),
+                    "message": _messages(kind, rows),
+                    "data_source": rows["data_source"],
+                }
+            )
+        )
+    if not parts:
+        return pa.table({name: pa.array([], pa.string()) for name in ALERT_SCHEMA_FIELDS})
+    return pa.concat_tables(parts)
+
+
+def _messages(kind: AlertKind, rows: Any) -> Any:
+    """One readable sentence per alert, built column-wise."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def text(values: Any) -> Any:
+        return pc.cast(values, pa.string())
+
+    days = pc.if_else(
+        pc.is_null(rows["days_remaining"]),
+        pa.scalar("no", pa.string()),
+        text(pc.round(rows["days_remaining"], 1)),
+    )
+    name = (
+        pc.coalesce(rows["item_name"], rows["sku"])
+        if "item_name" in rows.column_names
+        else rows["sku"]
+    )
+    head = pc.binary_join_element_wise(
+        name,
+        pa.scalar(" at "),
+        rows["org_id"],
+        pa.scalar(": "),
+        days,
+        pa.scalar(" days of stock left"),
+        "",
+    )
+    qty = text(rows["quantity"])
+    vendor = pc.coalesce(rows["vendor"], pa.scalar("-", pa.string()))
+    tails = {
+        AlertKind.CRITICAL_STOCK: pc.if_else(
+            pc.equal(rows["action"], "ORDER"),
+            pc.binary_join_element_wise(
+                pa.scalar("; ordered "), qty, pa.scalar(" from "), vendor, ""
+            ),
+            pa.scalar("; an open order covers it"),
+        ),
+        AlertKind.NO_VENDOR: pa.scalar(
+            "; no vendor is online, order is PENDING_VENDOR", pa.string()
+        ),
+        AlertKind.BUDGET_HOLD: pa.scalar(
+            "; order held for approval by the budget cap", pa.string()
+        ),
+        AlertKind.ALLOTMENT_EXHAUSTED: pa.scalar(
+            "; the month's PDS allotment is used up, nothing ordered", pa.string()
+        ),
+    }
+    tail = tails[kind]
+    if isinstance(tail, pa.Scalar):
+        tail = pa.array([tail.as_py()] * len(rows), pa.string())
+    return pc.binary_join_element_wise(head, tail, "")

@@ -7,7 +7,6 @@ first broken link.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,20 +15,21 @@ from typing import Any
 GENESIS = "0" * 64
 
 
+FIELDS = ("seq", "event_id", "event_ts", "actor", "action", "org_id", "entity_id", "details")
+
+
 def canonical(event: Mapping[str, Any]) -> str:
-    """The exact text that is hashed: sorted keys, no whitespace, ISO timestamps."""
-    ts = event["event_ts"]
-    body = {
-        "seq": int(event["seq"]),
-        "event_id": event["event_id"],
-        "event_ts": ts.isoformat() if isinstance(ts, datetime) else str(ts),
-        "actor": event["actor"],
-        "action": event["action"],
-        "org_id": event.get("org_id"),
-        "entity_id": event.get("entity_id"),
-        "details": event["details"],
-    }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The exact text that is hashed: every field length-prefixed, so no value can forge
+    a field boundary, with ISO timestamps and NULL as ``-``."""
+    parts = []
+    for name in FIELDS:
+        value = event.get(name)
+        if value is None:
+            parts.append("-")
+            continue
+        text = value.isoformat() if isinstance(value, datetime) else str(value)
+        parts.append(f"{len(text)}:{text}")
+    return "|".join(parts)
 
 
 def event_hash(prev_hash: str, event: Mapping[str, Any]) -> str:

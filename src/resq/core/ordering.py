@@ -177,6 +177,9 @@ PROPOSAL_SCHEMA = pa.schema(
     ]
 )
 
+PASS_THROUGH = ("sector", "city", "category", "item_name", "unit", "disaster_zone")
+"""Candidate columns copied onto each proposal, for alerts and reports."""
+
 REJECTED_TYPE = pa.list_(pa.struct([("vendor", pa.string()), ("why", pa.string())]))
 
 
@@ -340,6 +343,11 @@ def plan_orders(
             "status": col("status").cast(pa.string()),
             "days_remaining": pa.array(days, pa.float64(), from_pandas=True),
             "data_source": col("data_source").cast(pa.string()),
+            **{
+                name: candidates.column(name)
+                for name in PASS_THROUGH
+                if name in candidates.column_names
+            },
             "reason": reason,
         }
     )

@@ -60,7 +60,9 @@ class DuckDBBackend(WarehouseBackend):
         }
     )
 
-    def __init__(self, path: str | None = None, *, read_only: bool = False, target_lag_s: float = 60.0) -> None:
+    def __init__(
+        self, path: str | None = None, *, read_only: bool = False, target_lag_s: float = 60.0
+    ) -> None:
         self.path = path or ":memory:"
         self.target_lag_s = float(target_lag_s)
         try:
@@ -98,7 +100,9 @@ class DuckDBBackend(WarehouseBackend):
             try:
                 kwargs.setdefault("target_lag_s", float(options["target_lag"]))
             except ValueError:
-                raise UnknownBackendError(f"target_lag must be seconds, got {options['target_lag']!r}") from None
+                raise UnknownBackendError(
+                    f"target_lag must be seconds, got {options['target_lag']!r}"
+                ) from None
         return cls(path or None, **kwargs)
 
     def _conn(self) -> duckdb.DuckDBPyConnection:
@@ -210,7 +214,9 @@ class DuckDBBackend(WarehouseBackend):
         with self.transaction():
             for ddl in _EMULATION_DDL:
                 self.execute(ddl)
-            state = self.fetch("SELECT definition_hash FROM resq_dt_state WHERE name = 'stock_analysis'").to_pylist()
+            state = self.fetch(
+                "SELECT definition_hash FROM resq_dt_state WHERE name = 'stock_analysis'"
+            ).to_pylist()
             if state and state[0]["definition_hash"] == digest:
                 return
             self.execute("DROP TABLE IF EXISTS stock_analysis")
@@ -240,7 +246,9 @@ class DuckDBBackend(WarehouseBackend):
         row["pending_changes"] = int(row["changes"]) - int(row["refreshed_changes"] or 0)
         return row
 
-    def refresh_analysis(self, *, force: bool = False, now: datetime | None = None) -> RefreshResult:
+    def refresh_analysis(
+        self, *, force: bool = False, now: datetime | None = None
+    ) -> RefreshResult:
         now = now or utcnow()
         with self._refresh_lock:
             state = self.analysis_state()
@@ -253,12 +261,25 @@ class DuckDBBackend(WarehouseBackend):
                 )
             last = state["last_refresh_start"]
             age = None if last is None else (now - last).total_seconds()
-            if not force and age is not None and age < self.target_lag_s and state["pending_changes"] <= 0:
-                return RefreshResult(False, None, f"fresh ({age:.1f} s old, target lag {self.target_lag_s:.0f} s, no changes)")
-            trigger = "MANUAL" if force else ("CHANGES" if state["pending_changes"] > 0 else "TARGET_LAG")
+            if (
+                not force
+                and age is not None
+                and age < self.target_lag_s
+                and state["pending_changes"] <= 0
+            ):
+                return RefreshResult(
+                    False,
+                    None,
+                    f"fresh ({age:.1f} s old, target lag {self.target_lag_s:.0f} s, no changes)",
+                )
+            trigger = (
+                "MANUAL" if force else ("CHANGES" if state["pending_changes"] > 0 else "TARGET_LAG")
+            )
             try:
                 with self.transaction():
-                    changes = self.fetch("SELECT COUNT(*) FROM resq_dt_changes").column(0)[0].as_py()
+                    changes = (
+                        self.fetch("SELECT COUNT(*) FROM resq_dt_changes").column(0)[0].as_py()
+                    )
                     self.execute("DELETE FROM stock_analysis")
                     self.execute(f"INSERT INTO stock_analysis {self._analysis_query()}")
                     rows = self.fetch("SELECT COUNT(*) FROM stock_analysis").column(0)[0].as_py()
@@ -291,7 +312,9 @@ class DuckDBBackend(WarehouseBackend):
     def resume_analysis(self) -> None:
         """Resume refreshes after a suspension (like ALTER DYNAMIC TABLE ... RESUME)."""
         with self.transaction():
-            self.execute("UPDATE resq_dt_state SET suspended = FALSE, consecutive_failures = 0 WHERE name = 'stock_analysis'")
+            self.execute(
+                "UPDATE resq_dt_state SET suspended = FALSE, consecutive_failures = 0 WHERE name = 'stock_analysis'"
+            )
 
     def refresh_history(self) -> pa.Table:
         return self.fetch("SELECT * FROM dt_refresh_history ORDER BY refresh_start DESC")
@@ -315,8 +338,10 @@ def _lock_error(path: str, exc: BaseException) -> BaseException:
 
 def _translate(exc: BaseException) -> BaseException:
     text = str(exc)
-    if isinstance(exc, duckdb.TransactionException) or "Conflict on" in text or (
-        isinstance(exc, duckdb.ConstraintException) and "duplicate key" in text.lower()
+    if (
+        isinstance(exc, duckdb.TransactionException)
+        or "Conflict on" in text
+        or (isinstance(exc, duckdb.ConstraintException) and "duplicate key" in text.lower())
     ):
         return ConflictError(f"a concurrent change conflicted; retry: {text}")
     return BackendError(text)

@@ -59,4 +59,4 @@ def install(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-__all__ = ["install", "date"]
+__all__ = ["date", "install"]

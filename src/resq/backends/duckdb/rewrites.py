@@ -30,6 +30,7 @@ __all__ = [
     "float_is_double",
     "is_dynamic_table",
     "object_construct_to_json",
+    "parse_snowflake",
     "parse_target_lag",
     "reject_engine_specific_hash",
     "reject_seeded_random",
@@ -301,9 +302,16 @@ def _render_text(sql: str) -> str:
     return _render(_parse_one(sql))
 
 
-def _parse_one(sql: str) -> exp.Expr:
+def parse_snowflake(sql: str) -> list[exp.Expr]:
+    """The statements of Snowflake SQL text (empty and comment-only ones skipped), comments kept.
+
+    A parse error is a `SQLTranslationError` naming the line and column.
+
+    >>> [s.sql(dialect="snowflake") for s in parse_snowflake("SELECT 1; SELECT ?; -- done")]
+    ['SELECT 1', 'SELECT ?']
+    """
     try:
-        parsed = [s for s in sqlglot.parse(sql, read="snowflake") if s is not None]
+        parsed = sqlglot.parse(sql, read="snowflake")
     except ParseError as e:
         where = "; ".join(
             f"{err['description']} at line {err['line']}, column {err['col']}" for err in e.errors
@@ -311,6 +319,12 @@ def _parse_one(sql: str) -> exp.Expr:
         raise SQLTranslationError(f"not valid Snowflake SQL: {where or e}") from e
     except SqlglotError as e:
         raise SQLTranslationError(f"not valid Snowflake SQL: {e}") from e
+    # A comment after the last `;` parses as a bare Semicolon "statement".
+    return [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]
+
+
+def _parse_one(sql: str) -> exp.Expr:
+    parsed = parse_snowflake(sql)
     if len(parsed) != 1:
         raise SQLTranslationError(f"expected one SQL statement, got {len(parsed)}")
     return parsed[0]
