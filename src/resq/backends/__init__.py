@@ -35,6 +35,13 @@ def backend_class(scheme: str) -> type[WarehouseBackend]:
     return cls
 
 
+def _open(cls: type[WarehouseBackend], url: str, **kwargs: Any) -> WarehouseBackend:
+    backend = cls.from_url(url, **kwargs)
+    if not isinstance(backend, cls):
+        raise TypeError(f"{cls.__name__}.from_url returned {type(backend).__name__}")
+    return backend
+
+
 def connect(url: str = "duckdb://", **kwargs: Any) -> WarehouseBackend:
     """Open a backend from a URL: ``duckdb://`` (in memory), ``duckdb:///path/to.db``,
     ``snowflake://...``. Unknown schemes and malformed URLs list the installed backends.
@@ -45,7 +52,7 @@ def connect(url: str = "duckdb://", **kwargs: Any) -> WarehouseBackend:
             f"duckdb:///resq.duckdb (installed backends: {', '.join(available())})"
         )
     scheme = url.split("://", 1)[0].lower()
-    return backend_class(scheme).from_url(url, **kwargs)
+    return _open(backend_class(scheme), url, **kwargs)
 
 
 __all__ = ["available", "backend_class", "connect"]

@@ -93,7 +93,7 @@ class Backend(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def from_url(cls, url: str) -> Backend:
+    def from_url(cls, url: str, **kwargs: Any) -> Backend:
         """Open the backend a ``scheme://...`` URL names."""
 
     @abc.abstractmethod

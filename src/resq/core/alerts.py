@@ -58,11 +58,11 @@ def severity(status: Any, sector: Any, category: Any = None, disaster_zone: Any 
     cat = broadcast(n, to_str(category))
     zone = broadcast(n, to_bool(disaster_zone))
     top = ((sec == "HOSPITAL") & (cat == "OXYGEN")) | zone
-    out = np.where(
-        st == "CRITICAL",
-        np.where(top, Severity.SEV1.value, Severity.SEV2.value),
-        np.where(st == "WARNING", Severity.SEV3.value, None),
-    ).astype(object)
+    out = np.full(n, None, dtype=object)
+    out[st == "WARNING"] = Severity.SEV3.value
+    critical = st == "CRITICAL"
+    out[critical & top] = Severity.SEV1.value
+    out[critical & ~top] = Severity.SEV2.value
     return out[0] if is_scalar(status) else out
 
 

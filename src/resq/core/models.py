@@ -30,7 +30,7 @@ class _Record:
             validate_record(self._table, self.as_row())
 
     def as_row(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload, no-any-return]
+        return asdict(self)  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)

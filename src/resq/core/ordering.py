@@ -260,15 +260,10 @@ def plan_orders(
     over_budget = budget_holds(cost, rank, org, exempt, broadcast(n, org_budget), options.budget)
     caps.append(over_budget)
 
-    order_status = np.where(
-        ~ordering,
-        None,
-        np.where(
-            ~has_vendor,
-            OrderStatus.PENDING_VENDOR.value,
-            np.where(over_budget, OrderStatus.PENDING_APPROVAL.value, OrderStatus.PLACED.value),
-        ),
-    ).astype(object)
+    order_status = np.full(n, None, dtype=object)
+    order_status[ordering] = OrderStatus.PLACED.value
+    order_status[ordering & over_budget] = OrderStatus.PENDING_APPROVAL.value
+    order_status[ordering & ~has_vendor] = OrderStatus.PENDING_VENDOR.value
 
     keys = idempotency_keys(org, sku, episode)
     po_ids = ["PO-" + k[:20].upper() for k in keys]

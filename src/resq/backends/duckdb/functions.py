@@ -8,6 +8,7 @@ from datetime import date
 import duckdb
 import pyarrow as pa
 from duckdb import sqltypes
+from duckdb.func import PythonUDFType
 
 from resq import simulation
 
@@ -38,20 +39,20 @@ def install(conn: duckdb.DuckDBPyConnection) -> None:
             conn.remove_function(name)
         except (duckdb.InvalidInputException, duckdb.CatalogException):
             pass
-    conn.create_function("GET_WEATHER_DATA", _weather, [varchar], varchar, type="arrow")
+    conn.create_function("GET_WEATHER_DATA", _weather, [varchar], varchar, type=PythonUDFType.ARROW)
     conn.create_function(
         "GET_VENDOR_STATUS",
         _vendor_status,
         [varchar],
         duckdb.sqltype(VENDOR_STATUS_TYPE),
-        type="arrow",
+        type=PythonUDFType.ARROW,
     )
     conn.create_function(
         "RESQ_SIM_SERIES",
         _series,
         [varchar, varchar, sqltypes.BIGINT, sqltypes.BIGINT],
         duckdb.sqltype(SERIES_TYPE),
-        type="native",
+        type=PythonUDFType.NATIVE,
     )
     conn.execute(
         "CREATE OR REPLACE TEMP MACRO GENERATE_REALISTIC_SIMULATION(org_id, sku, days, seed) AS TABLE "
