@@ -76,7 +76,7 @@ def read_input(data: Any, spec: TableSpec) -> pa.Table:
     if isinstance(data, (str, Path)):
         return _read_file(Path(data), spec)
     if isinstance(data, list):
-        return pa.Table.from_pylist(data)
+        return _records_table(data, spec)
     if type(data).__name__ == "DataFrame" and hasattr(data, "to_dict"):
         return pa.Table.from_pandas(data, preserve_index=False)
     raise ValidationError(
@@ -90,6 +90,33 @@ def read_input(data: Any, spec: TableSpec) -> pa.Table:
             )
         ],
     )
+
+
+def _records_table(records: list[Any], spec: TableSpec) -> pa.Table:
+    """Arrow from a list of dicts. A column whose values mix types (``1`` and ``"abc"``)
+    becomes text, so validation reports each bad value by row instead of Arrow failing."""
+    bad = [i + 1 for i, r in enumerate(records) if not isinstance(r, Mapping)]
+    if bad:
+        raise ValidationError(
+            f"cannot load {spec.name}",
+            [Issue(i, "data", "expected a record (a dict of column values)") for i in bad],
+        )
+    try:
+        return pa.Table.from_pylist(records)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    names = list(dict.fromkeys(k for r in records for k in r))
+    columns: dict[str, pa.Array] = {}
+    for name in names:
+        values = [r.get(name) for r in records]
+        try:
+            columns[name] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            columns[name] = pa.array(
+                [None if v is None else v if isinstance(v, str) else str(v) for v in values],
+                pa.string(),
+            )
+    return pa.table(columns)
 
 
 def _read_file(path: Path, spec: TableSpec) -> pa.Table:
@@ -123,7 +150,7 @@ def _read_file(path: Path, spec: TableSpec) -> pa.Table:
                 records = [json.loads(line) for line in text.splitlines() if line.strip()]
             if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
                 raise ValueError("expected a JSON array of objects or one object per line")
-            return pa.Table.from_pylist(records)
+            return _records_table(records, spec)
     except (pa.ArrowInvalid, ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(
             f"cannot load {spec.name}",
@@ -222,7 +249,9 @@ class WarehouseBackend(Backend):
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> Result:
         """Run Snowflake-dialect SQL (one or more statements); returns the last result."""
-        statements = [s for s in sqlglot.parse(query, read="snowflake") if s is not None]
+        from resq.backends.duckdb.rewrites import parse_snowflake
+
+        statements = parse_snowflake(query)
         if not statements:
             raise ResqError("no SQL statement to run")
         table = pa.table({})
@@ -350,9 +379,10 @@ class WarehouseBackend(Backend):
         (a dict, stored as JSON) are optional.
         """
         now = now or utcnow()
+        batch = uuid.uuid4().hex[:20]
         prepared = [
             {
-                "event_id": uuid.uuid4().hex,
+                "event_id": f"{batch}-{i}",
                 "event_ts": now,
                 "actor": str(e["actor"]),
                 "action": str(e["action"]),
@@ -362,7 +392,7 @@ class WarehouseBackend(Backend):
                 if isinstance(e.get("details"), str)
                 else json.dumps(e.get("details") or {}, sort_keys=True, default=str),
             }
-            for e in events
+            for i, e in enumerate(events)
         ]
         if not prepared:
             return 0
@@ -525,7 +555,7 @@ class WarehouseBackend(Backend):
         now = now or utcnow()
         table = event.table
         if table == "inventory_master":
-            self._chaos_inventory(event, now)
+            self._chaos_inventory(event, now, actor)
         elif table in {"vendor_status_overrides", "vendor_status"}:
             vendor = str(event.key.get("vendor", event.key.get("vendor_id")))
             with self.transaction():
@@ -556,7 +586,7 @@ class WarehouseBackend(Backend):
             raise ResqError(f"unsupported chaos target {table!r}")
         self._mark_changed()
 
-    def _chaos_inventory(self, event: Any, now: datetime) -> None:
+    def _chaos_inventory(self, event: Any, now: datetime, actor: str) -> None:
         org_id, sku = str(event.key["org_id"]), str(event.key["sku"])
         column = "current_stock" if "current_stock" in event.values else "demand_factor"
         value = float(event.values[column])
@@ -579,13 +609,7 @@ class WarehouseBackend(Backend):
                 ),
                 [value, now, org_id, sku],
             )
-            self._audit_chaos(
-                event,
-                event.__dict__.get("_actor", None) or self.__dict__.get("_chaos_actor", "chaos"),
-                org_id,
-                sku,
-                now,
-            )
+            self._audit_chaos(event, actor, org_id, sku, now)
 
     def _audit_chaos(
         self, event: Any, actor: str, org_id: str | None, entity: str, now: datetime
@@ -729,11 +753,42 @@ _AUDIT_SCHEMA = pa.schema(
 )
 
 
-def _is_query(statement: exp.Expression) -> bool:
+def _is_query(statement: Any) -> bool:
     return isinstance(statement, (exp.Query, exp.Describe, exp.Show)) or (
         isinstance(statement, exp.Command)
         and str(statement.this).upper() in {"SHOW", "DESCRIBE", "EXPLAIN"}
     )
+
+
+def _is_cte_reference(table: exp.Table) -> bool:
+    """Whether ``table`` names a CTE in its scope: one defined in an enclosing WITH, and,
+    from inside a CTE's own body, only one defined before it. Anything else is treated as
+    a real table (scoped or refused), so a CTE that shadows a table name elsewhere in the
+    query, or refers to its own name, can never unscope the real table."""
+    if table.db or table.catalog or not isinstance(table.this, exp.Identifier):
+        return False
+    name = table.name.lower()
+    node: exp.Expression = table
+    while node.parent is not None:
+        parent = node.parent
+        if isinstance(parent, exp.With):
+            before = parent.expressions[
+                : next(i for i, c in enumerate(parent.expressions) if c is node)
+            ]
+            if any(c.alias_or_name.lower() == name for c in before):
+                return True
+            if parent.parent is None:
+                return False
+            node = parent.parent  # the query that owns this WITH: its later CTEs are not visible
+            continue
+        if isinstance(parent, exp.Query):
+            with_ = parent.args.get("with_") or parent.args.get("with")
+            if isinstance(with_, exp.With) and any(
+                c.alias_or_name.lower() == name for c in with_.expressions
+            ):
+                return True
+        node = parent
+    return False
 
 
 class TenantView:
@@ -770,10 +825,9 @@ class TenantView:
         if not isinstance(statement, exp.Query):
             raise TenantScopeError("a tenant may only run read-only queries (SELECT)")
         params: list[Any] = []
-        ctes = {c.alias_or_name.lower() for c in statement.find_all(exp.CTE)}
         for table in list(statement.find_all(exp.Table)):
             name = table.name.lower()
-            if name in ctes and not table.db:
+            if _is_cte_reference(table):
                 continue
             if table.db or table.catalog or name not in TENANT_TABLES:
                 raise TenantScopeError(

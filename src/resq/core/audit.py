@@ -21,15 +21,18 @@ FIELDS = ("seq", "event_id", "event_ts", "actor", "action", "org_id", "entity_id
 def canonical(event: Mapping[str, Any]) -> str:
     """The exact text that is hashed: every field length-prefixed, so no value can forge
     a field boundary, with ISO timestamps and NULL as ``-``."""
-    parts = []
-    for name in FIELDS:
-        value = event.get(name)
-        if value is None:
-            parts.append("-")
-            continue
-        text = value.isoformat() if isinstance(value, datetime) else str(value)
-        parts.append(f"{len(text)}:{text}")
-    return "|".join(parts)
+    return "|".join([_field(event.get(name)) for name in FIELDS])
+
+
+def _field(value: Any) -> str:
+    if value is None:
+        return "-"
+    text = (
+        value
+        if isinstance(value, str)
+        else (value.isoformat() if isinstance(value, datetime) else str(value))
+    )
+    return f"{len(text)}:{text}"
 
 
 def event_hash(prev_hash: str, event: Mapping[str, Any]) -> str:

@@ -337,7 +337,12 @@ def plan_orders(
             "rank": pa.array(rank, pa.int64()),
             "status": col("status").cast(pa.string()),
             "days_remaining": pa.array(days, pa.float64(), from_pandas=True),
-            "data_source": col("data_source").cast(pa.string()),
+            "data_source": pa.array(
+                np.where(
+                    vendor.simulated | (to_str(col("data_source")) != "REAL"), "SIMULATED", "REAL"
+                ),
+                pa.string(),
+            ),
             **{
                 name: candidates.column(name)
                 for name in PASS_THROUGH
@@ -421,6 +426,7 @@ class VendorChoice:
     lead_time_days: FloatArray
     latency_ms: FloatArray
     rejected: pa.Array
+    simulated: npt.NDArray[np.bool_]  # the choice rests on a SIMULATED vendor status
 
 
 def choose_vendors(sku: Any, city: Any, preferred: Any, options: pa.Table) -> VendorChoice:
@@ -440,8 +446,21 @@ def choose_vendors(sku: Any, city: Any, preferred: Any, options: pa.Table) -> Ve
             "city": pa.array(cities, pa.string()),
         }
     )
+    if "data_source" not in options.column_names:
+        options = options.append_column(
+            "data_source", pa.array(["REAL"] * options.num_rows, pa.string())
+        )
     opts = options.select(
-        ["vendor_id", "sku", "city", "price", "lead_time_days", "status", "latency_ms"]
+        [
+            "vendor_id",
+            "sku",
+            "city",
+            "price",
+            "lead_time_days",
+            "status",
+            "latency_ms",
+            "data_source",
+        ]
     )
     opts = opts.set_column(opts.schema.get_field_index("sku"), "sku", opts["sku"].cast(pa.string()))
     opts = opts.set_column(
@@ -500,6 +519,13 @@ def choose_vendors(sku: Any, city: Any, preferred: Any, options: pa.Table) -> Ve
     why[~online] = "OFFLINE"
     rej = ~chosen_mask
     rejected = _lists_by_row(n, row[rej], vid[rej], why[rej])
+    # Any status consulted for the row (chosen or rejected) that was simulated makes the
+    # decision simulated.
+    sim_pair = np.asarray(
+        pc.not_equal(pairs["data_source"], "REAL").fill_null(True).to_numpy(zero_copy_only=False),
+        dtype=bool,
+    )
+    simulated = np.bincount(row[sim_pair], minlength=n)[:n] > 0 if n else np.zeros(0, bool)
     return VendorChoice(
         index,
         vendor_id,
@@ -507,6 +533,7 @@ def choose_vendors(sku: Any, city: Any, preferred: Any, options: pa.Table) -> Ve
         pick(lead, np.nan).astype(np.float64),
         pick(latency, np.nan).astype(np.float64),
         rejected,
+        simulated,
     )
 
 
