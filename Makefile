@@ -42,5 +42,8 @@ test: lint typecheck pytest docs
 bench: $(STAMP_BASE)
 	$(BIN)/python benchmarks/core_throughput.py
 
+cli-docs: $(STAMP_BASE)
+	$(BIN)/python scripts/gen_cli_docs.py
+
 clean:
 	rm -rf $(VENV) site build dist .pytest_cache .mypy_cache .ruff_cache demo.duckdb*

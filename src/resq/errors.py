@@ -20,7 +20,8 @@ class RowIssue:
 
     def __str__(self) -> str:
         where = f"row {self.row}" if self.row is not None else "input"
-        shown = "" if self.value is None else f" (got {self.value!r:.80})"
+        value = self.value.item() if hasattr(self.value, "item") else self.value
+        shown = "" if value is None else f" (got {value!r:.80})"
         return f"{where}, column {self.column!r}: {self.reason}{shown}"
 
 

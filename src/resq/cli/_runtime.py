@@ -1,0 +1,225 @@
+"""What every command shares: the global options, the backend, errors and exit codes.
+
+Only the standard library and typer are imported here, so ``resq --help`` stays fast; the
+backend, the engine and Rich load inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from resq.cli import _text
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from resq.backends.warehouse import WarehouseBackend
+    from resq.engine import SelfHealingEngine
+
+DEFAULT_DB = "duckdb:///resq.duckdb"
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1  # validate FAIL, audit --verify tampering, health RED, warehouse failure
+EXIT_USAGE = 2  # bad input or usage
+
+
+ActorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--actor",
+        envvar="RESQ_ACTOR",
+        help="Who is acting, for the audit log. Default: the OS user.",
+        show_default=False,
+    ),
+]
+
+
+class UsageProblem(Exception):
+    """A request the CLI refuses before asking the library (exit 2)."""
+
+
+@dataclass
+class State:
+    """The global options of one invocation, and the backend it opened (if any)."""
+
+    db: str = DEFAULT_DB
+    org: str | None = None
+    json: bool = False
+    debug: bool = False
+    _backend: WarehouseBackend | None = field(default=None, repr=False)
+    _engine: SelfHealingEngine | None = field(default=None, repr=False)
+    _out: Console | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, ctx: typer.Context) -> State:
+        obj = ctx.find_root().obj
+        return obj if isinstance(obj, State) else cls()
+
+    # ------------------------------------------------------------------ library
+
+    def backend(self, *, need_schema: bool = True) -> WarehouseBackend:
+        """The warehouse ``--db`` names, opened once per invocation."""
+        if self._backend is None:
+            import resq
+
+            self._backend = resq.connect(self.db)
+        if need_schema and self._backend.schema_version() == 0:
+            raise UsageProblem(
+                f"the database {self.db} has no resq schema yet; "
+                f"run `resq --db {self.db} init` first (or `resq --db {self.db} demo`)"
+            )
+        return self._backend
+
+    def engine(self) -> SelfHealingEngine:
+        if self._engine is None:
+            from resq.engine import SelfHealingEngine
+
+            self._engine = SelfHealingEngine(self.backend())
+        return self._engine
+
+    def scope(self) -> str | None:
+        """The ``--org`` tenant, checked to exist (NotFoundError otherwise), or None."""
+        if self.org is not None:
+            self.backend().tenant(self.org)
+        return self.org
+
+    def refuse_org(self, what: str) -> None:
+        """Commands that change data every organization shares do not run tenant-scoped."""
+        if self.org is not None:
+            raise UsageProblem(
+                f"{what} changes data shared by every organization, so it does not run "
+                f"with --org {self.org!r}; drop --org (or unset RESQ_ORG)"
+            )
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+            self._engine = None
+
+    # ------------------------------------------------------------------ output
+
+    @property
+    def out(self) -> Console:
+        """Rich console on stdout: colour only on a terminal (and never with NO_COLOR)."""
+        if self._out is None:
+            from resq.cli._render import make_console
+
+            self._out = make_console()
+        return self._out
+
+    def spinner(self, message: str) -> AbstractContextManager[Any]:
+        """A spinner on stderr while long work runs; nothing when stderr is not a terminal
+        or with --json, so pipes and logs stay clean."""
+        if self.json or not sys.stderr.isatty():
+            return nullcontext()
+        from rich.console import Console
+
+        return Console(stderr=True).status(message)
+
+    def emit(self, document: Any) -> None:
+        """Write exactly one JSON document to stdout."""
+        sys.stdout.write(json.dumps(_text.jsonable(document), indent=2, ensure_ascii=False))
+        sys.stdout.write("\n")
+
+
+def actor_or_default(actor: str | None) -> str:
+    """The acting user: ``--actor``, else the OS user, as the library records it."""
+    if actor:
+        return actor
+    from resq.backends.warehouse import default_actor
+
+    return default_actor()
+
+
+# ---------------------------------------------------------------------- errors
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """2 for bad input or usage, 1 when the warehouse failed or something unexpected."""
+    from resq import errors
+
+    if isinstance(exc, (UsageProblem, errors.ValidationError)):
+        return EXIT_USAGE
+    if isinstance(
+        exc,
+        (
+            errors.NotFoundError,
+            errors.InvalidTransitionError,
+            errors.UnknownBackendError,
+            errors.DatabaseLockedError,
+            errors.TenantScopeError,
+        ),
+    ):
+        return EXIT_USAGE
+    if isinstance(exc, errors.BackendError):  # ConflictError, AnalysisSuspendedError, ...
+        return EXIT_CHECK_FAILED
+    if isinstance(exc, (errors.ResqError, ValueError, LookupError)):
+        return EXIT_USAGE
+    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
+        return EXIT_USAGE
+    return EXIT_CHECK_FAILED
+
+
+def describe(exc: BaseException) -> tuple[str, list[str]]:
+    """One sentence for the error, and the bad rows of a validation error (if any)."""
+    from resq import errors
+
+    if isinstance(exc, errors.ValidationError):
+        n = len(exc.issues)
+        return (
+            f"{exc.what}: {n} problem{'s' if n != 1 else ''}, nothing was written",
+            [str(issue) for issue in exc.issues],
+        )
+    known = (errors.ResqError, UsageProblem, ValueError, LookupError, OSError)
+    if isinstance(exc, known):
+        text = str(exc) or type(exc).__name__
+        if isinstance(exc, KeyError) and exc.args:
+            text = f"unknown key {exc.args[0]!r}"
+        return text, []
+    return (
+        f"unexpected {type(exc).__name__}: {exc}; run with --debug for the traceback",
+        [],
+    )
+
+
+def report_error(exc: BaseException, state: State) -> int:
+    """Say what went wrong on stderr (and as JSON on stdout with --json); the exit code."""
+    code = exit_code_for(exc)
+    message, issues = describe(exc)
+    if state.debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    lines = [f"error: {_text.clean(message)}"] + [f"  - {_text.clean(i)}" for i in issues]
+    sys.stderr.write("\n".join(lines) + "\n")
+    if state.json:
+        state.emit(
+            {
+                "ok": False,
+                "exit_code": code,
+                "error": {"type": type(exc).__name__, "message": message, "issues": issues},
+            }
+        )
+    return code
+
+
+class ResqGroup(TyperGroup):
+    """The root command: turns library errors into one sentence and an exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except Exception as exc:
+            obj = ctx.obj
+            state = obj if isinstance(obj, State) else State()
+            code = report_error(exc, state)
+            raise typer.Exit(code) from None

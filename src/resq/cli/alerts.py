@@ -1,0 +1,105 @@
+"""Alerts: ``resq alerts`` and ``resq ack``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from resq.cli._runtime import ActorOption, State, actor_or_default
+
+ALERT_COLUMNS = [
+    ("alert_id", "Alert"),
+    ("severity", "Severity"),
+    ("state", "State"),
+    ("org_id", "Org"),
+    ("sku", "SKU"),
+    ("message", "Message"),
+    ("created_at", "Raised"),
+    ("data_source", "Source"),
+]
+
+
+def alerts(
+    ctx: typer.Context,
+    state_filter: Annotated[
+        str | None,
+        typer.Option("--state", metavar="STATE", help="Only alerts in this state: OPEN or ACKED."),
+    ] = None,
+    severity: Annotated[
+        str | None,
+        typer.Option("--severity", metavar="SEV", help="Only this severity: SEV1 ... SEV4."),
+    ] = None,
+) -> None:
+    """List alerts, most severe first: which stock needs attention, and why.
+
+    Examples:
+
+    ```
+    resq alerts
+    resq alerts --state OPEN --severity SEV1
+    ```
+    """
+    state = State.of(ctx)
+    org = state.scope()
+    where: dict[str, Any] = {}
+    if state_filter:
+        where["state"] = state_filter.upper()
+    if severity:
+        where["severity"] = severity.upper()
+    rows = (
+        state.backend()
+        .read("alerts", org_id=org, where=where, order_by=("severity", "created_at", "alert_id"))
+        .to_pylist()
+    )
+    if state.json:
+        state.emit({"org": org, "filters": where, "alerts": rows})
+        return
+    from resq.cli import _render
+
+    _render.print_table(
+        state.out,
+        rows,
+        ALERT_COLUMNS,
+        title="Alerts" + (f" for {org}" if org else ""),
+        empty="no alerts",
+    )
+    _render.simulated_note(state.out, rows)
+
+
+def ack(
+    ctx: typer.Context,
+    alert_id: Annotated[
+        str,
+        typer.Argument(metavar="ALERT_ID", help="Alert id, e.g. AL-5740B7041AED87E7-CR."),
+    ],
+    actor: ActorOption = None,
+) -> None:
+    """Acknowledge an alert, audited with the acting user.
+
+    Acknowledging an alert twice is harmless.
+
+    Examples:
+
+    ```
+    resq ack AL-5740B7041AED87E7-CR --actor alice
+    ```
+    """
+    state = State.of(ctx)
+    org = state.scope()
+    who = actor_or_default(actor)
+    backend = state.backend()
+    if org is not None:
+        alert = backend.tenant(org).ack_alert(alert_id, actor=who)
+    else:
+        alert = backend.ack_alert(alert_id, actor=who)
+    if state.json:
+        state.emit({"actor": who, "alert": alert})
+        return
+    from resq.cli import _text
+
+    state.out.print(
+        f"Alert {_text.clean(alert['alert_id'])} is {alert['state']} "
+        f"(acknowledged by {_text.clean(alert.get('acked_by') or who)}).",
+        markup=False,
+    )

@@ -1,0 +1,185 @@
+"""Setting a warehouse up: ``resq init``, ``resq seed`` and ``resq load``."""
+
+from __future__ import annotations
+
+import inspect
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from resq.cli._runtime import ActorOption, State
+
+
+def init(ctx: typer.Context) -> None:
+    """Create or upgrade the schema, SQL functions and stock_analysis (safe to re-run).
+
+    Existing data is kept: re-running init only adds what is missing.
+
+    Examples:
+
+    ```
+    resq init
+    resq --db duckdb:///site.duckdb init
+    ```
+    """
+    state = State.of(ctx)
+    state.refuse_org("init")
+    backend = state.backend(need_schema=False)
+    with state.spinner("Creating the schema, functions and stock_analysis"):
+        result = backend.init()
+    if state.json:
+        state.emit({"db": state.db, **result})
+        return
+    version = result["schema_version"]
+    if result["previous_version"] == 0:
+        what = f"created schema version {version}"
+    elif result["upgraded"]:
+        what = f"upgraded the schema from version {result['previous_version']} to {version}"
+    else:
+        what = f"schema version {version} is up to date"
+    state.out.print(f"Initialised {state.db}: {what}.", markup=False)
+
+
+def seed(
+    ctx: typer.Context,
+    orgs: Annotated[
+        int, typer.Option("--orgs", min=1, help="How many organizations (sectors rotate).")
+    ] = 6,
+    skus_per_org: Annotated[
+        int, typer.Option("--skus-per-org", min=1, help="How many items each organization keeps.")
+    ] = 3,
+    days: Annotated[
+        int,
+        typer.Option(
+            "--days",
+            min=0,
+            help="Days of consumption history to simulate, passed on when the engine takes it. "
+            "The current engine keeps no history, so the network is the same for any value "
+            "and the output says the value was not used.",
+        ),
+    ] = 30,
+    seed_value: Annotated[
+        int, typer.Option("--seed", help="Random seed: the same seed gives the same network.")
+    ] = 42,
+    actor: ActorOption = None,
+) -> None:
+    """Load a deterministic simulated network, every row labelled SIMULATED.
+
+    Hospitals, PDS shops and NGOs (sectors rotate) in Bangalore and Delhi, with their
+    stock, and vendors including Blinkit and Dunzo. The same seed gives the same network.
+    Re-seeding replaces the simulated rows with the same keys (stock is reset).
+
+    Examples:
+
+    ```
+    resq seed
+    resq seed --orgs 30 --skus-per-org 5 --seed 7
+    ```
+    """
+    state = State.of(ctx)
+    state.refuse_org("seed")
+    engine = state.engine()
+    kwargs: dict[str, object] = {
+        "n_orgs": orgs,
+        "skus_per_org": skus_per_org,
+        "seed": seed_value,
+        "actor": actor,
+    }
+    history_used = "days" in inspect.signature(engine.seed).parameters
+    if history_used:  # a library that simulates history takes it; this one does not yet
+        kwargs["days"] = days
+    with state.spinner(f"Seeding {orgs} organizations x {skus_per_org} items"):
+        counts = engine.seed(**kwargs)  # type: ignore[arg-type]
+    doc = {
+        "rows": counts,
+        "orgs": orgs,
+        "skus_per_org": skus_per_org,
+        "seed": seed_value,
+        "days": days,
+        "history_stored": history_used,
+        "data_source": "SIMULATED",
+    }
+    if state.json:
+        state.emit(doc)
+        return
+    from resq.cli import _render
+
+    rows = [{"table": t, "rows": n, "data_source": "SIMULATED"} for t, n in counts.items()]
+    _render.print_table(
+        state.out,
+        rows,
+        [("table", "Table"), ("rows", "Rows"), ("data_source", "Source")],
+        title=f"Seeded a simulated network (seed {seed_value})",
+    )
+    if not history_used:
+        state.out.print(
+            f"--days {days}: not used, this library version keeps no consumption history.",
+            style="dim",
+            markup=False,
+        )
+    _render.simulated_note(state.out, rows)
+
+
+class LoadMode(StrEnum):
+    upsert = "upsert"
+    append = "append"
+
+
+def load(
+    ctx: typer.Context,
+    table: Annotated[
+        str,
+        typer.Argument(
+            metavar="TABLE",
+            help="organizations, inventory, vendors, catalog or sectors (or the full "
+            "table names inventory_master, vendor_catalog, sector_config).",
+            show_default=False,
+        ),
+    ],
+    file: Annotated[
+        Path,
+        typer.Argument(metavar="FILE", help="A .csv, .parquet or .json file.", show_default=False),
+    ],
+    mode: Annotated[
+        LoadMode,
+        typer.Option(
+            "--mode",
+            metavar="MODE",
+            help="upsert replaces rows with the same key; append refuses existing keys.",
+            case_sensitive=False,
+        ),
+    ] = LoadMode.upsert,
+    actor: ActorOption = None,
+) -> None:
+    """Load your own data from a file, labelled REAL and validated as a whole.
+
+    One bad row writes nothing; the error lists every bad row, column and reason.
+
+    Examples:
+
+    ```
+    resq load organizations orgs.csv
+    resq load inventory stock.parquet --mode append
+    ```
+    """
+    state = State.of(ctx)
+    state.refuse_org("load")
+    backend = state.backend()
+    with state.spinner(f"Validating and loading {file}"):
+        report = backend.load(table, file, mode=mode.value, actor=actor)
+    doc = {
+        "table": report.table,
+        "rows": report.rows,
+        "data_source": report.data_source,
+        "file": str(file),
+    }
+    if state.json:
+        state.emit(doc)
+        return
+    state.out.print(
+        f"Loaded {report.rows} row{'s' if report.rows != 1 else ''} into {report.table} "
+        f"(labelled {report.data_source}).",
+        markup=False,
+    )
