@@ -1,6 +1,24 @@
--- Alerts of a cycle, keyed by dedup_key (kind and shortfall episode): raised once.
+-- Alerts of a cycle, keyed by dedup_key (kind and shortfall episode): raised once. The
+-- alert id is derived from the key here (resq.core.alerts.alert_id computes the same), and
+-- an alert about an order points at the order the same cycle merged for that key.
 MERGE INTO alerts AS t
-USING resq_stage_alerts AS s
+USING (
+    SELECT
+        'AL-' || UPPER(SUBSTR(SHA2(a.dedup_key, 256), 1, 20)) AS alert_id,
+        a.dedup_key,
+        a.org_id,
+        a.sku,
+        p.po_id,
+        a.kind,
+        a.severity,
+        a.message,
+        a.data_source,
+        a.cycle_id,
+        a.created_at
+    FROM resq_stage_alerts AS a
+    LEFT JOIN purchase_orders AS p
+        ON a.has_order AND p.idempotency_key = a.idempotency_key
+) AS s
 ON t.dedup_key = s.dedup_key
 WHEN NOT MATCHED THEN INSERT (
     alert_id, dedup_key, org_id, sku, po_id, kind, severity, message, state, tier,

@@ -22,6 +22,9 @@ def to_float(value: Any) -> FloatArray:
         return np.asarray(value.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
     if value is None:
         return np.array([np.nan])
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        # a typed numpy column cannot hold None: no per-element scan
+        return np.atleast_1d(value.astype(np.float64, copy=False))
     arr = np.asarray(value, dtype=object if _has_none(value) else None)
     if arr.dtype == object:
         arr = np.array([np.nan if v is None else v for v in arr.ravel()], dtype=np.float64)
@@ -61,3 +64,70 @@ def _has_none(value: Any) -> bool:
         return any(v is None for v in value)
     except TypeError:
         return False
+
+
+# ---------------------------------------------------------------- Arrow-native helpers
+# The hot paths keep text in Arrow (C++) and turn it into small integer codes or boolean
+# masks; numpy object arrays of Python strings are what makes columnar code slow.
+
+
+def as_arrow(value: Any, n: int | None = None, type: pa.DataType | None = None) -> pa.Array:
+    """A contiguous Arrow array from a scalar (repeated to n), list, numpy or Arrow column."""
+    if isinstance(value, pa.ChunkedArray):
+        arr: pa.Array = value.combine_chunks() if value.num_chunks != 1 else value.chunk(0)
+    elif isinstance(value, pa.Array):
+        arr = value
+    elif is_scalar(value):
+        arr = pa.array([value] * (n if n is not None else 1), type=type)
+    else:
+        arr = pa.array(value, type=type, from_pandas=True)
+    if type is not None and arr.type != type:
+        arr = arr.cast(type)
+    if n is not None and len(arr) == 1 and n != 1:
+        arr = pa.array([arr[0].as_py()] * n, type=arr.type)
+    return arr
+
+
+def eq_mask(arr: pa.Array, value: str) -> npt.NDArray[np.bool_]:
+    """Where a text column equals ``value`` (NULL is False)."""
+    import pyarrow.compute as pc
+
+    return np.asarray(pc.equal(arr, value).fill_null(False).to_numpy(zero_copy_only=False), bool)
+
+
+def in_mask(arr: pa.Array, values: Any) -> npt.NDArray[np.bool_]:
+    """Where a text column is one of ``values`` (NULL is False)."""
+    import pyarrow.compute as pc
+
+    value_set = pa.array(sorted(values), type=arr.type if pa.types.is_string(arr.type) else None)
+    return np.asarray(pc.is_in(arr, value_set=value_set).to_numpy(zero_copy_only=False), bool)
+
+
+def lookup_codes(arr: pa.Array, table: dict[str, int], missing: int = -1) -> npt.NDArray[np.int64]:
+    """Integer code per row from a small mapping, via dictionary encoding (one Python lookup
+    per distinct value, not per row). NULL and values not in ``table`` get ``missing``."""
+    encoded = arr.dictionary_encode() if not pa.types.is_dictionary(arr.type) else arr
+    mapping = np.array(
+        [table.get(v, missing) for v in encoded.dictionary.to_pylist()] + [missing],
+        dtype=np.int64,
+    )
+    indices = encoded.indices.fill_null(len(mapping) - 1)
+    return mapping[np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
+
+
+def sorted_codes(arr: pa.Array) -> npt.NDArray[np.int64]:
+    """Dense ranks of a text column in sorted order (equal text, equal code), in C++."""
+    import pyarrow.compute as pc
+
+    if len(arr) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.asarray(pc.rank(arr, sort_keys="ascending", tiebreaker="dense").to_numpy(), np.int64)
+
+
+def from_codes(codes: npt.NDArray[np.integer[Any]], labels: list[str]) -> pa.Array:
+    """A text column from integer codes into ``labels``; negative codes are NULL."""
+    codes = np.asarray(codes)
+    indices = pa.array(codes.astype(np.int32), mask=codes < 0)
+    return pa.DictionaryArray.from_arrays(
+        indices, pa.array(labels, pa.string())
+    ).dictionary_decode()

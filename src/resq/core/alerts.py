@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from resq.core._columns import broadcast, is_scalar, to_bool, to_str
+from resq.core._columns import broadcast, eq_mask, is_scalar, to_bool, to_str
 
 
 class Severity(StrEnum):
@@ -186,16 +186,17 @@ def routes_from_config(entries: Iterable[dict[str, Any]]) -> tuple[Route, ...]:
 
 
 ALERT_SCHEMA_FIELDS = (
-    "alert_id",
-    "dedup_key",
-    "org_id",
-    "sku",
-    "po_id",
-    "kind",
-    "severity",
-    "message",
-    "data_source",
-)
+    "dedup_key", "idempotency_key", "has_order", "org_id", "sku", "kind", "severity",
+    "message", "data_source",
+)  # fmt: skip
+
+
+def alert_id(dedup_key: str) -> str:
+    """The alert id of a dedup key: ``AL-`` and 20 hex digits of its SHA-256. The warehouse
+    computes the same in ``sql/merge_alerts.sql``."""
+    import hashlib
+
+    return "AL-" + hashlib.sha256(dedup_key.encode()).hexdigest()[:20].upper()
 
 
 def alerts_for(proposals: Any) -> Any:
@@ -204,7 +205,8 @@ def alerts_for(proposals: Any) -> Any:
     A CRITICAL item raises CRITICAL_STOCK; an order pending a vendor raises NO_VENDOR (one
     step more urgent); an order held by a budget raises BUDGET_HOLD; a PDS item whose
     monthly allotment is used up raises ALLOTMENT_EXHAUSTED. Each alert's dedup key is
-    its kind and the item's shortfall episode, so re-runs never raise it twice.
+    its kind and the item's shortfall episode (``KIND:idempotency key``), so re-runs never
+    raise it twice. The warehouse derives the alert id and links the order.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -212,14 +214,12 @@ def alerts_for(proposals: Any) -> Any:
     col = proposals.column
     base = severity(col("status"), col("sector"), col("category"), col("disaster_zone"))
     base = np.where(base == None, Severity.SEV4.value, base).astype(object)  # noqa: E711
-    order_status = to_str(col("order_status"))
-    action = to_str(col("action"))
-    status = to_str(col("status"))
+    order_status = col("order_status")
     masks = {
-        AlertKind.CRITICAL_STOCK: status == "CRITICAL",
-        AlertKind.NO_VENDOR: order_status == "PENDING_VENDOR",
-        AlertKind.BUDGET_HOLD: order_status == "PENDING_APPROVAL",
-        AlertKind.ALLOTMENT_EXHAUSTED: action == "CAPPED",
+        AlertKind.CRITICAL_STOCK: eq_mask(col("status"), "CRITICAL"),
+        AlertKind.NO_VENDOR: eq_mask(order_status, "PENDING_VENDOR"),
+        AlertKind.BUDGET_HOLD: eq_mask(order_status, "PENDING_APPROVAL"),
+        AlertKind.ALLOTMENT_EXHAUSTED: eq_mask(col("action"), "CAPPED"),
     }
     parts = []
     for kind, mask in masks.items():
@@ -228,25 +228,17 @@ def alerts_for(proposals: Any) -> Any:
             continue
         rows = proposals.take(pa.array(idx))
         sev = base[idx] if kind != AlertKind.NO_VENDOR else raise_severity(base[idx])
-        kind_col = pa.array(np.full(len(idx), kind.value, dtype=object), pa.string())
-        dedup = pc.binary_join_element_wise(kind_col, rows["idempotency_key"], ":")
+        kind_col = pa.array([kind.value] * len(idx), pa.string())
         parts.append(
             pa.table(
                 {
-                    "alert_id": pc.binary_join_element_wise(
-                        pa.array(np.full(len(idx), "AL", dtype=object), pa.string()),
-                        pc.utf8_upper(pc.utf8_slice_codeunits(rows["idempotency_key"], 0, 16)),
-                        pa.array(np.full(len(idx), kind.value[:2], dtype=object), pa.string()),
-                        "-",
+                    "dedup_key": pc.binary_join_element_wise(
+                        kind_col, rows["idempotency_key"], ":"
                     ),
-                    "dedup_key": dedup,
+                    "idempotency_key": rows["idempotency_key"],
+                    "has_order": pc.equal(rows["action"], "ORDER"),
                     "org_id": rows["org_id"],
                     "sku": rows["sku"],
-                    "po_id": pc.if_else(
-                        pc.equal(rows["action"], "ORDER"),
-                        rows["po_id"],
-                        pa.scalar(None, pa.string()),
-                    ),
                     "kind": kind_col,
                     "severity": pa.array(np.asarray(sev, dtype=object), pa.string()),
                     "message": _messages(kind, rows),
@@ -255,7 +247,12 @@ def alerts_for(proposals: Any) -> Any:
             )
         )
     if not parts:
-        return pa.table({name: pa.array([], pa.string()) for name in ALERT_SCHEMA_FIELDS})
+        return pa.table(
+            {
+                name: pa.array([], pa.bool_() if name == "has_order" else pa.string())
+                for name in ALERT_SCHEMA_FIELDS
+            }
+        )
     return pa.concat_tables(parts)
 
 

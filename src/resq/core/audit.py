@@ -66,12 +66,16 @@ class ChainCheck:
         }
 
 
-def verify_chain(rows: Iterable[Mapping[str, Any]]) -> ChainCheck:
-    """Walk the log in ``seq`` order; report the first row whose link or hash is wrong."""
-    prev, expected_seq, n = GENESIS, None, 0
+def verify_chain(rows: Iterable[Mapping[str, Any]], first_seq: int = 1) -> ChainCheck:
+    """Walk the log in ``seq`` order; report the first row whose link or hash is wrong.
+
+    The chain starts at ``first_seq`` (1) after :data:`GENESIS`, so a deleted first row is
+    reported as missing at its own seq, like any other deleted row.
+    """
+    prev, expected_seq, n = GENESIS, first_seq, 0
     for row in rows:
         seq = int(row["seq"])
-        if expected_seq is not None and seq != expected_seq:
+        if seq != expected_seq:
             return ChainCheck(
                 False, n, expected_seq, f"row {expected_seq} is missing (next is {seq})"
             )

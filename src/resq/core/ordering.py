@@ -18,7 +18,18 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from resq.core._columns import FloatArray, broadcast, is_scalar, to_bool, to_float, to_str
+from resq.core._columns import (
+    FloatArray,
+    as_arrow,
+    broadcast,
+    eq_mask,
+    from_codes,
+    in_mask,
+    is_scalar,
+    sorted_codes,
+    to_bool,
+    to_float,
+)
 from resq.core.sectors import BUDGET_EXEMPT_CATEGORIES, ENTITLED_CATEGORIES, monthly_allotment_kg
 
 
@@ -87,7 +98,7 @@ def safety_stock(
     ):
         bad = ~np.isfinite(col) | (col < 0)
         if np.any(bad):
-            raise ValueError(f"{name} must be a finite number >= 0, got {col[bad][0]!r}")
+            raise ValueError(f"{name} must be a finite number >= 0, got {float(col[bad][0])!r}")
     z = broadcast(n, _z(service_level))
     sigma = np.sqrt(lt * sd**2 + d**2 * sdl**2)
     out = z * sigma
@@ -130,21 +141,44 @@ def idempotency_key(org_id: str, sku: str, episode: int) -> str:
     """The key of one shortfall episode of one item: the same while an order is open.
 
     The episode counts the item's closed (received or cancelled) orders, so a new shortfall
-    after a cancellation or a delivery gets a new key, and a re-run gets the same one.
+    after a cancellation or a delivery gets a new key, and a re-run gets the same one. The
+    parts are length-prefixed, so no id can forge another's key.
+
+    >>> idempotency_key("HOSP-BLR-001", "OXY-CYL", 0)
+    '12:HOSP-BLR-001|7:OXY-CYL|0'
     """
-    return idempotency_keys(
-        np.array([org_id], dtype=object), np.array([sku], dtype=object), np.array([episode])
-    )[0]
+    return str(idempotency_keys([org_id], [sku], [episode])[0])
 
 
-def idempotency_keys(org_id: Any, sku: Any, episode: Any) -> list[str]:
-    """Columnar :func:`idempotency_key`: sha256 over length-prefixed parts (no ambiguity)."""
-    orgs, skus = to_str(org_id), to_str(sku)
-    eps = np.asarray(to_float(episode), dtype=np.int64)
-    return [
-        hashlib.sha256(f"{len(o)}:{o}|{len(s)}:{s}|{e}".encode()).hexdigest()[:32]
-        for o, s, e in zip(orgs, skus, eps, strict=True)
-    ]
+def idempotency_keys(org_id: Any, sku: Any, episode: Any) -> pa.Array:
+    """Columnar :func:`idempotency_key`, built in Arrow (no per-row Python)."""
+    org = as_arrow(org_id, type=pa.string())
+    item = as_arrow(sku, len(org), pa.string())
+    ep = as_arrow(
+        np.asarray(np.nan_to_num(to_float(episode)), dtype=np.int64), len(org), pa.int64()
+    )
+    return pc.binary_join_element_wise(
+        pc.cast(pc.utf8_length(org), pa.string()),
+        ":",
+        org,
+        "|",
+        pc.cast(pc.utf8_length(item), pa.string()),
+        ":",
+        item,
+        "|",
+        pc.cast(ep, pa.string()),
+        "",
+    )
+
+
+def po_id(key: str) -> str:
+    """The purchase order id of an idempotency key: ``PO-`` and 20 hex digits of its
+    SHA-256. The warehouse computes the same in ``sql/merge_orders.sql``.
+
+    >>> po_id("12:HOSP-BLR-001|7:OXY-CYL|0")[:3]
+    'PO-'
+    """
+    return "PO-" + hashlib.sha256(key.encode()).hexdigest()[:20].upper()
 
 
 # ---------------------------------------------------------------- planning
@@ -164,7 +198,6 @@ PROPOSAL_SCHEMA = pa.schema(
         ("action", pa.string()),
         ("order_status", pa.string()),
         ("idempotency_key", pa.string()),
-        ("po_id", pa.string()),
         ("vendor", pa.string()),
         ("quantity", pa.float64()),
         ("unit_price", pa.float64()),
@@ -182,6 +215,12 @@ PASS_THROUGH = ("sector", "city", "category", "item_name", "unit", "disaster_zon
 
 REJECTED_TYPE = pa.list_(pa.struct([("vendor", pa.string()), ("why", pa.string())]))
 
+_ACTIONS = [a.value for a in (Action.ORDER, Action.COVERED, Action.CAPPED)]
+_ORDER_STATUSES = [
+    s.value for s in (OrderStatus.PLACED, OrderStatus.PENDING_APPROVAL, OrderStatus.PENDING_VENDOR)
+]
+_RULES = ["days_remaining <= critical_days", "days_remaining - lead_time <= critical_days"]
+
 
 def plan_orders(
     candidates: pa.Table, vendor_options: pa.Table, options: PlanOptions | None = None
@@ -191,183 +230,149 @@ def plan_orders(
     ``candidates`` has the ``stock_analysis`` columns of the rows needing a decision plus
     ``open_orders``, ``open_order_qty``, ``episode`` and ``allotment_used`` (see
     ``sql/candidates.sql``). ``vendor_options`` has ``vendor_id, sku, city, price,
-    lead_time_days, status, latency_ms``. The result has :data:`PROPOSAL_SCHEMA` columns
-    plus ``reason``, a struct column the backend stores as JSON.
+    lead_time_days, status, latency_ms`` (and ``data_source``). The result has
+    :data:`PROPOSAL_SCHEMA` columns plus ``reason``, a struct column the backend stores as
+    JSON, most urgent first (by ``rank``).
     """
     options = options or PlanOptions()
-    n = candidates.num_rows
-    col = candidates.column
-    org = to_str(col("org_id"))
-    sku = to_str(col("sku"))
-    city = to_str(col("city"))
-    category = to_str(col("category"))
-    stock = to_float(col("current_stock"))
-    rate = to_float(col("effective_consumption"))
-    days = to_float(col("days_remaining"))
-    target = to_float(col("target_days"))
-    critical = to_float(col("critical_days"))
-    pack = np.where(np.isnan(p := to_float(col("pack_size"))) | (p <= 0), 1.0, p)
-    item_lead = np.nan_to_num(to_float(col("lead_time_days")))
-    delay = np.nan_to_num(to_float(col("weather_delay_days")))
-    priority = np.asarray(to_float(col("priority")), dtype=np.int64)
-    open_orders = np.nan_to_num(to_float(col("open_orders")))
-    open_qty = np.nan_to_num(to_float(col("open_order_qty")))
-    episode = np.nan_to_num(to_float(col("episode")))
-    preferred = (
-        to_str(col("preferred_vendor"))
-        if "preferred_vendor" in candidates.column_names
-        else np.full(n, None, dtype=object)
-    )
+    t = candidates.combine_chunks()
+    n = t.num_rows
+    names = set(t.column_names)
 
-    vendor = choose_vendors(sku, city, preferred, vendor_options)
-    has_vendor = vendor.index >= 0
+    def text(name: str) -> pa.Array:
+        return as_arrow(t[name], type=pa.string()) if name in names else pa.nulls(n, pa.string())
 
-    lead = (
-        np.where(has_vendor & ~np.isnan(vendor.lead_time_days), vendor.lead_time_days, item_lead)
-        + delay
-    )
+    def num(name: str) -> FloatArray:
+        return to_float(t[name]) if name in names else np.full(n, np.nan)
+
+    org, sku, category = text("org_id"), text("sku"), text("category")
+    stock, rate, days = num("current_stock"), num("effective_consumption"), num("days_remaining")
+    target, critical = num("target_days"), num("critical_days")
+    pack = num("pack_size")
+    pack = np.where(np.isnan(pack) | (pack <= 0), 1.0, pack)
+    item_lead = np.nan_to_num(num("lead_time_days"))
+    delay = np.nan_to_num(num("weather_delay_days"))
+    priority = np.nan_to_num(num("priority"), nan=99).astype(np.int64)
+    open_qty = np.nan_to_num(num("open_order_qty"))
+    covered = np.nan_to_num(num("open_orders")) > 0
+
+    vendor = choose_vendors(sku, text("city"), text("preferred_vendor"), vendor_options)
+    has_vendor = vendor.chosen
+
+    lead = np.where(has_vendor & ~np.isnan(vendor.lead_time_days), vendor.lead_time_days, item_lead)
+    lead = lead + delay
     need = rate * (target + lead) - stock - open_qty
     qty = np.ceil(np.maximum(need, 0.0) / pack - 1e-9) * pack
 
-    caps: list[npt.NDArray[np.bool_]] = []
-    entitled = to_bool(col("monthly_allotment_cap")) & np.isin(category, list(ENTITLED_CATEGORIES))
-    remaining = monthly_allotment_kg(col("phh_persons"), col("aay_households")) - np.nan_to_num(
-        to_float(col("allotment_used"))
+    capped_col = t["monthly_allotment_cap"] if "monthly_allotment_cap" in names else False
+    entitled = to_bool(capped_col) & in_mask(category, ENTITLED_CATEGORIES)
+    allotment = monthly_allotment_kg(
+        t["phh_persons"] if "phh_persons" in names else 0,
+        t["aay_households"] if "aay_households" in names else 0,
     )
+    remaining = broadcast(n, allotment) - np.nan_to_num(num("allotment_used"))
     cap_qty = np.floor(np.maximum(remaining, 0.0) / pack + 1e-9) * pack
     allotment_binds = entitled & (qty > cap_qty)
     qty = np.where(allotment_binds, cap_qty, qty)
-    caps.append(allotment_binds)
 
-    covered = open_orders > 0
     capped = ~covered & (qty <= 0)
-    action = np.where(
-        covered, Action.COVERED.value, np.where(capped, Action.CAPPED.value, Action.ORDER.value)
-    ).astype(object)
-    ordering = action == Action.ORDER.value
+    ordering = ~covered & ~capped
     qty = np.where(ordering, qty, 0.0)
-
     price = np.where(has_vendor, vendor.price, np.nan)
     cost = np.where(ordering & has_vendor, qty * price, 0.0)
 
     rank = priority_rank(priority, days, org, sku)
-    exempt = np.isin(category, list(BUDGET_EXEMPT_CATEGORIES))
-    org_budget = (
-        to_float(col("budget_cap"))
-        if "budget_cap" in candidates.column_names
-        else np.full(n, np.nan)
+    exempt = in_mask(category, BUDGET_EXEMPT_CATEGORIES)
+    over_budget = budget_holds(cost, rank, org, exempt, num("budget_cap"), options.budget)
+
+    status_code = np.full(n, -1, dtype=np.int64)
+    status_code[ordering] = 0
+    status_code[ordering & over_budget] = 1
+    status_code[ordering & ~has_vendor] = 2
+    action_code = np.where(covered, 1, np.where(capped, 2, 0))
+    simulated = vendor.simulated | ~eq_mask(text("data_source"), "REAL")
+    # a cap is recorded only where it bound: never on a covered row, and the budget only
+    # where it held a real order (not a capped or pending-vendor row)
+    allotment_cap = allotment_binds & ~covered
+    budget_cap = over_budget & ordering & has_vendor
+
+    # Build the result most urgent first: numbers are reordered in numpy, text and lists
+    # are taken once, straight into rank order.
+    order = np.argsort(rank, kind="stable")
+    take = pa.array(order, pa.int64())
+
+    def a(name: str) -> pa.Array:
+        return pc.take(text(name), take)
+
+    def f(values: FloatArray) -> pa.Array:
+        return pa.array(values[order], pa.float64(), from_pandas=True)
+
+    org_s, sku_s, status_s, vendor_s = (
+        pc.take(org, take),
+        pc.take(sku, take),
+        a("status"),
+        vendor.vendor_id(order),
     )
-    over_budget = budget_holds(cost, rank, org, exempt, broadcast(n, org_budget), options.budget)
-    caps.append(over_budget)
-
-    order_status = np.full(n, None, dtype=object)
-    order_status[ordering] = OrderStatus.PLACED.value
-    order_status[ordering & over_budget] = OrderStatus.PENDING_APPROVAL.value
-    order_status[ordering & ~has_vendor] = OrderStatus.PENDING_VENDOR.value
-
-    keys = idempotency_keys(org, sku, episode)
-    po_ids = ["PO-" + k[:20].upper() for k in keys]
-    cap_names = _cap_lists(allotment_binds, over_budget, options.budget is not None)
-
+    action_s = from_codes(action_code[order], _ACTIONS)
     reason = pa.StructArray.from_arrays(
         [
-            pa.array(
-                np.where(
-                    days <= critical,
-                    "days_remaining <= critical_days",
-                    "days_remaining - lead_time <= critical_days",
-                ),
-                pa.string(),
-            ),
-            pa.array(
-                col("status").to_numpy(zero_copy_only=False)
-                if isinstance(col("status"), pa.ChunkedArray)
-                else col("status"),
-                pa.string(),
-            ),
-            pa.array(days, pa.float64(), from_pandas=True),
-            pa.array(critical, pa.float64()),
-            pa.array(target, pa.float64()),
-            pa.array(rate, pa.float64()),
-            pa.array(lead, pa.float64()),
-            pa.array(delay, pa.float64()),
-            pa.array(to_str(col("weather")), pa.string()),
-            pa.array(np.where(ordering, need, 0.0), pa.float64()),
-            pa.array(np.where(covered, open_qty, 0.0), pa.float64()),
-            pa.array(vendor.vendor_id, pa.string()),
-            pa.array(
-                np.where(has_vendor, vendor.latency_ms, np.nan), pa.float64(), from_pandas=True
-            ),
-            vendor.rejected,
-            cap_names,
-            pa.array(action, pa.string()),
+            from_codes(np.where(days <= critical, 0, 1)[order], _RULES),
+            status_s,
+            f(days),
+            f(critical),
+            f(target),
+            f(rate),
+            f(lead),
+            f(delay),
+            a("weather"),
+            f(np.where(ordering, need, 0.0)),
+            f(np.where(covered, open_qty, 0.0)),
+            vendor_s,
+            f(vendor.latency_ms),
+            vendor.rejected(order),
+            _cap_lists(allotment_cap[order], budget_cap[order]),
+            action_s,
         ],
         names=[
-            "rule",
-            "status",
-            "days_remaining",
-            "threshold_days",
-            "target_days",
-            "daily_demand",
-            "lead_time_days",
-            "weather_delay_days",
-            "weather",
-            "quantity_needed",
-            "open_order_qty",
-            "vendor",
-            "vendor_latency_ms",
-            "vendors_rejected",
-            "caps_applied",
+            "rule", "status", "days_remaining", "threshold_days", "target_days",
+            "daily_demand", "lead_time_days", "weather_delay_days", "weather", "quantity_needed",
+            "open_order_qty", "vendor", "vendor_latency_ms", "vendors_rejected", "caps_applied",
             "action",
         ],
-    )
-    table = pa.table(
-        {
-            "org_id": pa.array(org, pa.string()),
-            "sku": pa.array(sku, pa.string()),
-            "action": pa.array(action, pa.string()),
-            "order_status": pa.array(order_status, pa.string()),
-            "idempotency_key": pa.array(keys, pa.string()),
-            "po_id": pa.array(po_ids, pa.string()),
-            "vendor": pa.array(vendor.vendor_id, pa.string()),
-            "quantity": pa.array(qty, pa.float64()),
-            "unit_price": pa.array(price, pa.float64(), from_pandas=True),
-            "cost": pa.array(cost, pa.float64()),
-            "priority": pa.array(priority, pa.int64()),
-            "rank": pa.array(rank, pa.int64()),
-            "status": col("status").cast(pa.string()),
-            "days_remaining": pa.array(days, pa.float64(), from_pandas=True),
-            "data_source": pa.array(
-                np.where(
-                    vendor.simulated | (to_str(col("data_source")) != "REAL"), "SIMULATED", "REAL"
-                ),
-                pa.string(),
-            ),
-            **{
-                name: candidates.column(name)
-                for name in PASS_THROUGH
-                if name in candidates.column_names
-            },
-            "reason": reason,
-        }
-    )
-    return table.take(pc.sort_indices(table["rank"])) if n else table
+    )  # fmt: skip
+    columns: dict[str, Any] = {
+        "org_id": org_s,
+        "sku": sku_s,
+        "action": action_s,
+        "order_status": from_codes(status_code[order], _ORDER_STATUSES),
+        "idempotency_key": idempotency_keys(org_s, sku_s, num("episode")[order]),
+        "vendor": vendor_s,
+        "quantity": f(qty),
+        "unit_price": f(price),
+        "cost": f(cost),
+        "priority": pa.array(priority[order], pa.int64()),
+        "rank": pa.array(rank[order], pa.int64()),
+        "status": status_s,
+        "days_remaining": f(days),
+        "data_source": from_codes(simulated[order].astype(np.int64), ["REAL", "SIMULATED"]),
+    }
+    columns.update({name: pc.take(t[name], take) for name in PASS_THROUGH if name in names})
+    columns["reason"] = reason
+    return pa.table(columns)
 
 
 def priority_rank(priority: Any, days: Any, org_id: Any, sku: Any) -> npt.NDArray[np.int64]:
     """1-based rank: sector priority first, then fewest days remaining (never-runs-out last),
     then organization and item for a stable, deterministic order."""
-    p = np.asarray(to_float(priority))
-    d = to_float(days)
-    d = np.where(np.isnan(d), np.inf, d)
-    o, s = to_str(org_id), to_str(sku)
+    p = to_float(priority)
     n = len(p)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    # lexsort on object strings is slow; rank the strings first, then sort numerically.
-    o_codes = np.unique(o.astype(str), return_inverse=True)[1]
-    s_codes = np.unique(s.astype(str), return_inverse=True)[1]
-    order = np.lexsort((s_codes, o_codes, d, p))
+    d = broadcast(n, to_float(days))
+    d = np.where(np.isnan(d), np.inf, d)
+    org = sorted_codes(as_arrow(org_id, n, pa.string()))
+    item = sorted_codes(as_arrow(sku, n, pa.string()))
+    order = np.lexsort((item, org, d, p))
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(1, n + 1)
     return rank
@@ -376,7 +381,7 @@ def priority_rank(priority: Any, days: Any, org_id: Any, sku: Any) -> npt.NDArra
 def budget_holds(
     cost: FloatArray,
     rank: npt.NDArray[np.int64],
-    org_id: npt.NDArray[np.object_],
+    org_id: Any,
     exempt: npt.NDArray[np.bool_],
     org_budget: FloatArray,
     budget: float | None,
@@ -385,29 +390,31 @@ def budget_holds(
 
     Exempt items (oxygen) are never held and do not draw on the budget. Once an order does
     not fit, it and every lower-ranked order of the same budget are held (no skipping ahead).
+    A cycle-wide ``budget`` and per-organization budgets (``org_budget``, NaN for none)
+    both apply.
     """
     n = len(cost)
     held = np.zeros(n, dtype=bool)
     if n == 0:
         return held
     spend = np.where(exempt, 0.0, cost)
-    order = np.argsort(rank, kind="stable")
     if budget is not None:
-        running = np.cumsum(spend[order])
-        over = np.maximum.accumulate(running > budget + 1e-9)
+        order = np.argsort(rank, kind="stable")
+        over = np.maximum.accumulate(np.cumsum(spend[order]) > budget + 1e-9)
         held[order] |= over & ~exempt[order]
+    org_budget = broadcast(n, np.asarray(org_budget, dtype=np.float64))
     if np.any(~np.isnan(org_budget)):
-        codes = np.unique(org_id.astype(str), return_inverse=True)[1]
+        codes = sorted_codes(as_arrow(org_id, n, pa.string()))
         by_org = np.lexsort((rank, codes))
-        sorted_codes = codes[by_org]
+        sorted_codes_ = codes[by_org]
+        starts = np.r_[0, np.flatnonzero(np.diff(sorted_codes_)) + 1]
+        sizes = np.diff(np.r_[starts, n])
+        group = np.repeat(np.arange(len(starts)), sizes)
         running = np.cumsum(spend[by_org])
-        starts = np.r_[0, np.flatnonzero(np.diff(sorted_codes)) + 1]
-        offset = np.repeat(np.r_[0.0, running][starts], np.diff(np.r_[starts, n]))
-        within = running - offset
+        within = running - np.repeat(np.r_[0.0, running][starts], sizes)
         limit = org_budget[by_org]
         over = ~np.isnan(limit) & (within > limit + 1e-9)
-        # once over within an org, stay over for the rest of that org
-        group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
+        # once over within an organization, every lower-ranked order of it is held too
         first_over = np.full(len(starts), n, dtype=np.int64)
         idx = np.flatnonzero(over)
         np.minimum.at(first_over, group[idx], idx)
@@ -418,15 +425,36 @@ def budget_holds(
 
 @dataclass(frozen=True)
 class VendorChoice:
-    """The vendor chosen for each row (index -1 and None when no vendor is online)."""
+    """The vendor chosen for each row. Text and lists are kept per distinct (item, city,
+    preferred vendor) combination and spread to rows on request, in any row order."""
 
-    index: npt.NDArray[np.int64]
-    vendor_id: npt.NDArray[np.object_]
+    combo: npt.NDArray[np.int64]  # the row's combination
+    chosen: npt.NDArray[np.bool_]  # a vendor is online for the row
     price: FloatArray
     lead_time_days: FloatArray
     latency_ms: FloatArray
-    rejected: pa.Array
     simulated: npt.NDArray[np.bool_]  # the choice rests on a SIMULATED vendor status
+    combo_vendor: pa.Array
+    combo_rejected: pa.Array
+
+    def vendor_id(self, order: npt.NDArray[np.int64] | None = None) -> pa.Array:
+        """The chosen vendor per row (NULL when none is online), optionally reordered."""
+        combo = self.combo if order is None else self.combo[order]
+        return pc.take(self.combo_vendor, pa.array(combo, pa.int64()))
+
+    def rejected(self, order: npt.NDArray[np.int64] | None = None) -> pa.Array:
+        """The vendors passed over per row, with why, optionally reordered."""
+        combo = self.combo if order is None else self.combo[order]
+        return pc.take(self.combo_rejected, pa.array(combo, pa.int64()))
+
+
+_WHY = [
+    "OFFLINE",
+    "slower than the chosen vendor",
+    "dearer than the chosen vendor",
+    "the preferred vendor is online",
+    "ranked after the chosen vendor",
+]
 
 
 def choose_vendors(sku: Any, city: Any, preferred: Any, options: pa.Table) -> VendorChoice:
@@ -434,57 +462,86 @@ def choose_vendors(sku: Any, city: Any, preferred: Any, options: pa.Table) -> Ve
 
     Online vendors only; the preferred vendor first when it is online, then lowest latency,
     then lowest price, then name. Every other vendor that serves the row is listed as
-    rejected with the reason (OFFLINE, or slower / dearer than the chosen one).
+    rejected with the reason (OFFLINE, or slower / dearer than the chosen one). The choice
+    depends only on (item, city, preferred vendor), so it is made once per distinct
+    combination and spread to the rows.
     """
-    skus, cities = to_str(sku), to_str(city)
-    n = len(skus)
-    pref = broadcast(n, to_str(preferred)) if n else np.zeros(0, dtype=object)
+    items = as_arrow(sku, type=pa.string())
+    n = len(items)
+    places = as_arrow(city, n, pa.string())
+    prefs = as_arrow(preferred, n, pa.string())
+    combo, first = _combinations(items, places, prefs)
+    one = _choose(items.take(first), places.take(first), prefs.take(first), options)
+    chosen = one.chosen[combo]
+    return VendorChoice(
+        combo,
+        chosen,
+        one.price[combo],
+        one.lead_time_days[combo],
+        one.latency_ms[combo],
+        one.simulated[combo],
+        one.combo_vendor,
+        one.combo_rejected,
+    )
+
+
+def _combinations(*columns: pa.Array) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Per row, the index of its distinct combination of ``columns``; and a representative
+    row of each combination."""
+    n = len(columns[0])
+    code = np.zeros(n, dtype=np.int64)
+    for column in columns:
+        encoded = column.dictionary_encode()
+        size = len(encoded.dictionary) + 1
+        idx = np.asarray(encoded.indices.fill_null(size - 1).to_numpy(zero_copy_only=False))
+        code = code * size + idx.astype(np.int64)
+    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    return inverse.astype(np.int64), first.astype(np.int64)
+
+
+def _choose(items: pa.Array, places: pa.Array, prefs: pa.Array, options: pa.Table) -> VendorChoice:
+    """The pairwise vendor choice over (a few) rows: join, sort, pick, explain."""
+    n = len(items)
     rows = pa.table(
         {
             "__row": pa.array(np.arange(n, dtype=np.int64)),
-            "sku": pa.array(skus, pa.string()),
-            "city": pa.array(cities, pa.string()),
+            "sku": items,
+            "city": places,
+            "__preferred": prefs,
         }
     )
     if "data_source" not in options.column_names:
         options = options.append_column(
             "data_source", pa.array(["REAL"] * options.num_rows, pa.string())
         )
-    opts = options.select(
-        [
-            "vendor_id",
-            "sku",
-            "city",
-            "price",
-            "lead_time_days",
-            "status",
-            "latency_ms",
-            "data_source",
-        ]
+    opts = pa.table(
+        {
+            "vendor_id": options["vendor_id"].cast(pa.string()),
+            "sku": options["sku"].cast(pa.string()),
+            "city": options["city"].cast(pa.string()),
+            "price": options["price"].cast(pa.float64()),
+            "lead_time_days": options["lead_time_days"].cast(pa.float64()),
+            "status": options["status"].cast(pa.string()),
+            "latency_ms": options["latency_ms"].cast(pa.float64()),
+            "source": options["data_source"].cast(pa.string()),
+        }
     )
-    opts = opts.set_column(opts.schema.get_field_index("sku"), "sku", opts["sku"].cast(pa.string()))
-    opts = opts.set_column(
-        opts.schema.get_field_index("city"), "city", opts["city"].cast(pa.string())
-    )
-    pairs = rows.join(opts, ["sku", "city"], join_type="inner")
+    pairs = rows.join(opts, ["sku", "city"], join_type="inner").combine_chunks()
     row = np.asarray(pairs["__row"].to_numpy(), dtype=np.int64)
-    vid = np.asarray(pairs["vendor_id"].to_numpy(zero_copy_only=False), dtype=object)
-    online = np.asarray(
-        pc.equal(pairs["status"], "ONLINE").fill_null(False).to_numpy(zero_copy_only=False),
-        dtype=bool,
-    )
+    vid = pairs["vendor_id"].chunk(0) if pairs.num_rows else pa.array([], pa.string())
+    online = eq_mask(pairs["status"], "ONLINE")
     latency = to_float(pairs["latency_ms"])
     price = to_float(pairs["price"])
     lead = to_float(pairs["lead_time_days"])
-    is_pref = (vid == pref[row]) if len(row) else np.zeros(0, dtype=bool)
-    vcodes = (
-        np.unique(vid.astype(str), return_inverse=True)[1]
-        if len(row)
-        else np.zeros(0, dtype=np.int64)
+    is_pref = np.asarray(
+        pc.equal(pairs["vendor_id"], pairs["__preferred"])
+        .fill_null(False)
+        .to_numpy(zero_copy_only=False),
+        dtype=bool,
     )
     order = np.lexsort(
         (
-            vcodes,
+            sorted_codes(vid),
             np.nan_to_num(price, nan=np.inf),
             np.nan_to_num(latency, nan=np.inf),
             ~is_pref,
@@ -495,78 +552,72 @@ def choose_vendors(sku: Any, city: Any, preferred: Any, options: pa.Table) -> Ve
     row_s = row[order]
     first = np.r_[True, row_s[1:] != row_s[:-1]] if len(row_s) else np.zeros(0, dtype=bool)
     chosen_pos = order[first]
-    chosen_ok = online[chosen_pos]
+    chosen_pos = chosen_pos[online[chosen_pos]]
     index = np.full(n, -1, dtype=np.int64)
-    index[row[chosen_pos[chosen_ok]]] = chosen_pos[chosen_ok]
+    index[row[chosen_pos]] = chosen_pos
     has = index >= 0
-    safe = np.where(has, index, 0)
 
-    def pick(values: np.ndarray, missing: Any) -> np.ndarray:
-        if len(values) == 0:
-            return np.full(n, missing, dtype=object if missing is None else np.float64)
-        return np.where(has, values[safe], missing)
+    def pick(values: FloatArray) -> FloatArray:
+        out = np.full(n, np.nan)
+        out[has] = values[index[has]]
+        return out
 
-    vendor_id = pick(vid, None).astype(object)
+    vendor_id = pc.take(vid, pa.array(index, mask=~has)) if n else pa.array([], pa.string())
     chosen_mask = np.zeros(len(row), dtype=bool)
     chosen_mask[index[has]] = True
-    chosen_latency = pick(latency, np.nan)[row]
-    chosen_price = pick(price, np.nan)[row]
-    chosen_pref = pick(is_pref.astype(np.float64), 0.0)[row] > 0
-    why = np.full(len(row), "ranked after the chosen vendor", dtype=object)
-    why[latency > chosen_latency] = "slower than the chosen vendor"
-    why[(latency == chosen_latency) & (price > chosen_price)] = "dearer than the chosen vendor"
-    why[chosen_pref & online] = "the preferred vendor is online"
-    why[~online] = "OFFLINE"
-    rej = ~chosen_mask
-    rejected = _lists_by_row(n, row[rej], vid[rej], why[rej])
-    # Any status consulted for the row (chosen or rejected) that was simulated makes the
-    # decision simulated.
-    sim_pair = np.asarray(
-        pc.not_equal(pairs["data_source"], "REAL").fill_null(True).to_numpy(zero_copy_only=False),
-        dtype=bool,
-    )
-    simulated = np.bincount(row[sim_pair], minlength=n)[:n] > 0 if n else np.zeros(0, bool)
+    chosen_latency, chosen_price = pick(latency)[row], pick(price)[row]
+    chosen_pref = np.zeros(n, dtype=bool)
+    chosen_pref[has] = is_pref[index[has]]
+    why = np.full(len(row), 4, dtype=np.int64)
+    why[latency > chosen_latency] = 1
+    why[(latency == chosen_latency) & (price > chosen_price)] = 2
+    why[chosen_pref[row] & online] = 3
+    why[~online] = 0
+    rejected = _lists_by_row(n, row, vid, why, ~chosen_mask)
+    # any status consulted for the row (chosen or rejected) that was simulated makes the
+    # decision simulated
+    sim_pair = ~eq_mask(pairs["source"], "REAL")
+    simulated = np.bincount(row[sim_pair], minlength=n)[:n] > 0
     return VendorChoice(
-        index,
-        vendor_id,
-        pick(price, np.nan).astype(np.float64),
-        pick(lead, np.nan).astype(np.float64),
-        pick(latency, np.nan).astype(np.float64),
-        rejected,
+        np.arange(n, dtype=np.int64),
+        has,
+        pick(price),
+        pick(lead),
+        pick(latency),
         simulated,
+        vendor_id,
+        rejected,
     )
 
 
-def _lists_by_row(n: int, row: np.ndarray, vendor: np.ndarray, why: np.ndarray) -> pa.Array:
-    """A list<struct<vendor, why>> column of length n from (row, vendor, why) triples."""
-    order = np.argsort(row, kind="stable")
-    row, vendor, why = row[order], vendor[order], why[order]
-    counts = np.bincount(row, minlength=n) if len(row) else np.zeros(n, dtype=np.int64)
+def _lists_by_row(
+    n: int, row: np.ndarray, vendor: pa.Array, why: np.ndarray, keep: np.ndarray
+) -> pa.Array:
+    """A list<struct<vendor, why>> column of length n from the kept (row, vendor, why)."""
+    pos = np.flatnonzero(keep)
+    pos = pos[np.argsort(row[pos], kind="stable")]
+    counts = np.bincount(row[pos], minlength=n)[:n] if len(pos) else np.zeros(n, np.int64)
     offsets = np.r_[0, np.cumsum(counts)].astype(np.int32)
     values = pa.StructArray.from_arrays(
-        [pa.array(vendor, pa.string()), pa.array(why, pa.string())], names=["vendor", "why"]
+        [pc.take(vendor, pa.array(pos, pa.int64())), from_codes(why[pos], _WHY)],
+        names=["vendor", "why"],
     )
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, type=REJECTED_TYPE)
 
 
-def _cap_lists(
-    allotment: npt.NDArray[np.bool_], budget: npt.NDArray[np.bool_], _: bool
-) -> pa.Array:
+def _cap_lists(allotment: npt.NDArray[np.bool_], budget: npt.NDArray[np.bool_]) -> pa.Array:
     """list<string> of the caps applied to each row."""
     n = len(allotment)
+    if n == 0:
+        return pa.array([], pa.list_(pa.string()))
     counts = allotment.astype(np.int32) + budget.astype(np.int32)
     offsets = np.r_[0, np.cumsum(counts)].astype(np.int32)
-    names = np.empty(int(counts.sum()), dtype=object)
+    codes = np.empty(int(counts.sum()), dtype=np.int64)
     pos = offsets[:-1]
-    names[pos[allotment]] = "pds_monthly_allotment"
-    names[(pos + allotment.astype(np.int32))[budget]] = "budget"
-    return (
-        pa.ListArray.from_arrays(
-            pa.array(offsets, pa.int32()), pa.array(names, pa.string()), type=pa.list_(pa.string())
-        )
-        if n
-        else pa.array([], pa.list_(pa.string()))
-    )
+    codes[pos[allotment]] = 0
+    codes[(pos + allotment.astype(np.int32))[budget]] = 1
+    values = from_codes(codes, ["pds_monthly_allotment", "budget"])
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
 
 
 # ---------------------------------------------------------------- manual overrides

@@ -24,8 +24,19 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
-from resq.core._columns import FloatArray, broadcast, to_bool, to_float, to_str
+from resq.core._columns import (
+    FloatArray,
+    as_arrow,
+    broadcast,
+    in_mask,
+    is_scalar,
+    lookup_codes,
+    to_bool,
+    to_float,
+    to_str,
+)
 from resq.core.stock import classify_array, days_remaining_array
 
 
@@ -76,6 +87,8 @@ class SectorConfig:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
+        if not _VALIDATE_CONFIGS:
+            return  # the built-in defaults: checked by the tests, not at import
         from resq.core.validation import validate_record
 
         validate_record("sector_config", self.as_row())
@@ -85,6 +98,10 @@ class SectorConfig:
         row.pop("extra")
         return row
 
+
+# Building the defaults must not touch pyarrow: any pyarrow array construction imports
+# pandas when it is installed, and `import resq.core` must stay free of pandas.
+_VALIDATE_CONFIGS = False
 
 DEFAULT_SECTOR_CONFIG: dict[str, SectorConfig] = {
     Sector.HOSPITAL: SectorConfig("HOSPITAL", 3.0, 7.0, 14.0, 1, haze_demand_multiplier=1.25),
@@ -100,6 +117,7 @@ DEFAULT_SECTOR_CONFIG: dict[str, SectorConfig] = {
         disaster_priority=1,
     ),
 }
+_VALIDATE_CONFIGS = True
 
 
 def monthly_allotment_kg(phh_persons: Any, aay_households: Any) -> Any:
@@ -133,24 +151,20 @@ class Analysis:
     weather_applied: npt.NDArray[np.bool_]
 
 
-def config_columns(
-    sector: npt.NDArray[np.object_], configs: dict[str, SectorConfig]
-) -> dict[str, np.ndarray]:
+def config_columns(sector: Any, configs: dict[str, SectorConfig]) -> dict[str, np.ndarray]:
     """Look each row's sector up in ``configs``; an unknown sector is a ValueError."""
     names = sorted(configs)
-    index = {name: i for i, name in enumerate(names)}
-    try:
-        codes = np.fromiter((index[s] for s in sector), dtype=np.int64, count=len(sector))
-    except KeyError as exc:
-        raise ValueError(
-            f"unknown sector {exc.args[0]!r}; known sectors: {', '.join(names)}"
-        ) from None
+    arr = as_arrow(sector, type=pa.string())
+    codes = lookup_codes(arr, {name: i for i, name in enumerate(names)})
+    if len(codes) and codes.min() < 0:
+        bad = arr[int(np.flatnonzero(codes < 0)[0])].as_py()
+        raise ValueError(f"unknown sector {bad!r}; known sectors: {', '.join(names)}")
     table = [configs[n] for n in names]
 
     def col(attr: str, dtype: Any, missing: float = np.nan) -> np.ndarray:
         values = [getattr(c, attr) for c in table]
-        arr = np.array([missing if v is None else v for v in values], dtype=dtype)
-        return arr[codes]
+        out = np.array([missing if v is None else v for v in values], dtype=dtype)
+        return out[codes]
 
     return {
         "critical_days": col("critical_days", np.float64),
@@ -182,21 +196,22 @@ def analyse(
     under Haze). The critical threshold becomes ``adverse_critical_days`` under adverse
     weather where the sector defines one. Priority becomes ``disaster_priority`` in an
     active disaster zone where the sector defines one. The ``stock_analysis`` SQL computes
-    exactly this; property tests hold the two together.
+    exactly this; property tests hold the two together. Text columns stay in Arrow.
     """
     configs = configs or DEFAULT_SECTOR_CONFIG
     stock = to_float(current_stock)
     rate = to_float(daily_consumption)
-    sectors = to_str(sector)
-    n = max(len(stock), len(rate), len(sectors))
-    stock, rate, sectors = broadcast(n, stock), broadcast(n, rate), broadcast(n, sectors)
-    cat = broadcast(n, to_str(category))
-    wx = broadcast(n, to_str(weather))
+    n = max(len(stock), len(rate), 1 if is_scalar(sector) else len(sector))
+    stock, rate = broadcast(n, stock), broadcast(n, rate)
+    sectors = as_arrow(sector, n, pa.string())
+    cat = as_arrow(category, n, pa.string())
+    wx = as_arrow(weather, n, pa.string())
     zone = broadcast(n, to_bool(disaster_zone))
     cfg = config_columns(sectors, configs)
 
-    adverse = np.isin(wx, list(ADVERSE_WEATHER))
-    haze = (wx == "Haze") & np.isin(cat, list(RESPIRATORY_CATEGORIES))
+    weather_code = lookup_codes(wx, _WEATHER_CODES, missing=len(_WEATHER_CODES))
+    adverse = _ADVERSE_BY_CODE[weather_code]
+    haze = (weather_code == _WEATHER_CODES["Haze"]) & in_mask(cat, RESPIRATORY_CATEGORIES)
     multiplier = np.where(adverse, cfg["adverse_demand_multiplier"], 1.0) * np.where(
         haze, cfg["haze_demand_multiplier"], 1.0
     )
@@ -212,7 +227,7 @@ def analyse(
     priority = np.where(
         zone & ~np.isnan(cfg["disaster_priority"]), cfg["disaster_priority"], cfg["priority"]
     ).astype(np.int64)
-    delay = _delay(wx)
+    delay = _DELAY_BY_CODE[weather_code]
     applied = (multiplier != 1.0) | (adverse & ~np.isnan(cfg["adverse_critical_days"]))
     return Analysis(
         effective,
@@ -228,11 +243,13 @@ def analyse(
     )
 
 
-def _delay(weather: npt.NDArray[np.object_]) -> FloatArray:
-    out = np.zeros(len(weather), dtype=np.float64)
-    for condition, days in WEATHER_DELAY_DAYS.items():
-        out[weather == condition] = days
-    return out
+# Conditions that change something, coded for lookup; any other condition has no effect.
+_WEATHER_CODES = {
+    w: i for i, w in enumerate(sorted({"Haze", *ADVERSE_WEATHER, *WEATHER_DELAY_DAYS}))
+}
+# one extra slot for NULL / unknown conditions (no effect)
+_ADVERSE_BY_CODE = np.array([w in ADVERSE_WEATHER for w in _WEATHER_CODES] + [False])
+_DELAY_BY_CODE = np.array([WEATHER_DELAY_DAYS.get(w, 0.0) for w in _WEATHER_CODES] + [0.0])
 
 
 def derived_source(

@@ -79,9 +79,11 @@ def classify_array(
     known = ~np.isnan(days)
     critical = known & (days <= critical_days)
     warning = known & ~critical & (days <= np.maximum(warning_days, critical_days))
-    return np.where(
-        critical, Status.CRITICAL.value, np.where(warning, Status.WARNING.value, Status.OK.value)
-    ).astype(object)
+    codes = np.where(critical, 0, np.where(warning, 1, 2))
+    return _STATUS_LABELS[codes]
+
+
+_STATUS_LABELS = np.array([s.value for s in Status], dtype=object)
 
 
 def classify(days: Any, critical_days: Any = 3.0, warning_days: Any = 7.0) -> Any:
@@ -114,5 +116,5 @@ def _check_non_negative(name: str, values: FloatArray) -> None:
     if bad.any():
         idx = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"{name} must be a finite number >= 0, got {values[idx]!r} at position {idx}"
+            f"{name} must be a finite number >= 0, got {float(values[idx])!r} at position {idx}"
         )

@@ -407,4 +407,4 @@ def _check_rows(
 def _show(value: float) -> Any:
     if math.isnan(value):
         return float("nan")
-    return value
+    return float(value)  # a plain float: messages show -1.0, not np.float64(-1.0)
