@@ -24,6 +24,7 @@ from resq.backends.duckdb.rewrites import (
     parse_target_lag,
     to_duckdb,
 )
+from resq.core.ordering import po_id
 from resq.errors import ResqError
 
 PINNED: list[tuple[str, str, str]] = [
@@ -83,8 +84,9 @@ PINNED: list[tuple[str, str, str]] = [
     ),
     (
         "object-construct",
-        "SELECT OBJECT_CONSTRUCT('sku', sku, k, v) FROM t",
-        "SELECT JSON_MERGE_PATCH('{}', JSON_OBJECT('sku', sku, k, v)) FROM t",
+        "SELECT OBJECT_CONSTRUCT('sku', sku, 'days', d), OBJECT_CONSTRUCT('z', 1, k, v) FROM t",
+        "SELECT JSON_MERGE_PATCH('{}', JSON_OBJECT('days', d, 'sku', sku)),"
+        " JSON_MERGE_PATCH('{}', JSON_OBJECT('z', 1, k, v)) FROM t",
     ),
     (
         "table-function",
@@ -237,6 +239,10 @@ def test_object_construct_is_json_without_null_values(con: duckdb.DuckDBPyConnec
         " FROM (SELECT 'tier' AS k) AS x",
     )
     assert con.execute("SELECT reason FROM r").fetchall() == [('{"sku":"O2","days":1.5,"tier":2}',)]
+    assert run(con, "SELECT TO_JSON(OBJECT_CONSTRUCT('b', 1, 'a', NULL, 'c', 'x'))") == [
+        ('{"b":1,"c":"x"}',)
+    ]
+    assert run(con, "SELECT TO_JSON(OBJECT_CONSTRUCT('b', 1, 'a', 2))") == [('{"a":2,"b":1}',)]
     assert run(con, "SELECT OBJECT_CONSTRUCT('a', 1):a::int") == [(1,)]
 
 
@@ -285,7 +291,7 @@ def test_untranslatable_sql_is_a_clear_error(sql: str, message: str) -> None:
 
 
 def test_parse_snowflake_skips_empty_and_comment_only_statements() -> None:
-    parsed = rewrites.parse_snowflake("; ;SELECT 1; -- one\nSELECT ?; /* end */\n-- trailing\n")
+    parsed = rewrites.parse_snowflake("; ;SELECT 1;\n-- one\nSELECT ?; /* end */\n-- trailing\n")
     assert [to_duckdb(s) for s in parsed] == ["SELECT 1", "/* one */ SELECT ?"]
     with pytest.raises(SQLTranslationError, match="line 2, column 8"):
         rewrites.parse_snowflake("SELECT 1;\nSELECT (;")
@@ -373,37 +379,46 @@ def _column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     return dict(rows)
 
 
-def _create_stage_table(con: duckdb.DuckDBPyConnection, merge: exp.Merge) -> None:
-    """Create the staging table a MERGE reads (the backend stages Arrow data there at run time).
+STAGE_PREFIX = "resq_stage_"
 
-    A staged column takes the type of the target column it is compared with or inserted
-    into; one that feeds an expression (TO_JSON(s.reason)) is JSON; anything else VARCHAR.
+
+def _create_stage_tables(con: duckdb.DuckDBPyConnection, statement: exp.Expr) -> None:
+    """Create the `resq_stage_*` tables a statement reads (the backend fills them from Arrow).
+
+    A staged column takes the type of the column it is compared with, or of the MERGE target
+    column it is inserted into; one that feeds an expression (TO_JSON(s.reason)) is JSON;
+    anything else VARCHAR. Any other missing table is a real error and is left to fail.
     """
-    source = merge.args["using"]
-    if not isinstance(source, exp.Table) or _column_types(con, source.name):
-        return
-    alias = source.alias_or_name
-    target = _column_types(con, merge.this.name)
-    types: dict[str, str] = {}
-    for eq in merge.find_all(exp.EQ):
-        ends = [eq.this, eq.expression]
-        staged = [c for c in ends if isinstance(c, exp.Column) and c.table == alias]
-        other = [
-            c for c in ends if isinstance(c, exp.Column) and c.table != alias and c.name in target
-        ]
-        if staged and other:
-            types.setdefault(staged[0].name, target[other[0].name])
-    for insert in merge.find_all(exp.Insert):
-        names = [c.name for c in insert.this.expressions]
-        for name, value in zip(names, insert.expression.expressions, strict=True):
-            for ref in value.find_all(exp.Column):
-                if ref.table == alias:
-                    types.setdefault(ref.name, target[name] if value is ref else "JSON")
-    for ref in merge.find_all(exp.Column):
-        if ref.table == alias:
-            types.setdefault(ref.name, "VARCHAR")
-    columns = ", ".join(f"{name} {kind}" for name, kind in types.items())
-    con.execute(f"CREATE TEMP TABLE {source.name} ({columns})")
+    tables = {t.alias_or_name: t.name for t in statement.find_all(exp.Table)}
+    known = {alias: _column_types(con, name) for alias, name in tables.items()}
+    target = statement.this.alias_or_name if isinstance(statement, exp.Merge) else None
+    for alias, name in tables.items():
+        if not name.startswith(STAGE_PREFIX) or known[alias]:
+            continue
+        types: dict[str, str] = {}
+        for eq in statement.find_all(exp.EQ):
+            ends = (eq.this, eq.expression)
+            for mine, other in (ends, ends[::-1]):
+                if (
+                    isinstance(mine, exp.Column)
+                    and mine.table == alias
+                    and isinstance(other, exp.Column)
+                    and other.name in known.get(other.table, {})
+                ):
+                    types.setdefault(mine.name, known[other.table][other.name])
+        for insert in statement.find_all(exp.Insert) if target else ():
+            names = [c.name for c in insert.this.expressions]
+            for column, value in zip(names, insert.expression.expressions, strict=True):
+                for ref in value.find_all(exp.Column):
+                    if ref.table == alias:
+                        kind = known[target][column] if value is ref else "JSON"
+                        types.setdefault(ref.name, kind)
+        for ref in statement.find_all(exp.Column):
+            if ref.table == alias:
+                types.setdefault(ref.name, "VARCHAR")
+        assert types, f"cannot tell the columns of {name}: qualify them with its alias"
+        columns = ", ".join(f"{column} {kind}" for column, kind in types.items())
+        con.execute(f"CREATE TEMP TABLE {name} ({columns})")
 
 
 @pytest.fixture
@@ -430,8 +445,7 @@ def test_every_statement_of_every_file_runs_on_duckdb() -> None:
                 # The whole statement renders too (as CREATE OR REPLACE TABLE ... AS ...).
                 con.execute(to_duckdb(statement))
             else:
-                if isinstance(statement, exp.Merge):
-                    _create_stage_table(con, statement)
+                _create_stage_tables(con, statement)
                 placeholders = list(statement.find_all(exp.Placeholder))
                 assert all(p.this is None for p in placeholders), f"{name}: use ? placeholders"
                 con.execute(to_duckdb(statement), [None] * len(placeholders))
@@ -495,3 +509,32 @@ def test_stock_analysis_days_and_status_on_duckdb(warehouse: duckdb.DuckDBPyConn
         "WARN": (6.0, "WARNING"),
     }
     assert not any(isinstance(d, float) and math.isnan(d) for d, _ in got.values())
+
+
+def test_keyed_merge_inserts_one_order_per_key(warehouse: duckdb.DuckDBPyConnection) -> None:
+    (merge,) = sqlfiles.statements("merge_orders")
+    _create_stage_tables(warehouse, merge)
+    staged = _column_types(warehouse, "resq_stage_orders")
+    values = {
+        "idempotency_key": "K1",
+        "org_id": "H1",
+        "sku": "O2",
+        "quantity": 10.0,
+        "order_status": "PLACED",
+        "priority": 1,
+        "rank": 1,
+        "reason": '{"vendor": "Blinkit"}',
+        "data_source": "SIMULATED",
+        "created_at": "2025-01-01 00:00:00",
+    }
+    names = [n for n in staged if n in values]
+    warehouse.execute(
+        f"INSERT INTO resq_stage_orders ({', '.join(names)})"
+        f" VALUES ({', '.join('?' for _ in names)})",
+        [values[n] for n in names],
+    )
+    for _ in range(2):
+        warehouse.execute(to_duckdb(merge))
+    rows = warehouse.execute("SELECT po_id, quantity, reason FROM purchase_orders").fetchall()
+    # the warehouse derives the order id from the key, as resq.core.ordering.po_id does
+    assert rows == [(po_id("K1"), 10.0, '{"vendor":"Blinkit"}')]

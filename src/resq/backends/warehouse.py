@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import sqlglot
 from sqlglot import exp
 
 from resq import sqlfiles
@@ -499,6 +499,7 @@ class WarehouseBackend(Backend):
             self.fetch(self.render("SELECT DISTINCT city FROM organizations")).column(0).to_pylist()
         )
         vendors = self.fetch(self.render("SELECT vendor_id FROM vendors")).column(0).to_pylist()
+        weather_added = 0
         with self.transaction():
             if cities:
                 weather = pa.table(
@@ -510,6 +511,16 @@ class WarehouseBackend(Backend):
                     }
                 )
                 self.stage("resq_stage_weather", weather)
+                weather_added = (
+                    self.fetch(
+                        self.render(
+                            "SELECT COUNT(*) FROM resq_stage_weather AS s WHERE NOT EXISTS "
+                            "(SELECT 1 FROM city_weather AS w WHERE w.city = s.city)"
+                        )
+                    )
+                    .column(0)[0]
+                    .as_py()
+                )
                 self.execute(
                     self.render(
                         "INSERT INTO city_weather (city, condition, source, data_source, updated_at) "
@@ -548,7 +559,10 @@ class WarehouseBackend(Backend):
                     ),
                     [now],
                 )
-        self._mark_changed()
+        # stock_analysis reads city_weather (not vendor_status): only new weather rows make
+        # it stale, so an idle heal cycle does not re-materialize the whole analysis.
+        if weather_added:
+            self._mark_changed()
 
     def apply_chaos(self, event: Any, *, actor: str, now: datetime | None = None) -> None:
         """Apply a simulation.ChaosEvent with bound values and audit it as chaos."""
@@ -760,6 +774,11 @@ def _is_query(statement: Any) -> bool:
     )
 
 
+_ORDER_ITEM = re.compile(
+    r"\s*[A-Za-z_][A-Za-z0-9_]*(\s+(ASC|DESC))?(\s+NULLS\s+(FIRST|LAST))?\s*", re.IGNORECASE
+)
+
+
 def _is_cte_reference(table: exp.Table) -> bool:
     """Whether ``table`` names a CTE in its scope: one defined in an enclosing WITH, and,
     from inside a CTE's own body, only one defined before it. Anything else is treated as
@@ -768,7 +787,7 @@ def _is_cte_reference(table: exp.Table) -> bool:
     if table.db or table.catalog or not isinstance(table.this, exp.Identifier):
         return False
     name = table.name.lower()
-    node: exp.Expression = table
+    node: exp.Expr = table
     while node.parent is not None:
         parent = node.parent
         if isinstance(parent, exp.With):
@@ -801,6 +820,10 @@ class TenantView:
     def read(self, table: str, **kwargs: Any) -> pa.Table:
         if table not in TENANT_TABLES:
             raise TenantScopeError(f"table {table!r} is not available to a tenant")
+        for item in kwargs.get("order_by", ()):
+            # backend.read parses order_by as SQL: a subquery there would read unscoped rows.
+            if not _ORDER_ITEM.fullmatch(str(item)):
+                raise TenantScopeError(f"a tenant may only order by column names, got {item!r}")
         return self.backend.read(table, org_id=self.org_id, **kwargs)
 
     def inventory(self) -> pa.Table:
@@ -821,9 +844,12 @@ class TenantView:
     def sql(self, query: str) -> Result:
         """Read-only Snowflake-dialect SQL where every org-scoped table shows only this
         organization's rows; any other table, or any write, is refused."""
-        statement = sqlglot.parse_one(query, read="snowflake")
-        if not isinstance(statement, exp.Query):
-            raise TenantScopeError("a tenant may only run read-only queries (SELECT)")
+        from resq.backends.duckdb.rewrites import parse_snowflake
+
+        statements = parse_snowflake(query)  # unparsable SQL: SQLTranslationError
+        if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+            raise TenantScopeError("a tenant may only run one read-only query (SELECT)")
+        statement = statements[0]
         params: list[Any] = []
         for table in list(statement.find_all(exp.Table)):
             name = table.name.lower()

@@ -194,8 +194,9 @@ def validate_table(
         issues.extend(col_issues)
         if arr is not None:
             out[col.name] = arr
-    if not issues:
-        issues.extend(_check_rows(spec, out, n, known))
+    # Row checks run even when some cells were bad, so one error lists every problem;
+    # a key or reference column that could not be read at all is skipped.
+    issues.extend(_check_rows(spec, out, n, known))
     if issues:
         issues.sort(key=lambda i: (i.row or 0, i.column))
         raise ValidationError(f"loading {spec.name} failed", issues)
@@ -222,17 +223,20 @@ def validate_record(table: str, record: Mapping[str, Any]) -> dict[str, Any]:
 
 def _check_column(col: Col, raw: pa.Array) -> tuple[pa.Array | None, list[RowIssue]]:
     issues: list[RowIssue] = []
-    arr = _cast(col, raw, issues)
+    unreadable: list[int] = []
+    arr = _cast(col, raw, issues, unreadable)
     if arr is None:
         return None, issues
     nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    missing = nulls.copy()
+    missing[unreadable] = False  # already reported as unreadable, not as empty
     if col.kind == "str":
         stripped = pc.utf8_trim_whitespace(arr)
         empty = np.asarray(
             pc.equal(stripped, "").fill_null(False).to_numpy(zero_copy_only=False), dtype=bool
         )
         if col.required:
-            for i in np.flatnonzero(nulls | empty):
+            for i in np.flatnonzero(missing | empty):
                 issues.append(
                     RowIssue(int(i) + 1, col.name, "must not be empty", raw[int(i)].as_py())
                 )
@@ -266,11 +270,10 @@ def _check_column(col: Col, raw: pa.Array) -> tuple[pa.Array | None, list[RowIss
     if col.kind == "bool":
         return (arr.fill_null(col.default) if col.default is not None else arr), issues
     values = np.asarray(arr.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
-    missing = nulls
     if col.required:
         for i in np.flatnonzero(missing):
             issues.append(RowIssue(int(i) + 1, col.name, "must not be empty"))
-    finite_bad = ~missing & ~np.isfinite(values)
+    finite_bad = ~nulls & ~np.isfinite(values)
     for i in np.flatnonzero(finite_bad):
         issues.append(
             RowIssue(int(i) + 1, col.name, "must be a finite number", _show(values[int(i)]))
@@ -278,7 +281,7 @@ def _check_column(col: Col, raw: pa.Array) -> tuple[pa.Array | None, list[RowIss
     if col.minimum is not None:
         with np.errstate(invalid="ignore"):
             low = values <= col.minimum if col.exclusive_minimum else values < col.minimum
-        low &= ~missing & np.isfinite(values)
+        low &= ~nulls & np.isfinite(values)
         rel = ">" if col.exclusive_minimum else ">="
         for i in np.flatnonzero(low):
             issues.append(
@@ -291,7 +294,9 @@ def _check_column(col: Col, raw: pa.Array) -> tuple[pa.Array | None, list[RowIss
     return arr, issues
 
 
-def _cast(col: Col, raw: pa.Array, issues: list[RowIssue]) -> pa.Array | None:
+def _cast(
+    col: Col, raw: pa.Array, issues: list[RowIssue], unreadable: list[int]
+) -> pa.Array | None:
     target = col.arrow_type
     if raw.type == target:
         return raw
@@ -340,27 +345,33 @@ def _cast(col: Col, raw: pa.Array, issues: list[RowIssue]) -> pa.Array | None:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         pass
     kind = {"float": "a number", "int": "a whole number", "bool": "true or false"}[col.kind]
+    values: list[Any] = []
     for i in range(len(raw)):
-        value = raw[i]
-        if not value.is_valid:
-            continue
-        try:
-            pc.cast(pa.array([value.as_py()]), target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            issues.append(RowIssue(i + 1, col.name, f"must be {kind}", value.as_py()))
-    if any(i.column == col.name for i in issues):
-        return None
-    return pc.cast(raw, target, safe=False)
+        value = raw[i].as_py() if raw[i].is_valid else None
+        if value is not None:
+            try:
+                value = pc.cast(pa.array([value]), target)[0].as_py()
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                issues.append(RowIssue(i + 1, col.name, f"must be {kind}", value))
+                unreadable.append(i)
+                value = None
+        values.append(value)
+    # unreadable cells become NULL so the rest of the column is still checked
+    return pa.array(values, type=target)
 
 
 def _check_rows(
     spec: TableSpec, cols: dict[str, pa.Array], n: int, known: Mapping[str, Iterable[str]] | None
 ) -> list[RowIssue]:
     issues: list[RowIssue] = []
-    if n:
+    if n and all(k in cols for k in spec.key):
         keyed = pa.table({k: cols[k] for k in spec.key}).append_column(
             "__row", pa.array(np.arange(n, dtype=np.int64))
         )
+        for k in spec.key:  # rows with an empty key are reported as empty, not duplicate
+            keyed = keyed.filter(
+                pc.invert(pc.equal(pc.cast(keyed[k], pa.string()), "").fill_null(True))
+            )
         groups = keyed.group_by(list(spec.key)).aggregate([("__row", "min"), ("__row", "count")])
         dups = groups.filter(pc.greater(groups["__row_count"], 1))
         if dups.num_rows:
@@ -376,7 +387,7 @@ def _check_rows(
                         f"duplicate key ({shown}) also in row {rec['__row_min'] + 1}",
                     )
                 )
-    if spec.name == "sector_config" and n:
+    if spec.name == "sector_config" and n and {"critical_days", "warning_days"} <= set(cols):
         crit = np.asarray(cols["critical_days"].to_numpy(zero_copy_only=False), dtype=np.float64)
         warn = np.asarray(cols["warning_days"].to_numpy(zero_copy_only=False), dtype=np.float64)
         for i in np.flatnonzero(warn < crit):
@@ -386,11 +397,14 @@ def _check_rows(
                 )
             )
     for column, ref in (spec.references or {}).items():
-        if known is None or ref not in known:
+        if known is None or ref not in known or column not in cols:
             continue
         valid = pa.array(sorted(set(known[ref])), type=pa.string())
         ok = np.asarray(
-            pc.is_in(cols[column], value_set=valid).to_numpy(zero_copy_only=False), dtype=bool
+            pc.or_(pc.is_in(cols[column], value_set=valid), cols[column].is_null())
+            .fill_null(True)
+            .to_numpy(zero_copy_only=False),
+            dtype=bool,
         )
         for i in np.flatnonzero(~ok):
             issues.append(

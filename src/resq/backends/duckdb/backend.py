@@ -197,7 +197,7 @@ class DuckDBBackend(WarehouseBackend):
     def _install(self, conn: duckdb.DuckDBPyConnection) -> None:
         from resq.backends.duckdb.functions import install
 
-        install(conn)
+        install(_SharedFunctions(conn))  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ stock_analysis
 
@@ -292,6 +292,8 @@ class DuckDBBackend(WarehouseBackend):
                         "INSERT INTO dt_refresh_history VALUES ('stock_analysis', ?, ?, ?, 'SUCCEEDED', ?, NULL)",
                         [now, end, rows, trigger],
                     )
+            except ConflictError:
+                raise  # a concurrent refresh (another connection) won: not a failure; retry
             except (BackendError, duckdb.Error) as exc:
                 self._record_failure(now, trigger, exc)
                 raise BackendError(f"refreshing stock_analysis failed: {exc}") from exc
@@ -318,6 +320,31 @@ class DuckDBBackend(WarehouseBackend):
 
     def refresh_history(self) -> pa.Table:
         return self.fetch("SELECT * FROM dt_refresh_history ORDER BY refresh_start DESC")
+
+
+class _SharedFunctions:
+    """A connection whose ``create_function`` accepts a function that already exists.
+
+    DuckDB keeps Python UDFs in the database's catalog, shared by every connection to it
+    (the cursors of other threads, a second backend on the same file), but only the
+    registering connection can remove them; registering again from another connection
+    fails with "already exists". The existing function is the same code, so it is kept;
+    per-connection objects (the TEMP macro) are still created on every connection.
+    """
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self._conn = conn
+
+    def create_function(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._conn.create_function(name, *args, **kwargs)
+        except duckdb.CatalogException as exc:
+            if "already exists" not in str(exc):
+                raise
+            return self._conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
 
 
 _LOCK_PID = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)")

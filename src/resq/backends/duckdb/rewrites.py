@@ -168,12 +168,14 @@ def object_construct_to_json(expression: exp.Expr) -> exp.Expr:
     sqlglot renders a DuckDB STRUCT literal, which differs three ways: it is stored in a
     VARCHAR column as `{'a': 1}` (not JSON), a column used as a key becomes a literal
     field name, and NULL values are kept where Snowflake omits the pair.
-    `JSON_MERGE_PATCH('{}', ...)` drops the NULL members. Limit: it also drops JSON nulls
-    nested inside VARIANT values, which Snowflake keeps. `OBJECT_CONSTRUCT(*)` is not
-    translated. https://docs.snowflake.com/en/sql-reference/functions/object_construct
+    `JSON_MERGE_PATCH('{}', ...)` drops the NULL members. Literal keys are sorted: Snowflake
+    does not keep the argument order (it shows keys sorted), so neither may callers.
+    Limits: JSON nulls inside VARIANT values are dropped too (Snowflake keeps them); a NULL
+    key is an error on DuckDB; `OBJECT_CONSTRUCT(*)` is not translated.
+    https://docs.snowflake.com/en/sql-reference/functions/object_construct
 
-    >>> _show(object_construct_to_json, "SELECT OBJECT_CONSTRUCT('sku', sku, k, 2) FROM t")
-    SELECT JSON_MERGE_PATCH('{}', JSON_OBJECT('sku', sku, k, 2)) FROM t
+    >>> _show(object_construct_to_json, "SELECT OBJECT_CONSTRUCT('sku', sku, 'days', d) FROM t")
+    SELECT JSON_MERGE_PATCH('{}', JSON_OBJECT('days', d, 'sku', sku)) FROM t
     """
 
     def fix(node: exp.Expr) -> exp.Expr:
@@ -190,6 +192,8 @@ def object_construct_to_json(expression: exp.Expr) -> exp.Expr:
             )
             for e in node.expressions
         ]
+        if all(p.this.is_string for p in pairs):
+            pairs.sort(key=lambda p: p.this.name)
         return exp.Anonymous(
             this="JSON_MERGE_PATCH",
             expressions=[exp.Literal.string("{}"), exp.JSONObject(expressions=pairs)],
@@ -422,8 +426,8 @@ def dynamic_table_parts(sql: str | exp.Expr) -> DynamicTableDef:
     if not isinstance(query, exp.Query):
         raise SQLTranslationError("a dynamic table needs an AS <query>")
     lag_text = lag.name
-    table = expression.find(exp.Table)
-    assert table is not None  # a Create always names its table
+    named = expression.this  # the table, or a Schema (table plus column list) around it
+    table = named if isinstance(named, exp.Table) else named.this
     return DynamicTableDef(
         name=table.name,
         table=table.copy(),

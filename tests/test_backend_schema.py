@@ -1,0 +1,220 @@
+"""Connecting and the schema: URLs, the registry, idempotent init and the upgrade path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import resq
+from resq.backends import available, backend_class
+from resq.backends.base import Capability
+from resq.backends.duckdb import DuckDBBackend
+from resq.backends.warehouse import SCHEMA_VERSION, WarehouseBackend
+from resq.errors import UnknownBackendError
+
+TABLES = (
+    "organizations",
+    "sector_config",
+    "inventory_master",
+    "vendors",
+    "vendor_catalog",
+    "purchase_orders",
+    "audit_log",
+    "alerts",
+    "notifications",
+    "stock_analysis",
+)
+
+# --- connect ---------------------------------------------------------------------------
+
+
+def test_backend_is_registered_under_its_scheme(backend: WarehouseBackend) -> None:
+    assert backend.name in available()
+    assert backend_class(backend.name) is type(backend)
+    assert all(isinstance(c, Capability) for c in backend.capabilities)
+
+
+def test_duckdb_url_in_memory() -> None:
+    with resq.connect("duckdb://") as b:
+        assert isinstance(b, DuckDBBackend)
+        assert b.path == ":memory:"
+        assert b.init()["schema_version"] == SCHEMA_VERSION
+    assert resq.connect().path == ":memory:"  # the default URL
+
+
+def test_duckdb_url_relative_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with resq.connect("duckdb:///rel.duckdb") as b:
+        b.init()
+    assert (tmp_path / "rel.duckdb").is_file()
+
+
+def test_duckdb_url_absolute_path_keeps_data(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path}/abs.duckdb"
+    assert url.startswith("duckdb:////")
+    with resq.connect(url) as b:
+        b.init()
+        b.load("organizations", [_org("H1")])
+    assert (tmp_path / "abs.duckdb").is_file()
+    with resq.connect(url) as b:
+        assert b.read("organizations").column("org_id").to_pylist() == ["H1"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["foo://x", "postgres://localhost/db", "snowflak://acct", "://nothing", "DUCK://"],
+)
+def test_unknown_scheme_lists_installed_backends(url: str) -> None:
+    with pytest.raises(UnknownBackendError) as info:
+        resq.connect(url)
+    message = str(info.value)
+    assert "installed backends" in message
+    for name in available():
+        assert name in message
+
+
+@pytest.mark.parametrize("url", ["", "duckdb", "duckdb:/x.db", "resq.duckdb", None, 42])
+def test_malformed_url_lists_installed_backends(url: object) -> None:
+    with pytest.raises(UnknownBackendError) as info:
+        resq.connect(url)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "scheme://" in message
+    for name in available():
+        assert name in message
+
+
+def test_duckdb_url_with_a_host_is_rejected() -> None:
+    with pytest.raises(UnknownBackendError, match="duckdb:///"):
+        resq.connect("duckdb://somehost/x.db")
+
+
+@pytest.mark.parametrize(
+    "query", ["foo=1", "target_lag=60&colour=red", "readonly=true", "target_lag=soon"]
+)
+def test_unknown_or_bad_url_option_is_rejected(query: str) -> None:
+    with pytest.raises(UnknownBackendError) as info:
+        resq.connect(f"duckdb://?{query}")
+    assert any(word in str(info.value) for word in ("option", "target_lag"))
+
+
+def test_url_options_are_applied() -> None:
+    with resq.connect("duckdb://?target_lag=5") as b:
+        assert b.target_lag_s == 5.0
+
+
+# --- init --------------------------------------------------------------------------------
+
+
+def test_init_creates_every_table(backend: WarehouseBackend) -> None:
+    for table in TABLES:
+        assert backend.sql(f"SELECT COUNT(*) FROM {table}").scalar() >= 0
+    sectors = backend.read("sector_config", order_by=("sector",)).column("sector").to_pylist()
+    assert sectors == ["HOSPITAL", "NGO", "PDS"]
+
+
+def test_init_reports_versions(make_backend) -> None:
+    fresh = make_backend(init=False)
+    assert fresh.schema_version() == 0
+    first = fresh.init()
+    assert first == {"schema_version": SCHEMA_VERSION, "previous_version": 0, "upgraded": True}
+    again = fresh.init()
+    assert again == {
+        "schema_version": SCHEMA_VERSION,
+        "previous_version": SCHEMA_VERSION,
+        "upgraded": False,
+    }
+
+
+def test_init_twice_keeps_data_and_version(seeded: WarehouseBackend) -> None:
+    before = _counts(seeded)
+    seeded.load(
+        "sector_config",
+        [{**_sector("NGO"), "critical_days": 2.0, "warning_days": 9.0}],
+    )
+    audit = seeded.sql("SELECT COUNT(*) FROM audit_log").scalar()
+
+    result = seeded.init()
+
+    assert result["upgraded"] is False
+    assert _counts(seeded) == before
+    assert seeded.sql("SELECT COUNT(*) FROM audit_log").scalar() == audit
+    ngo = seeded.read("sector_config", where={"sector": "NGO"}).to_pylist()[0]
+    assert (ngo["critical_days"], ngo["warning_days"]) == (2.0, 9.0)  # user edits survive
+    versions = seeded.sql("SELECT version FROM resq_schema_version").to_pylist()
+    assert versions == [{"version": SCHEMA_VERSION}]
+    assert seeded.verify_audit().ok
+
+
+def test_schema_version_table_has_version_one(backend: WarehouseBackend) -> None:
+    rows = backend.sql("SELECT version, applied_at, description FROM resq_schema_version")
+    assert len(rows) == 1
+    row = rows.to_pylist()[0]
+    assert row["version"] == SCHEMA_VERSION == 1
+    assert row["applied_at"] is not None
+    assert backend.schema_version() == 1
+
+
+def test_upgrade_from_previous_version_keeps_rows(seeded: WarehouseBackend) -> None:
+    """A database made by the previous version (tables and data, no version row) upgrades
+    in place: the version is recorded and no row is lost."""
+    before = _counts(seeded)
+    seeded.sql("DELETE FROM resq_schema_version")
+    assert seeded.schema_version() == 0
+
+    result = seeded.init()
+
+    assert result == {"schema_version": SCHEMA_VERSION, "previous_version": 0, "upgraded": True}
+    assert _counts(seeded) == before
+    assert len(seeded.sql("SELECT * FROM resq_schema_version")) == 1
+    assert seeded.verify_audit().ok
+
+
+def test_upgrade_when_version_table_is_missing(make_backend) -> None:
+    """Oldest layout: not even the version table. init creates it and keeps the data."""
+    old = make_backend()
+    resq.SelfHealingEngine(old).seed()
+    before = _counts(old)
+    old.sql("DROP TABLE resq_schema_version")
+    assert old.schema_version() == 0
+
+    result = old.init()
+
+    assert result["previous_version"] == 0 and result["upgraded"] is True
+    assert old.schema_version() == SCHEMA_VERSION
+    assert _counts(old) == before
+
+
+def test_init_survives_reopening_the_database(make_backend) -> None:
+    b = make_backend()
+    resq.SelfHealingEngine(b).seed()
+    before = _counts(b)
+
+    reopened = make_backend.reopen(b)
+
+    assert reopened.schema_version() == SCHEMA_VERSION
+    assert _counts(reopened) == before
+    assert reopened.init()["upgraded"] is False
+    assert _counts(reopened) == before
+    assert reopened.verify_audit().ok
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _counts(b: WarehouseBackend) -> dict[str, int]:
+    return {
+        t: b.sql(f"SELECT COUNT(*) FROM {t}").scalar()
+        for t in TABLES
+        if t not in {"audit_log", "stock_analysis"}
+    }
+
+
+def _org(org_id: str, sector: str = "HOSPITAL") -> dict[str, object]:
+    return {"org_id": org_id, "org_name": org_id, "sector": sector, "city": "Bangalore"}
+
+
+def _sector(sector: str) -> dict[str, object]:
+    from resq.core.sectors import DEFAULT_SECTOR_CONFIG
+
+    return DEFAULT_SECTOR_CONFIG[sector].as_row()
