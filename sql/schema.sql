@@ -190,3 +190,17 @@ CREATE TABLE IF NOT EXISTS audit_head (
     seq INTEGER NOT NULL,
     hash VARCHAR NOT NULL
 );
+
+-- Version 2: the daily consumption and stock series behind each item (simulated by
+-- `resq seed --days`, or loaded from real records), for trajectories and charts.
+CREATE TABLE IF NOT EXISTS stock_history (
+    org_id VARCHAR NOT NULL,
+    sku VARCHAR NOT NULL,
+    day DATE NOT NULL,
+    consumption FLOAT NOT NULL,
+    stock FLOAT NOT NULL,
+    stockout BOOLEAN NOT NULL DEFAULT FALSE,
+    data_source VARCHAR NOT NULL DEFAULT 'REAL',
+    updated_at TIMESTAMP_NTZ,
+    PRIMARY KEY (org_id, sku, day)
+);

@@ -146,13 +146,33 @@ def test_init_twice_keeps_data_and_version(seeded: WarehouseBackend) -> None:
     assert seeded.verify_audit().ok
 
 
-def test_schema_version_table_has_version_one(backend: WarehouseBackend) -> None:
+def test_schema_version_table_has_the_current_version(backend: WarehouseBackend) -> None:
     rows = backend.sql("SELECT version, applied_at, description FROM resq_schema_version")
     assert len(rows) == 1
     row = rows.to_pylist()[0]
-    assert row["version"] == SCHEMA_VERSION == 1
+    assert row["version"] == SCHEMA_VERSION == 2
     assert row["applied_at"] is not None
-    assert backend.schema_version() == 1
+    assert row["description"] == "initial schema"
+    assert backend.schema_version() == 2
+
+
+def test_upgrade_from_version_1_adds_stock_history_and_keeps_rows(
+    seeded: WarehouseBackend,
+) -> None:
+    """A version-1 database (no stock_history table) upgrades to version 2 in place."""
+    seeded.sql("DROP TABLE stock_history")
+    seeded.sql("DELETE FROM resq_schema_version")
+    seeded.sql("INSERT INTO resq_schema_version VALUES (1, CURRENT_TIMESTAMP(), 'initial schema')")
+    before = {t: n for t, n in _counts(seeded).items() if t != "stock_history"}
+    assert seeded.schema_version() == 1
+
+    result = seeded.init()
+
+    assert result == {"schema_version": 2, "previous_version": 1, "upgraded": True}
+    assert {t: n for t, n in _counts(seeded).items() if t != "stock_history"} == before
+    assert seeded.sql("SELECT COUNT(*) FROM stock_history").scalar() == 0
+    described = seeded.sql("SELECT description FROM resq_schema_version WHERE version = 2")
+    assert described.scalar() == "upgrade from 1"
 
 
 def test_upgrade_from_previous_version_keeps_rows(seeded: WarehouseBackend) -> None:

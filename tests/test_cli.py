@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import resq
+from resq.backends.warehouse import SCHEMA_VERSION
 from resq.cli import app
 
 ORG, OXY = "HOSP-BLR-001", "OXY-CYL"
@@ -104,10 +105,10 @@ def oxygen_order(db: str) -> dict[str, Any]:
 def test_init_creates_the_schema_then_is_idempotent(tmp_path: Path) -> None:
     db = url(tmp_path / "new.duckdb")
     first = ok(db, "init")
-    assert "created schema version 1" in first.stdout
+    assert f"created schema version {SCHEMA_VERSION}" in first.stdout
     again = as_json(db, "init")
-    assert again["schema_version"] == 1
-    assert again["previous_version"] == 1
+    assert again["schema_version"] == SCHEMA_VERSION
+    assert again["previous_version"] == SCHEMA_VERSION
     assert again["upgraded"] is False
     assert "up to date" in ok(db, "init").stdout
 
@@ -128,11 +129,10 @@ def test_seed_reports_rows_labelled_simulated(tmp_path: Path) -> None:
     assert doc["rows"]["inventory_master"] == 6
     assert doc["data_source"] == "SIMULATED"
     assert doc["days"] == 10
-    assert set(doc) >= {"rows", "orgs", "skus_per_org", "seed", "days", "history_stored"}
+    assert doc["rows"]["stock_history"] == 6 * 10  # 10 days for each of the 6 items
+    assert set(doc) >= {"rows", "orgs", "skus_per_org", "seed", "days"}
     plain = ok(db, "seed").stdout
-    assert "SIMULATED" in plain and "inventory_master" in plain
-    if not doc["history_stored"]:
-        assert "--days 30: not used" in plain
+    assert "SIMULATED" in plain and "inventory_master" in plain and "stock_history" in plain
 
 
 def test_seed_rejects_a_network_without_organizations(seeded: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from typer.testing import CliRunner, Result
 
 import resq
+from resq.backends.warehouse import SCHEMA_VERSION
 from resq.cli import app
 
 ORG, OXY = "HOSP-BLR-001", "OXY-CYL"
@@ -130,7 +131,7 @@ def test_demo_is_the_main_job_readable_at_a_glance(tmp_path: Path) -> None:
     assert "FAIL" not in out
     # a second run on the same database keeps the data and shows the covering order
     doc = as_json(db, "demo")
-    assert doc["init"]["previous_version"] == 1
+    assert doc["init"]["previous_version"] == SCHEMA_VERSION
     assert doc["heal"]["created"] == 0 and doc["heal"]["covered"] >= 1
     assert doc["order"]["vendor"] == "Blinkit" and doc["preferred_vendor"] == "Dunzo"
     assert doc["stock_after"]["status"] == "CRITICAL"

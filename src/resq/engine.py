@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -22,7 +22,7 @@ from resq import simulation
 from resq.backends.warehouse import WarehouseBackend, default_actor, utcnow
 from resq.core import alerts as core_alerts
 from resq.core.health import HealthInputs, HealthReport, assess
-from resq.core.ordering import Action, OrderStatus, PlanOptions, plan_orders
+from resq.core.ordering import Action, OrderStatus, PlanOptions, plan_orders, po_id
 from resq.errors import ConflictError, ResqError
 
 ENGINE_ACTOR = "resq-engine"
@@ -147,17 +147,20 @@ class SelfHealingEngine:
         report = HealReport(
             cycle_id=f"CY-{uuid.uuid4().hex[:16].upper()}", started_at=now, dry_run=dry_run
         )
-        if not dry_run:
-            self.backend.refresh_signals(now=now)
-        report.refreshed = self.backend.refresh_analysis(now=now).refreshed
         for attempt in range(1, self.max_attempts + 1):
             report.attempts = attempt
-            proposals, covered = self.plan(org_id=org_id, now=now)
-            _summarize(report, proposals, covered)
-            if dry_run:
-                report.orders = _order_rows(proposals)
-                break
             try:
+                # Inside the retry: a concurrent cycle refreshing the same signals or the
+                # analysis conflicts here, and the retry then finds them fresh.
+                if not dry_run:
+                    self.backend.refresh_signals(now=now)
+                refreshed = self.backend.refresh_analysis(now=now).refreshed
+                report.refreshed = report.refreshed or refreshed
+                proposals, covered = self.plan(org_id=org_id, now=now)
+                _summarize(report, proposals, covered)
+                if dry_run:
+                    report.orders = _order_rows(proposals)
+                    break
                 self._commit(report, proposals, actor or self.actor, now)
                 break
             except ConflictError:
@@ -189,6 +192,9 @@ class SelfHealingEngine:
                 b.stage("resq_stage_alerts", raised)
                 b.execute(b._file("merge_alerts"))
             created = b.run_file("orders_created", [report.cycle_id])
+            # Proposals whose key a concurrent cycle committed first: the MERGE inserted
+            # nothing for them, so they are covered by that cycle's open order.
+            report.covered += n - created.num_rows
             new_alerts = b.run_file("alerts_created", [report.cycle_id])
             queued = self._queue_notifications(new_alerts, now)
             events = _order_events(created, actor) + _alert_events(new_alerts, actor)
@@ -402,14 +408,34 @@ class SelfHealingEngine:
         skus_per_org: int = 3,
         seed: int = 42,
         cities: tuple[str, ...] = ("Bangalore", "Delhi"),
+        days: int = 30,
         actor: str | None = None,
     ) -> dict[str, int]:
-        """Load a deterministic simulated network (labelled SIMULATED) and its signals."""
+        """Load a deterministic simulated network (labelled SIMULATED), ``days`` of daily
+        consumption and stock history per item ending yesterday, and its signals."""
         if n_orgs < 1 or skus_per_org < 1:
             raise ResqError("seed needs at least one organization and one item per organization")
+        if days < 0:
+            raise ResqError("seed needs days >= 0")
         network = simulation.simulate_network(n_orgs, skus_per_org, seed, cities)
+        tables = dict(network.tables())
+        if days:
+            items = network.inventory
+            start = self.clock().date() - timedelta(days=days)
+            history = simulation.generate_realistic_simulation(
+                items["org_id"].to_pylist(),
+                items["sku"].to_pylist(),
+                days,
+                seed,
+                base_consumption=items["daily_consumption"].to_numpy(),
+                start_date=start,
+                sectors=_sectors_of(network),
+            )
+            tables["stock_history"] = history.select(
+                ["org_id", "sku", "day", "consumption", "stock", "stockout", "data_source"]
+            )
         counts = {}
-        for table, data in network.tables().items():
+        for table, data in tables.items():
             counts[table] = self.backend.load(
                 table, data, data_source=simulation.SIMULATED, actor=actor
             ).rows
@@ -438,8 +464,13 @@ def _count(column: pa.ChunkedArray, value: str) -> int:
 
 
 def _order_rows(proposals: pa.Table) -> list[dict[str, Any]]:
+    """The orders a dry run would create (first 1000), with the ids they would get."""
     orders = proposals.filter(pc.equal(proposals["action"], Action.ORDER.value)).slice(0, 1000)
-    return orders.drop_columns(["reason"]).to_pylist()
+    rows = orders.to_pylist()
+    for row in rows:
+        row["po_id"] = po_id(row["idempotency_key"])
+        row["status"], row["analysis_status"] = row.pop("order_status"), row["status"]
+    return rows
 
 
 def _order_events(created: pa.Table, actor: str) -> list[dict[str, Any]]:
@@ -482,3 +513,15 @@ def _as_status(value: Any) -> dict[str, Any]:
             return {"status": value}
         return parsed if isinstance(parsed, dict) else {"status": value}
     return {}
+
+
+def _sectors_of(network: simulation.SimulatedNetwork) -> list[str]:
+    """The sector of each inventory row (for the simulation's weekly pattern)."""
+    sector = dict(
+        zip(
+            network.organizations["org_id"].to_pylist(),
+            network.organizations["sector"].to_pylist(),
+            strict=True,
+        )
+    )
+    return [sector[o] for o in network.inventory["org_id"].to_pylist()]

@@ -29,7 +29,8 @@ from resq.core.validation import TableSpec, table_spec, validate_table
 from resq.errors import NotFoundError, ResqError, TenantScopeError, ValidationError
 from resq.errors import RowIssue as Issue
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the initial schema. 2: adds stock_history (daily consumption and stock series)."""
 
 # Tables a tenant may read, and the column that scopes them (None: shared reference data).
 TENANT_TABLES: dict[str, str | None] = {
@@ -45,6 +46,7 @@ TENANT_TABLES: dict[str, str | None] = {
     "vendor_catalog": None,
     "vendor_status": None,
     "city_weather": None,
+    "stock_history": "org_id",
 }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -55,9 +54,8 @@ def seed(
         typer.Option(
             "--days",
             min=0,
-            help="Days of consumption history to simulate, passed on when the engine takes it. "
-            "The current engine keeps no history, so the network is the same for any value "
-            "and the output says the value was not used.",
+            help="Days of daily consumption and stock history to simulate per item, ending "
+            "yesterday (stored in stock_history; 0 for none).",
         ),
     ] = 30,
     seed_value: Annotated[
@@ -81,24 +79,16 @@ def seed(
     state = State.of(ctx)
     state.refuse_org("seed")
     engine = state.engine()
-    kwargs: dict[str, object] = {
-        "n_orgs": orgs,
-        "skus_per_org": skus_per_org,
-        "seed": seed_value,
-        "actor": actor,
-    }
-    history_used = "days" in inspect.signature(engine.seed).parameters
-    if history_used:  # a library that simulates history takes it; this one does not yet
-        kwargs["days"] = days
     with state.spinner(f"Seeding {orgs} organizations x {skus_per_org} items"):
-        counts = engine.seed(**kwargs)  # type: ignore[arg-type]
+        counts = engine.seed(
+            n_orgs=orgs, skus_per_org=skus_per_org, seed=seed_value, days=days, actor=actor
+        )
     doc = {
         "rows": counts,
         "orgs": orgs,
         "skus_per_org": skus_per_org,
         "seed": seed_value,
         "days": days,
-        "history_stored": history_used,
         "data_source": "SIMULATED",
     }
     if state.json:
@@ -113,12 +103,6 @@ def seed(
         [("table", "Table"), ("rows", "Rows"), ("data_source", "Source")],
         title=f"Seeded a simulated network (seed {seed_value})",
     )
-    if not history_used:
-        state.out.print(
-            f"--days {days}: not used, this library version keeps no consumption history.",
-            style="dim",
-            markup=False,
-        )
     _render.simulated_note(state.out, rows)
 
 

@@ -28,7 +28,7 @@ class Col:
     """One column's rule: type, whether it is required, and the values it accepts."""
 
     name: str
-    kind: str  # "str" | "float" | "int" | "bool"
+    kind: str  # "str" | "float" | "int" | "bool" | "date"
     required: bool = True
     minimum: float | None = None
     exclusive_minimum: bool = False
@@ -37,9 +37,13 @@ class Col:
 
     @property
     def arrow_type(self) -> pa.DataType:
-        return {"str": pa.string(), "float": pa.float64(), "int": pa.int64(), "bool": pa.bool_()}[
-            self.kind
-        ]
+        return {
+            "str": pa.string(),
+            "float": pa.float64(),
+            "int": pa.int64(),
+            "bool": pa.bool_(),
+            "date": pa.date32(),
+        }[self.kind]
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,21 @@ TABLES: dict[str, TableSpec] = {
         references={"vendor_id": "vendors"},
     ),
 }
+
+TABLES["stock_history"] = TableSpec(
+    "stock_history",
+    (
+        Col("org_id", "str"),
+        Col("sku", "str"),
+        Col("day", "date"),
+        Col("consumption", "float", minimum=0),
+        Col("stock", "float", minimum=0),
+        Col("stockout", "bool", required=False, default=False),
+        _SOURCE,
+    ),
+    key=("org_id", "sku", "day"),
+    references={"org_id": "organizations"},
+)
 
 ALIASES = {"inventory": "inventory_master", "catalog": "vendor_catalog", "sectors": "sector_config"}
 
@@ -269,6 +288,12 @@ def _check_column(col: Col, raw: pa.Array) -> tuple[pa.Array | None, list[RowIss
         return arr, issues
     if col.kind == "bool":
         return (arr.fill_null(col.default) if col.default is not None else arr), issues
+    if col.kind == "date":
+        if col.required:
+            issues.extend(
+                RowIssue(int(i) + 1, col.name, "must not be empty") for i in np.flatnonzero(missing)
+            )
+        return arr, issues
     values = np.asarray(arr.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
     if col.required:
         for i in np.flatnonzero(missing):
@@ -344,7 +369,12 @@ def _cast(
         return pc.cast(raw, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         pass
-    kind = {"float": "a number", "int": "a whole number", "bool": "true or false"}[col.kind]
+    kind = {
+        "float": "a number",
+        "int": "a whole number",
+        "bool": "true or false",
+        "date": "a date (YYYY-MM-DD)",
+    }[col.kind]
     values: list[Any] = []
     for i in range(len(raw)):
         value = raw[i].as_py() if raw[i].is_valid else None
