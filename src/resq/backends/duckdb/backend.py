@@ -37,7 +37,8 @@ _EMULATION_DDL = (
     """CREATE TABLE IF NOT EXISTS resq_dt_state (
         name VARCHAR PRIMARY KEY, definition_hash VARCHAR NOT NULL, target_lag_s DOUBLE,
         last_refresh_start TIMESTAMP, last_refresh_end TIMESTAMP, refreshed_changes BIGINT,
-        consecutive_failures INTEGER NOT NULL DEFAULT 0, suspended BOOLEAN NOT NULL DEFAULT FALSE)""",
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        suspended BOOLEAN NOT NULL DEFAULT FALSE)""",
     """CREATE TABLE IF NOT EXISTS dt_refresh_history (
         name VARCHAR NOT NULL, refresh_start TIMESTAMP NOT NULL, refresh_end TIMESTAMP,
         rows BIGINT, state VARCHAR NOT NULL, trigger VARCHAR, error VARCHAR)""",
@@ -86,7 +87,8 @@ class DuckDBBackend(WarehouseBackend):
             raise UnknownBackendError(f"not a DuckDB URL: {url!r}")
         if parts.netloc not in {"", "localhost"}:
             raise UnknownBackendError(
-                f"bad DuckDB URL {url!r}: use duckdb:///relative/path.db, duckdb:////absolute/path.db "
+                f"bad DuckDB URL {url!r}: use duckdb:///relative/path.db, "
+                f"duckdb:////absolute/path.db "
                 "or duckdb:// for an in-memory database"
             )
         path = unquote(parts.path[1:]) if parts.path.startswith("/") else unquote(parts.path)
@@ -223,7 +225,8 @@ class DuckDBBackend(WarehouseBackend):
             self.execute(f"CREATE TABLE stock_analysis AS SELECT * FROM ({query}) LIMIT 0")
             self.execute("DELETE FROM resq_dt_state WHERE name = 'stock_analysis'")
             self.execute(
-                "INSERT INTO resq_dt_state (name, definition_hash, target_lag_s) VALUES ('stock_analysis', ?, ?)",
+                "INSERT INTO resq_dt_state (name, definition_hash, target_lag_s) VALUES "
+                "('stock_analysis', ?, ?)",
                 [digest, self.target_lag_s],
             )
         self.refresh_analysis(force=True)
@@ -237,7 +240,8 @@ class DuckDBBackend(WarehouseBackend):
     def analysis_state(self) -> dict[str, Any]:
         """Refresh bookkeeping: last refresh, failures, suspension, pending changes."""
         rows = self.fetch(
-            "SELECT s.*, (SELECT COUNT(*) FROM resq_dt_changes) AS changes FROM resq_dt_state s WHERE name = 'stock_analysis'"
+            "SELECT s.*, (SELECT COUNT(*) FROM resq_dt_changes) AS changes FROM resq_dt_state s "
+            "WHERE name = 'stock_analysis'"
         ).to_pylist()
         if not rows:
             return {"exists": False}
@@ -257,7 +261,8 @@ class DuckDBBackend(WarehouseBackend):
             if state["suspended"]:
                 raise AnalysisSuspendedError(
                     f"stock_analysis is suspended after {state['consecutive_failures']} failed "
-                    "refreshes; fix the cause, then resume it (resq init, or backend.resume_analysis())"
+                    "refreshes; fix the cause, then resume it (resq init, or "
+                    "backend.resume_analysis())"
                 )
             last = state["last_refresh_start"]
             age = None if last is None else (now - last).total_seconds()
@@ -285,11 +290,14 @@ class DuckDBBackend(WarehouseBackend):
                     rows = self.fetch("SELECT COUNT(*) FROM stock_analysis").column(0)[0].as_py()
                     end = utcnow() if now is None else max(now, utcnow())
                     self.execute(
-                        "UPDATE resq_dt_state SET last_refresh_start = ?, last_refresh_end = ?, refreshed_changes = ?, consecutive_failures = 0 WHERE name = 'stock_analysis'",
+                        "UPDATE resq_dt_state SET last_refresh_start = ?, last_refresh_end = ?, "
+                        "refreshed_changes = ?, consecutive_failures = 0 WHERE name = "
+                        "'stock_analysis'",
                         [now, end, changes],
                     )
                     self.execute(
-                        "INSERT INTO dt_refresh_history VALUES ('stock_analysis', ?, ?, ?, 'SUCCEEDED', ?, NULL)",
+                        "INSERT INTO dt_refresh_history VALUES ('stock_analysis', ?, ?, ?, "
+                        "'SUCCEEDED', ?, NULL)",
                         [now, end, rows, trigger],
                     )
             except ConflictError:
@@ -307,7 +315,8 @@ class DuckDBBackend(WarehouseBackend):
                 [MAX_FAILED_REFRESHES],
             )
             self.execute(
-                "INSERT INTO dt_refresh_history VALUES ('stock_analysis', ?, ?, NULL, 'FAILED', ?, ?)",
+                "INSERT INTO dt_refresh_history VALUES ('stock_analysis', ?, ?, NULL, 'FAILED', "
+                "?, ?)",
                 [now, utcnow(), trigger, str(exc)[:2000]],
             )
 
@@ -315,7 +324,8 @@ class DuckDBBackend(WarehouseBackend):
         """Resume refreshes after a suspension (like ALTER DYNAMIC TABLE ... RESUME)."""
         with self.transaction():
             self.execute(
-                "UPDATE resq_dt_state SET suspended = FALSE, consecutive_failures = 0 WHERE name = 'stock_analysis'"
+                "UPDATE resq_dt_state SET suspended = FALSE, consecutive_failures = 0 WHERE name "
+                "= 'stock_analysis'"
             )
 
     def refresh_history(self) -> pa.Table:

@@ -55,8 +55,10 @@ def install(conn: duckdb.DuckDBPyConnection) -> None:
         type=PythonUDFType.NATIVE,
     )
     conn.execute(
-        "CREATE OR REPLACE TEMP MACRO GENERATE_REALISTIC_SIMULATION(org_id, sku, days, seed) AS TABLE "
-        "SELECT org_id AS org_id, sku AS sku, UNNEST(RESQ_SIM_SERIES(org_id, sku, days, seed), recursive := true)"
+        "CREATE OR REPLACE TEMP MACRO GENERATE_REALISTIC_SIMULATION(org_id, sku, days, seed) AS "
+        "TABLE "
+        "SELECT org_id AS org_id, sku AS sku, UNNEST(RESQ_SIM_SERIES(org_id, sku, days, seed), "
+        "recursive := true)"
     )
 
 
