@@ -1,12 +1,11 @@
--- The orders one cycle created (after its MERGE, inside its transaction), with the audit
--- details of each. Parameter: 1 cycle_id.
+-- The orders one cycle created (after its MERGE, inside its transaction), most urgent
+-- first: the first 1000 for the report, and how many there were in all.
+-- Parameter: 1 cycle_id.
 SELECT
     po_id, org_id, sku, vendor, quantity, unit_price, status, priority, rank, reason,
     data_source,
-    TO_JSON(OBJECT_CONSTRUCT(
-        'sku', sku, 'vendor', vendor, 'quantity', quantity, 'status', status,
-        'priority', priority, 'rank', rank, 'data_source', data_source
-    )) AS details
+    COUNT(*) OVER () AS created_total
 FROM purchase_orders
 WHERE cycle_id = ?
-ORDER BY rank, po_id;
+ORDER BY rank, po_id
+LIMIT 1000;

@@ -204,3 +204,43 @@ CREATE TABLE IF NOT EXISTS stock_history (
     updated_at TIMESTAMP_NTZ,
     PRIMARY KEY (org_id, sku, day)
 );
+
+-- Alert routing, applied from resq.toml by `resq watch`, `resq init --config` or
+-- resq.alerting.apply_config: who hears about which alerts at which tier, through which
+-- channel, and how long an alert may stay unacknowledged. Routing only: channel endpoints
+-- stay in the config file and credentials in environment variables, never here.
+CREATE TABLE IF NOT EXISTS alert_routes (
+    route_id INTEGER NOT NULL PRIMARY KEY,
+    tier INTEGER NOT NULL,
+    stakeholder VARCHAR NOT NULL,
+    channels VARCHAR NOT NULL,
+    sector VARCHAR,
+    org_id VARCHAR,
+    severities VARCHAR,
+    config_hash VARCHAR NOT NULL,
+    updated_at TIMESTAMP_NTZ
+);
+
+CREATE TABLE IF NOT EXISTS alert_timeouts (
+    severity VARCHAR NOT NULL PRIMARY KEY,
+    timeout_s FLOAT,
+    config_hash VARCHAR NOT NULL,
+    updated_at TIMESTAMP_NTZ
+);
+
+CREATE TABLE IF NOT EXISTS alert_channels (
+    channel VARCHAR NOT NULL PRIMARY KEY,
+    channel_type VARCHAR NOT NULL,
+    snowflake_integration VARCHAR,
+    config_hash VARCHAR NOT NULL,
+    updated_at TIMESTAMP_NTZ
+);
+
+-- The lease of the one `resq watch` allowed per database (where no lock file can be used).
+CREATE TABLE IF NOT EXISTS watch_lease (
+    lease VARCHAR NOT NULL PRIMARY KEY,
+    holder VARCHAR NOT NULL,
+    acquired_at TIMESTAMP_NTZ NOT NULL,
+    heartbeat_at TIMESTAMP_NTZ NOT NULL,
+    expires_at TIMESTAMP_NTZ NOT NULL
+);

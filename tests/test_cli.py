@@ -206,7 +206,7 @@ def test_validate_exits_1_when_a_check_fails(seeded: str, monkeypatch: pytest.Mo
 
 def test_health_is_amber_with_reasons_and_red_exits_1(seeded: str) -> None:
     doc = as_json(seeded, "health")
-    assert set(doc) == {"status", "reasons"}
+    assert {"status", "reasons"} <= set(doc)
     assert doc["status"] in {"GREEN", "AMBER"}
     assert "Health:" in ok(seeded, "health").stdout
     for vendor in ALL_VENDORS:
@@ -379,7 +379,7 @@ def test_alerts_and_ack(healed: str) -> None:
 
 def test_audit_lists_events_and_verifies(healed: str) -> None:
     out = ok(healed, "audit").stdout
-    assert "Audit log" in out and "order.created" in out and "chaos.stock" in out
+    assert "Audit log" in out and "heal.actions" in out and "chaos.stock" in out
     events = as_json(healed, "audit")["events"]
     assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
     assert isinstance(events[0]["details"], dict)
@@ -591,7 +591,7 @@ def test_a_locked_database_exits_2_naming_the_cause(seeded: str) -> None:
         holder.wait()
 
 
-@pytest.mark.parametrize("name", ["watch", "dashboard", "deploy"])
+@pytest.mark.parametrize("name", ["deploy"])
 def test_reserved_commands_say_they_arrive_later(seeded: str, name: str) -> None:
     result = run(seeded, name, "--interval", "5")
     assert result.exit_code == 2

@@ -122,7 +122,7 @@ def test_demo_is_the_main_job_readable_at_a_glance(tmp_path: Path) -> None:
         "Days remaining",
         "Audit trail",
         "chaos.stock",
-        "order.created",
+        "heal.actions",
         "Verified",
         "Alerts",
         "SEV1",

@@ -1,0 +1,424 @@
+"""One full heal cycle against the minimal hand-written DuckDB SQL, in one run.
+
+    python benchmarks/heal_cycle.py                      # 300 orgs x 100 skus (quick)
+    python benchmarks/heal_cycle.py --orgs 3000 --skus 1000 --profile
+
+Steps:
+
+1. ``resq.simulation.simulate_network(orgs, skus, seed, critical_share=0.15)`` builds the
+   network (orgs x skus inventory rows, about 15 % critical).
+2. Loading (timed separately, not part of any measured cycle): the network goes into a
+   fresh resq DuckDB file through ``backend.load`` (validated, audited), and the same Arrow
+   tables go into a second fresh DuckDB file as plain tables for the baseline.
+3. Measured, each in its own child process so that its peak RSS is its own:
+
+   * **heal**: ``SelfHealingEngine(b).heal()`` with ``stock_analysis`` stale (the load
+     left changes pending, so the cycle includes the refresh), then a second cycle with
+     nothing new to do;
+   * **baseline**: the minimal hand-written SQL: ``CREATE TABLE analysis AS SELECT``
+     days remaining and status (stock / consumption against the sector thresholds), then
+     ``INSERT INTO orders SELECT`` one order per critical row, in one transaction.
+
+Targets (printed PASS/FAIL, never asserted): the cycle within 2x of the baseline, peak
+memory under 2 GB, the idle second cycle under 10 % of the first. ``--profile`` runs one
+more first cycle, under cProfile, on a copy of the loaded database and prints where the
+time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TARGET_RATIO = 2.0
+TARGET_PEAK_MB = 2048.0
+TARGET_IDLE_SHARE = 0.10
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+# ---------------------------------------------------------------- loading (parent)
+
+
+def build_and_load(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    import duckdb
+    import pyarrow as pa
+
+    import resq
+    from resq import simulation
+    from resq.core.sectors import DEFAULT_SECTOR_CONFIG
+
+    out: dict[str, Any] = {}
+    t = time.perf_counter()
+    network = simulation.simulate_network(
+        args.orgs, args.skus, args.seed, critical_share=args.critical_share
+    )
+    out["simulate_s"] = time.perf_counter() - t
+    tables = network.tables()
+    out["inventory_rows"] = tables["inventory_master"].num_rows
+
+    t = time.perf_counter()
+    backend = resq.connect(f"duckdb:///{workdir / 'resq.duckdb'}")
+    backend.init()
+    for name, data in tables.items():
+        backend.load(name, data, data_source=simulation.SIMULATED, actor="benchmark")
+    backend.refresh_signals()
+    state = backend.analysis_state()
+    backend.close()
+    out["load_resq_s"] = time.perf_counter() - t
+    out["pending_changes_after_load"] = state.get("pending_changes")
+
+    t = time.perf_counter()
+    con = duckdb.connect(str(workdir / "baseline.duckdb"))
+    sectors = pa.Table.from_pylist([c.as_row() for c in DEFAULT_SECTOR_CONFIG.values()])
+    for name, data in [*tables.items(), ("sector_config", sectors)]:
+        con.register("src", data)
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM src")
+        con.unregister("src")
+    con.execute(
+        "CREATE TABLE orders (po_id VARCHAR, org_id VARCHAR, sku VARCHAR, vendor VARCHAR, "
+        "quantity DOUBLE, status VARCHAR, created_at TIMESTAMP)"
+    )
+    con.close()
+    out["load_baseline_s"] = time.perf_counter() - t
+    out["load_peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+# ---------------------------------------------------------------- measured (children)
+
+
+def phase_heal(db: Path, use_tracemalloc: bool) -> dict[str, Any]:
+    import resq
+    from resq.engine import SelfHealingEngine
+
+    if use_tracemalloc:
+        import tracemalloc
+
+        tracemalloc.start()
+    t = time.perf_counter()
+    backend = resq.connect(f"duckdb:///{db}")
+    open_s = time.perf_counter() - t
+    pending = backend.analysis_state().get("pending_changes")
+    engine = SelfHealingEngine(backend)
+
+    t = time.perf_counter()
+    first = engine.heal()
+    first_s = time.perf_counter() - t
+    rss_first = peak_rss_mb()
+
+    t = time.perf_counter()
+    second = engine.heal()
+    second_s = time.perf_counter() - t
+
+    orders = backend.sql("SELECT COUNT(*) FROM purchase_orders").scalar()
+    critical = backend.sql("SELECT COUNT(*) FROM stock_analysis WHERE status = 'CRITICAL'").scalar()
+    audit_ok = backend.verify_audit().ok
+    backend.close()
+    out = {
+        "open_s": open_s,
+        "pending_changes_before": pending,
+        "first_s": first_s,
+        "first_refreshed": first.refreshed,
+        "first_candidates": first.candidates,
+        "first_created": first.created,
+        "first_alerts": first.alerts_raised,
+        "first_notifications": first.notifications_queued,
+        "first_attempts": first.attempts,
+        "second_s": second_s,
+        "second_refreshed": second.refreshed,
+        "second_created": second.created,
+        "second_covered": second.covered,
+        "orders": orders,
+        "critical_rows": critical,
+        "audit_ok": audit_ok,
+        "peak_rss_first_mb": rss_first,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    if use_tracemalloc:
+        out["python_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+    return out
+
+
+BASELINE_SQL = (
+    # days remaining and status of every row (zero consumption never runs out)
+    """
+    CREATE TABLE analysis AS
+    SELECT i.org_id, i.sku, i.current_stock, i.daily_consumption, c.critical_days,
+           c.warning_days, c.target_days, i.lead_time_days, i.pack_size,
+           CASE WHEN i.daily_consumption > 0 THEN i.current_stock / i.daily_consumption END
+               AS days_remaining,
+           CASE
+               WHEN i.daily_consumption > 0
+                    AND i.current_stock / i.daily_consumption <= c.critical_days THEN 'CRITICAL'
+               WHEN i.daily_consumption > 0
+                    AND i.current_stock / i.daily_consumption <= c.warning_days THEN 'WARNING'
+               ELSE 'OK'
+           END AS status
+    FROM inventory_master AS i
+    JOIN organizations AS o ON o.org_id = i.org_id
+    JOIN sector_config AS c ON c.sector = o.sector
+    """,
+    # one order per critical row, up to the target cover, in whole packs
+    """
+    INSERT INTO orders
+    SELECT 'PO-' || org_id || '-' || sku, org_id, sku, 'Blinkit',
+           CEIL(GREATEST(daily_consumption * (target_days + lead_time_days) - current_stock, 0)
+                / pack_size) * pack_size,
+           'PLACED', now()
+    FROM analysis
+    WHERE status = 'CRITICAL'
+    """,
+)
+
+
+def phase_baseline(db: Path) -> dict[str, Any]:
+    import duckdb
+
+    con = duckdb.connect(str(db))
+    t = time.perf_counter()
+    con.execute("BEGIN TRANSACTION")
+    for statement in BASELINE_SQL:
+        con.execute(statement)
+    con.execute("COMMIT")
+    seconds = time.perf_counter() - t
+    orders = con.execute("SELECT COUNT(*) FROM orders").fetchone()[0]  # type: ignore[index]
+    con.close()
+    return {"baseline_s": seconds, "orders": orders, "peak_rss_mb": peak_rss_mb()}
+
+
+def time_statements(backend: Any) -> dict[str, list[Any]]:
+    """Wrap the backend's execute and fetch to sum wall time per SQL statement."""
+    totals: dict[str, list[Any]] = {}
+
+    def timed(method: Any) -> Any:
+        def run(sql: str, params: Any = None) -> Any:
+            t = time.perf_counter()
+            try:
+                return method(sql, params)
+            finally:
+                key = " ".join(re.sub(r"/\*.*?\*/", " ", sql, flags=re.S).split())[:90]
+                entry = totals.setdefault(key, [0, 0.0])
+                entry[0] += 1
+                entry[1] += time.perf_counter() - t
+
+        return run
+
+    backend.execute = timed(backend.execute)
+    backend.fetch = timed(backend.fetch)
+    return totals
+
+
+def phase_profile(db: Path, top: int) -> dict[str, Any]:
+    import cProfile
+    import io
+    import pstats
+
+    import resq
+    from resq.engine import SelfHealingEngine
+
+    backend = resq.connect(f"duckdb:///{db}")
+    statements = time_statements(backend)
+    engine = SelfHealingEngine(backend)
+    profile = cProfile.Profile()
+    t = time.perf_counter()
+    profile.enable()
+    engine.heal()
+    profile.disable()
+    first_s = time.perf_counter() - t
+    first_statements = sorted(statements.items(), key=lambda kv: -kv[1][1])
+    statements.clear()
+    profile_idle = cProfile.Profile()
+    t = time.perf_counter()
+    profile_idle.enable()
+    engine.heal()
+    profile_idle.disable()
+    second_s = time.perf_counter() - t
+    backend.close()
+
+    def top_entries(p: cProfile.Profile, key: str) -> str:
+        buf = io.StringIO()
+        pstats.Stats(p, stream=buf).strip_dirs().sort_stats(key).print_stats(top)
+        return buf.getvalue()
+
+    return {
+        "statements": [(sql, n, secs) for sql, (n, secs) in first_statements[:top]],
+        "idle_statements": [
+            (sql, n, secs)
+            for sql, (n, secs) in sorted(statements.items(), key=lambda kv: -kv[1][1])[:top]
+        ],
+        "profiled_first_s": first_s,
+        "profiled_second_s": second_s,
+        "cumulative": top_entries(profile, "cumulative"),
+        "tottime": top_entries(profile, "tottime"),
+        "idle_cumulative": top_entries(profile_idle, "cumulative"),
+    }
+
+
+def run_child(phase: str, db: Path, *extra: str, timeout: float) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--phase", phase, "--db", str(db), *extra],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{phase} phase failed:\n{proc.stderr}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+# ---------------------------------------------------------------- report
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orgs", type=int, default=300, help="organizations (default 300)")
+    parser.add_argument("--skus", type=int, default=100, help="items per organization (100)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--critical-share", type=float, default=0.15)
+    parser.add_argument("--workdir", type=Path, help="where the database files go (temp dir)")
+    parser.add_argument("--profile", action="store_true", help="also profile a first cycle")
+    parser.add_argument("--top", type=int, default=25, help="profile entries to print")
+    parser.add_argument(
+        "--tracemalloc", action="store_true", help="also trace Python allocations (slower)"
+    )
+    parser.add_argument("--timeout", type=float, default=3600, help="per phase, seconds")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--phase", choices=["heal", "baseline", "profile"], help=argparse.SUPPRESS)
+    parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.phase:  # a child: measure one thing, print one JSON line
+        if args.phase == "heal":
+            result = phase_heal(args.db, args.tracemalloc)
+        elif args.phase == "baseline":
+            result = phase_baseline(args.db)
+        else:
+            result = phase_profile(args.db, args.top)
+        print(json.dumps(result))
+        return 0
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="resq-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    for stale in workdir.glob("*.duckdb*"):
+        stale.unlink()
+    print(f"heal cycle benchmark: {args.orgs} orgs x {args.skus} skus, seed {args.seed}")
+    print(f"  work dir {workdir}")
+    load = build_and_load(args, workdir)
+    print(
+        f"  {load['inventory_rows']:,} inventory rows; simulate {load['simulate_s']:.1f} s, "
+        f"load resq {load['load_resq_s']:.1f} s, load baseline {load['load_baseline_s']:.1f} s "
+        f"(not measured below)"
+    )
+    if args.profile:
+        shutil.copy(workdir / "resq.duckdb", workdir / "profile.duckdb")
+
+    extra = ["--tracemalloc"] if args.tracemalloc else []
+    heal = run_child("heal", workdir / "resq.duckdb", *extra, timeout=args.timeout)
+    base = run_child("baseline", workdir / "baseline.duckdb", timeout=args.timeout)
+
+    ratio = heal["first_s"] / base["baseline_s"]
+    idle = heal["second_s"] / heal["first_s"]
+    peak = max(heal["peak_rss_mb"], base["peak_rss_mb"])
+    print()
+    print(f"  {'measure':<44}{'value':>14}")
+    rows = [
+        ("first heal cycle (refresh + decide + commit)", f"{heal['first_s']:.3f} s"),
+        ("  analysis was stale / refreshed", f"{heal['first_refreshed']}"),
+        (
+            "  candidates / orders created",
+            f"{heal['first_candidates']:,} / {heal['first_created']:,}",
+        ),
+        ("  alerts / notifications", f"{heal['first_alerts']:,} / {heal['first_notifications']:,}"),
+        ("  attempts", f"{heal['first_attempts']}"),
+        ("hand-written DuckDB SQL baseline", f"{base['baseline_s']:.3f} s"),
+        ("  baseline orders (critical rows only)", f"{base['orders']:,}"),
+        ("ratio cycle / baseline", f"{ratio:.2f}x"),
+        ("second (idle) cycle", f"{heal['second_s']:.3f} s"),
+        (
+            "  refreshed / created / covered",
+            f"{heal['second_refreshed']} / {heal['second_created']} / {heal['second_covered']:,}",
+        ),
+        ("idle / first", f"{idle:.1%}"),
+        ("peak RSS, heal process", f"{heal['peak_rss_mb']:.0f} MB"),
+        ("  after the first cycle", f"{heal['peak_rss_first_mb']:.0f} MB"),
+        ("peak RSS, baseline process", f"{base['peak_rss_mb']:.0f} MB"),
+        ("peak RSS, loading process (not measured)", f"{load['load_peak_rss_mb']:.0f} MB"),
+        ("audit chain verifies", f"{heal['audit_ok']}"),
+    ]
+    if "python_peak_mb" in heal:
+        rows.append(("peak Python allocations (tracemalloc)", f"{heal['python_peak_mb']:.0f} MB"))
+    for name, value in rows:
+        print(f"  {name:<44}{value:>14}")
+    print()
+    checks = [
+        (f"cycle within {TARGET_RATIO:g}x of the baseline", ratio <= TARGET_RATIO, f"{ratio:.2f}x"),
+        (f"peak memory under {TARGET_PEAK_MB:.0f} MB", peak < TARGET_PEAK_MB, f"{peak:.0f} MB"),
+        (
+            f"idle second cycle under {TARGET_IDLE_SHARE:.0%} of the first",
+            idle < TARGET_IDLE_SHARE,
+            f"{idle:.1%}",
+        ),
+    ]
+    for name, ok, value in checks:
+        print(f"  {verdict(ok)}  {name} ({value})")
+
+    figures: dict[str, Any] = {
+        "orgs": args.orgs,
+        "skus": args.skus,
+        "load": load,
+        "heal": heal,
+        "baseline": base,
+        "ratio": ratio,
+        "idle_share": idle,
+        "peak_rss_mb": peak,
+    }
+    if args.profile:
+        prof = run_child(
+            "profile", workdir / "profile.duckdb", "--top", str(args.top), timeout=args.timeout
+        )
+        print()
+        print(
+            f"profile of a first cycle ({prof['profiled_first_s']:.3f} s under cProfile), "
+            "by cumulative time:"
+        )
+        print(prof["cumulative"])
+        print("by own time:")
+        print(prof["tottime"])
+        print("SQL statements of the first cycle (execute + fetch wall time):")
+        for sql, n, secs in prof["statements"]:
+            print(f"  {secs:8.3f} s  x{n:<3} {sql}")
+        print("SQL statements of the idle cycle:")
+        for sql, n, secs in prof["idle_statements"]:
+            print(f"  {secs:8.3f} s  x{n:<3} {sql}")
+        print()
+        print(f"profile of the idle cycle ({prof['profiled_second_s']:.3f} s), by cumulative time:")
+        print(prof["idle_cumulative"])
+        figures["profile"] = prof
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2, default=str))
+    if not args.workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,354 @@
+"""Exactly once (DESIGN.md principle 6): re-runs, cancellations, concurrent cycles, a second
+process and a killed process never lose or duplicate an order or an audit row."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import resq
+from resq.backends.warehouse import WarehouseBackend
+from resq.engine import HealReport, SelfHealingEngine
+from resq.errors import DatabaseLockedError
+
+ORG, OXY = "HOSP-BLR-001", "OXY-CYL"
+THREADS = 8
+
+
+def make_db(path: Path, n_orgs: int = 6, skus: int = 3) -> WarehouseBackend:
+    """A seeded DuckDB file, for the tests about files, locks and processes."""
+    backend = resq.connect(f"duckdb:///{path}")
+    backend.init()
+    SelfHealingEngine(backend).seed(n_orgs=n_orgs, skus_per_org=skus)
+    return backend
+
+
+@pytest.fixture
+def duckdb_file(tmp_path: Path) -> Iterator[WarehouseBackend]:
+    backend = make_db(tmp_path / "e.duckdb")
+    yield backend
+    backend.close()
+
+
+def audited_orders(backend: WarehouseBackend) -> list[str]:
+    """The order ids the audit log records as created by heal cycles."""
+    rows = backend.sql("SELECT details FROM audit_log WHERE action = 'heal.actions'")
+    return [o["po_id"] for r in rows for o in json.loads(r["details"])["orders"]]
+
+
+def count(backend: WarehouseBackend, table: str, where: str = "TRUE") -> int:
+    return int(backend.sql(f"SELECT COUNT(*) FROM {table} WHERE {where}").scalar())
+
+
+def duplicated_shortfalls(backend: WarehouseBackend) -> list[dict]:
+    return backend.sql(
+        "SELECT org_id, sku, COUNT(*) AS n FROM purchase_orders "
+        "WHERE status IN ('PLACED', 'PENDING_APPROVAL', 'PENDING_VENDOR') "
+        "GROUP BY org_id, sku HAVING COUNT(*) > 1"
+    ).to_pylist()
+
+
+# ---------------------------------------------------------------- re-runs
+
+
+def test_second_cycle_creates_nothing_while_orders_are_open(seeded: WarehouseBackend) -> None:
+    engine = SelfHealingEngine(seeded)
+    engine.drop_stock(ORG, OXY)
+    first = engine.heal()
+    assert first.created >= 1
+    orders = seeded.sql("SELECT * FROM purchase_orders ORDER BY po_id").to_pylist()
+    alerts, notes = count(seeded, "alerts"), count(seeded, "notifications")
+
+    second = engine.heal()
+    assert second.created == 0
+    assert second.covered >= 1
+    assert second.covered == first.created
+    assert second.alerts_raised == 0 and second.notifications_queued == 0
+    # nothing inserted, nothing inflated
+    assert seeded.sql("SELECT * FROM purchase_orders ORDER BY po_id").to_pylist() == orders
+    assert (count(seeded, "alerts"), count(seeded, "notifications")) == (alerts, notes)
+    assert len(audited_orders(seeded)) == first.created
+
+
+def test_cancel_then_heal_creates_exactly_one_new_order_of_the_right_size(
+    seeded: WarehouseBackend,
+) -> None:
+    engine = SelfHealingEngine(seeded)
+    engine.heal()  # whatever the seed already needs
+    engine.drop_stock(ORG, OXY)
+    (fresh,) = engine.heal(dry_run=True).orders
+    engine.heal()
+    (first,) = seeded.sql(
+        "SELECT * FROM purchase_orders WHERE org_id = ? AND sku = ?", [ORG, OXY]
+    ).to_pylist()
+    assert first["quantity"] == fresh["quantity"]
+
+    engine.cancel(first["po_id"], actor="alice")
+    (recomputed,) = engine.heal(dry_run=True).orders
+    report = engine.heal()
+    assert report.created == 1
+    rows = seeded.sql(
+        "SELECT * FROM purchase_orders WHERE org_id = ? AND sku = ? ORDER BY created_at",
+        [ORG, OXY],
+    ).to_pylist()
+    assert [r["status"] for r in rows] == ["CANCELLED", "PLACED"]
+    new = rows[1]
+    assert new["po_id"] != first["po_id"]
+    assert new["idempotency_key"] != first["idempotency_key"]  # a new shortfall episode
+    assert new["quantity"] == recomputed["quantity"] == first["quantity"]
+
+    assert engine.heal().created == 0  # and again exactly once
+    assert count(seeded, "purchase_orders", f"sku = '{OXY}'") == 2
+
+
+# ---------------------------------------------------------------- concurrent cycles
+
+
+def run_concurrently(engines: list[SelfHealingEngine]) -> list[HealReport]:
+    barrier = threading.Barrier(len(engines))
+    reports: list[HealReport] = []
+    errors: list[BaseException] = []
+
+    def cycle(engine: SelfHealingEngine) -> None:
+        try:
+            barrier.wait()
+            reports.append(engine.heal())
+        except BaseException as exc:  # re-raised in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=cycle, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert len(reports) == len(engines)
+    return reports
+
+
+def race_network(backend: WarehouseBackend) -> WarehouseBackend:
+    """A bigger network (24 organizations x 4 items) with the oxygen chaos applied."""
+    engine = SelfHealingEngine(backend)
+    engine.seed(n_orgs=24, skus_per_org=4)
+    engine.drop_stock(ORG, OXY)
+    return backend
+
+
+def expected_shortfalls(backend: WarehouseBackend) -> set[tuple[str, str]]:
+    """What one cycle alone orders on this network (the reference for the races)."""
+    engine = SelfHealingEngine(race_network(backend))
+    return {(o["org_id"], o["sku"]) for o in engine.heal(dry_run=True).orders}
+
+
+def check_exactly_once(
+    backend: WarehouseBackend, reports: list[HealReport], expected: set[tuple[str, str]]
+) -> None:
+    orders = backend.sql("SELECT po_id, org_id, sku FROM purchase_orders").to_pylist()
+    assert sorted((o["org_id"], o["sku"]) for o in orders) == sorted(expected)
+    assert duplicated_shortfalls(backend) == []
+    assert sum(r.created for r in reports) == len(expected)
+    # every cycle either created a shortfall's order or found it covered
+    assert all(r.created + r.covered == len(expected) for r in reports), [
+        (r.created, r.covered, r.attempts) for r in reports
+    ]
+    assert sorted(audited_orders(backend)) == sorted(o["po_id"] for o in orders)
+    # only the cycles that acted are in the audit log; every cycle is in heal_cycles
+    assert count(backend, "audit_log", "action = 'heal.cycle'") == sum(
+        1 for r in reports if r.created or r.alerts_raised
+    )
+    assert count(backend, "heal_cycles") == len(reports)
+    dup_alerts = backend.sql(
+        "SELECT dedup_key FROM alerts GROUP BY dedup_key HAVING COUNT(*) > 1"
+    ).to_pylist()
+    assert dup_alerts == []
+    check = backend.verify_audit()
+    assert check.ok, check
+
+
+def test_eight_threads_sharing_one_backend_order_each_shortfall_once(
+    make_backend: Callable[[], WarehouseBackend],
+) -> None:
+    expected = expected_shortfalls(make_backend())
+    assert len(expected) >= 5
+    backend = race_network(make_backend())
+    reports = run_concurrently([SelfHealingEngine(backend) for _ in range(THREADS)])
+    check_exactly_once(backend, reports, expected)
+    print("attempts per cycle:", sorted(r.attempts for r in reports))
+
+
+def test_eight_threads_with_separate_duckdb_backends_of_one_file(tmp_path: Path) -> None:
+    """DuckDB lets one process open the same file several times (one shared database
+    instance), so eight backend objects race exactly like eight cursors."""
+    reference = resq.connect(f"duckdb:///{tmp_path}/reference.duckdb")
+    reference.init()
+    expected = expected_shortfalls(reference)
+    reference.close()
+    path = tmp_path / "e.duckdb"
+    backend = resq.connect(f"duckdb:///{path}")
+    backend.init()
+    race_network(backend)
+    others = [resq.connect(f"duckdb:///{path}") for _ in range(THREADS - 1)]
+    try:
+        reports = run_concurrently([SelfHealingEngine(b) for b in [backend, *others]])
+        check_exactly_once(backend, reports, expected)
+    finally:
+        for b in others:
+            b.close()
+        backend.close()
+
+
+# ---------------------------------------------------------------- DuckDB files and processes
+
+
+def run_python(code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_second_process_gets_a_lock_error_naming_the_holder(
+    duckdb_file: WarehouseBackend,
+) -> None:
+    path = duckdb_file.path
+    proc = run_python(
+        f"""
+        import resq
+        from resq.errors import DatabaseLockedError
+        try:
+            resq.connect("duckdb:///{path}")
+        except DatabaseLockedError as exc:
+            print("LOCKED:", exc)
+        else:
+            print("OPENED")
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("LOCKED:"), proc.stdout
+    assert f"process {os.getpid()}" in proc.stdout
+    assert str(path) in proc.stdout
+    # and the holder is unaffected
+    assert SelfHealingEngine(duckdb_file).heal().attempts >= 1
+
+
+def test_lock_error_is_a_database_locked_error(tmp_path: Path) -> None:
+    """Opening the file this process holds, from a child, raises the typed error."""
+    path = tmp_path / "e.duckdb"
+    backend = make_db(path)
+    try:
+        proc = run_python(
+            f"""
+            import resq, sys
+            try:
+                resq.connect("duckdb:///{path}")
+            except Exception as exc:
+                print(type(exc).__module__ + "." + type(exc).__name__)
+            """
+        )
+        assert proc.stdout.strip() == f"{DatabaseLockedError.__module__}.DatabaseLockedError"
+    finally:
+        backend.close()
+
+
+KILLED_CYCLE = """
+import sys, time
+import resq
+from resq.engine import SelfHealingEngine
+
+backend = resq.connect("duckdb:///{path}")
+original = backend.append_audit
+
+def append_then_hang(events, **kwargs):
+    events = list(events)
+    result = original(events, **kwargs)
+    if any(e["action"] == "heal.cycle" for e in events):
+        # inside the cycle's transaction: orders merged, alerts, outbox and audit written
+        print("IN-TRANSACTION", flush=True)
+        time.sleep(120)
+    return result
+
+backend.append_audit = append_then_hang
+SelfHealingEngine(backend).heal()
+print("COMMITTED", flush=True)
+"""
+
+
+def test_killed_cycle_leaves_nothing_partial_and_next_cycle_completes(tmp_path: Path) -> None:
+    path = tmp_path / "e.duckdb"
+    backend = make_db(path)
+    engine = SelfHealingEngine(backend)
+    engine.drop_stock(ORG, OXY)
+    (proposed,) = [o for o in engine.heal(dry_run=True).orders if o["sku"] == OXY]
+    tables = ("purchase_orders", "audit_log", "alerts", "notifications", "heal_cycles")
+    before = {t: count(backend, t) for t in tables}
+    head = backend.read("audit_head").to_pylist()
+    backend.close()  # the child needs the file's lock
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CYCLE.format(path=path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        assert line.strip() == "IN-TRANSACTION", line + child.stderr.read()
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == -signal.SIGKILL
+
+    backend = resq.connect(f"duckdb:///{path}")
+    try:
+        assert {t: count(backend, t) for t in tables} == before
+        assert backend.read("audit_head").to_pylist() == head
+        assert backend.verify_audit().ok
+
+        report = SelfHealingEngine(backend).heal()
+        assert report.created >= 1
+        oxy = backend.sql(
+            "SELECT * FROM purchase_orders WHERE org_id = ? AND sku = ?", [ORG, OXY]
+        ).to_pylist()
+        assert len(oxy) == 1
+        assert oxy[0]["po_id"] == proposed["po_id"]
+        assert oxy[0]["quantity"] == proposed["quantity"]
+        assert count(backend, "purchase_orders") == before["purchase_orders"] + report.created
+        assert count(backend, "heal_cycles") == before["heal_cycles"] + 1
+        assert backend.verify_audit().ok
+        assert SelfHealingEngine(backend).heal().created == 0
+    finally:
+        backend.close()
+
+
+def test_lock_is_released_when_the_holder_closes(tmp_path: Path) -> None:
+    path = tmp_path / "e.duckdb"
+    make_db(path).close()
+    started = time.monotonic()
+    proc = run_python(
+        f"""
+        import resq
+        b = resq.connect("duckdb:///{path}")
+        print(b.sql("SELECT COUNT(*) FROM organizations").scalar())
+        b.close()
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "6"
+    assert time.monotonic() - started < 60

@@ -1,0 +1,273 @@
+"""The heal cycle end to end on the seeded demo network (DESIGN.md, "The heal cycle").
+
+The seeded network's first organization is HOSP-BLR-001 in Bangalore; its first item is
+OXY-CYL, whose preferred vendor Dunzo is OFFLINE in the simulation, so the chaos button
+(drop the oxygen to 0) must be healed by exactly one order from Blinkit.
+"""
+
+from __future__ import annotations
+
+import json
+
+from resq.backends.warehouse import WarehouseBackend
+from resq.engine import SelfHealingEngine
+
+ORG, OXY = "HOSP-BLR-001", "OXY-CYL"
+ALL_VENDORS = ("Blinkit", "Dunzo", "Zepto", "Apollo Supply", "FCI Depot")
+
+
+def count(backend: WarehouseBackend, table: str, where: str = "TRUE") -> int:
+    return int(backend.sql(f"SELECT COUNT(*) FROM {table} WHERE {where}").scalar())
+
+
+def counts(backend: WarehouseBackend) -> dict[str, int]:
+    return {
+        t: count(backend, t) for t in ("purchase_orders", "alerts", "audit_log", "notifications")
+    }
+
+
+def orders_for(backend: WarehouseBackend, org: str, sku: str) -> list[dict]:
+    return backend.sql(
+        "SELECT * FROM purchase_orders WHERE org_id = ? AND sku = ? ORDER BY created_at",
+        [org, sku],
+    ).to_pylist()
+
+
+def healed(backend: WarehouseBackend) -> SelfHealingEngine:
+    """An engine after a first cycle has ordered everything already short in the seed,
+    so later cycles only react to what a test changes."""
+    engine = SelfHealingEngine(backend)
+    engine.heal()
+    return engine
+
+
+# ---------------------------------------------------------------- the chaos button
+
+
+def test_chaos_on_oxygen_heals_with_one_blinkit_order(seeded: WarehouseBackend) -> None:
+    engine = healed(seeded)
+    engine.drop_stock(ORG, OXY, actor="alice")
+    report = engine.heal(actor="ops-bot")
+
+    oxy = orders_for(seeded, ORG, OXY)
+    assert len(oxy) == 1
+    order = oxy[0]
+    assert report.created == 1
+    assert [o["po_id"] for o in report.orders] == [order["po_id"]]
+    assert order["vendor"] == "Blinkit"
+    assert order["status"] == "PLACED"
+    assert order["quantity"] > 0 and order["quantity"] == int(order["quantity"])  # cylinders
+    assert order["priority"] == 1
+    assert order["data_source"] == "SIMULATED"  # derived from simulated inputs
+
+    reason = json.loads(order["reason"])
+    assert reason["days_remaining"] == 0
+    assert reason["threshold_days"] == 3
+    assert reason["vendor"] == "Blinkit"
+    rejected = {r["vendor"]: r["why"] for r in reason["vendors_rejected"]}
+    assert rejected["Dunzo"] == "OFFLINE"
+    assert "Blinkit" not in rejected
+    # the quantity covers target + lead time of demand, in whole cylinders
+    assert order["quantity"] >= reason["quantity_needed"] > order["quantity"] - 1
+
+
+def test_chaos_heal_raises_sev1_alert_outbox_and_audit(seeded: WarehouseBackend) -> None:
+    engine = healed(seeded)
+    seq_before = count(seeded, "audit_log")
+    engine.drop_stock(ORG, OXY, actor="alice")
+    report = engine.heal(actor="ops-bot")
+    po_id = orders_for(seeded, ORG, OXY)[0]["po_id"]
+
+    alerts = seeded.sql("SELECT * FROM alerts WHERE org_id = ? AND sku = ?", [ORG, OXY]).to_pylist()
+    assert [(a["kind"], a["severity"], a["state"]) for a in alerts] == [
+        ("CRITICAL_STOCK", "SEV1", "OPEN")
+    ]
+    assert alerts[0]["po_id"] == po_id
+    assert alerts[0]["data_source"] == "SIMULATED"
+    assert report.alerts_raised == 1
+
+    outbox = seeded.sql(
+        "SELECT * FROM notifications WHERE alert_id = ?", [alerts[0]["alert_id"]]
+    ).to_pylist()
+    assert outbox and all(n["state"] == "PENDING" for n in outbox)
+    assert report.notifications_queued == len(outbox)
+    payload = json.loads(outbox[0]["payload"])
+    assert payload["severity"] == "SEV1" and payload["po_id"] == po_id
+
+    audit = seeded.sql(
+        "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq", [seq_before]
+    ).to_pylist()
+    actions = [(a["action"], a["actor"], a["entity_id"]) for a in audit]
+    assert actions[0] == ("chaos.stock", "alice", OXY)
+    # one heal.actions event per organization lists the cycle's orders and alerts there
+    assert actions[1:] == [
+        ("heal.actions", "ops-bot", report.cycle_id),
+        ("heal.cycle", "ops-bot", report.cycle_id),
+    ]
+    acted = json.loads(audit[1]["details"])
+    assert audit[1]["org_id"] == ORG
+    assert [o["po_id"] for o in acted["orders"]] == [po_id]
+    assert [a["alert_id"] for a in acted["alerts"]] == [alerts[0]["alert_id"]]
+    assert json.loads(audit[-1]["details"])["created"] == 1
+    assert seeded.verify_audit().ok
+
+
+def test_default_actor_is_the_engine(seeded: WarehouseBackend) -> None:
+    engine = SelfHealingEngine(seeded, actor="night-shift")
+    engine.heal()
+    actors = seeded.sql(
+        "SELECT DISTINCT actor FROM audit_log WHERE action IN ('heal.actions', 'heal.cycle')"
+    ).to_pylist()
+    assert actors == [{"actor": "night-shift"}]
+
+
+def test_cycle_is_recorded_in_heal_cycles(seeded: WarehouseBackend) -> None:
+    report = SelfHealingEngine(seeded).heal()
+    rows = seeded.read("heal_cycles").to_pylist()
+    assert len(rows) == 1
+    assert rows[0]["cycle_id"] == report.cycle_id
+    assert rows[0]["state"] == "SUCCEEDED"
+    assert rows[0]["created"] == report.created == count(seeded, "purchase_orders") > 0
+
+
+def test_heal_of_one_org_touches_only_that_org(seeded: WarehouseBackend) -> None:
+    engine = SelfHealingEngine(seeded)
+    engine.drop_stock(ORG, OXY)
+    engine.drop_stock("HOSP-DEL-001", OXY)
+    report = engine.heal(org_id=ORG)
+    orgs = {r["org_id"] for r in seeded.sql("SELECT org_id FROM purchase_orders")}
+    assert orgs == {ORG}
+    assert report.created == count(seeded, "purchase_orders") >= 1
+    assert engine.heal().created >= 1
+    assert len(orders_for(seeded, "HOSP-DEL-001", OXY)) == 1
+
+
+# ---------------------------------------------------------------- dry run
+
+
+def test_dry_run_writes_nothing_and_proposes_the_same(seeded: WarehouseBackend) -> None:
+    engine = healed(seeded)
+    engine.drop_stock(ORG, OXY)
+    engine.drop_stock(ORG, "PARA-500")
+    before = counts(seeded)
+
+    dry = engine.heal(dry_run=True)
+    assert counts(seeded) == before
+    assert dry.dry_run and dry.created == 0
+    assert engine.heal(dry_run=True).orders == dry.orders  # still nothing written
+
+    real = engine.heal()
+    keys = ("po_id", "org_id", "sku", "vendor", "quantity")
+    assert sorted(tuple(o[k] for k in keys) for o in dry.orders) == sorted(
+        tuple(o[k] for k in keys) for o in real.orders
+    )
+    assert {(o["org_id"], o["sku"]) for o in dry.orders} == {(ORG, OXY), (ORG, "PARA-500")}
+    assert real.created == len(dry.orders) == 2
+    keys = ("po_id", "status", "quantity")
+    assert [[o[k] for k in keys] for o in dry.orders] == [[o[k] for k in keys] for o in real.orders]
+
+
+# ---------------------------------------------------------------- no vendor online
+
+
+def test_all_vendors_offline_keeps_order_pending_and_escalates(
+    seeded: WarehouseBackend,
+) -> None:
+    engine = healed(seeded)
+    for vendor in ALL_VENDORS:
+        engine.vendor_offline(vendor)
+    engine.drop_stock(ORG, OXY)
+    engine.drop_stock(ORG, "PARA-500")
+    report = engine.heal()
+
+    assert report.created == 2
+    assert report.pending_vendor == 2
+    for sku in (OXY, "PARA-500"):
+        (order,) = orders_for(seeded, ORG, sku)  # kept, never dropped
+        assert order["status"] == "PENDING_VENDOR"
+        assert order["vendor"] is None
+        assert order["quantity"] > 0
+        reason = json.loads(order["reason"])
+        assert reason["vendor"] is None
+        assert {r["why"] for r in reason["vendors_rejected"]} == {"OFFLINE"}
+
+    severities = {
+        (a["sku"], a["kind"]): a["severity"]
+        for a in seeded.sql("SELECT * FROM alerts WHERE org_id = ?", [ORG])
+    }
+    # NO_VENDOR is one severity more urgent than the stock alert (SEV1 is the ceiling)
+    assert severities[("PARA-500", "CRITICAL_STOCK")] == "SEV2"
+    assert severities[("PARA-500", "NO_VENDOR")] == "SEV1"
+    assert severities[(OXY, "CRITICAL_STOCK")] == "SEV1"
+    assert severities[(OXY, "NO_VENDOR")] == "SEV1"
+    health = engine.health()
+    assert health.status == "RED"
+    assert "no vendor is online" in health.reasons
+    assert "2 order(s) waiting for a vendor" in health.reasons
+
+
+def test_vendor_back_online_does_not_duplicate_the_pending_order(
+    seeded: WarehouseBackend,
+) -> None:
+    """Documented behaviour: a PENDING_VENDOR order stays open (and covers the shortfall)
+    when a vendor comes back; a cycle never adds a second order for it. An operator who
+    cancels it gets exactly one new order, placed with the vendor now online."""
+    engine = healed(seeded)
+    for vendor in ALL_VENDORS:
+        engine.vendor_offline(vendor)
+    engine.drop_stock(ORG, OXY)
+    engine.heal()
+    (pending,) = orders_for(seeded, ORG, OXY)
+    assert pending["status"] == "PENDING_VENDOR"
+
+    engine.vendor_online("Blinkit")
+    again = engine.heal()
+    assert again.created == 0
+    assert again.covered >= 1
+    assert [o["po_id"] for o in orders_for(seeded, ORG, OXY)] == [pending["po_id"]]
+    assert orders_for(seeded, ORG, OXY)[0]["status"] == "PENDING_VENDOR"
+
+    engine.cancel(pending["po_id"], actor="alice")
+    (fresh,) = [o for o in engine.heal(dry_run=True).orders if o["sku"] == OXY]
+    replaced = engine.heal()
+    assert replaced.created == 1
+    orders = orders_for(seeded, ORG, OXY)
+    assert [o["status"] for o in orders] == ["CANCELLED", "PLACED"]
+    assert orders[1]["vendor"] == "Blinkit"
+    # sized afresh: with Blinkit's lead time, not the pending order's fallback lead time
+    assert orders[1]["quantity"] == fresh["quantity"]
+
+
+# ---------------------------------------------------------------- weather and demand
+
+
+def test_weather_flood_raises_ngo_threshold_to_five_days(seeded: WarehouseBackend) -> None:
+    engine = SelfHealingEngine(seeded)
+
+    def ngo_thresholds(city: str) -> set[float]:
+        rows = seeded.sql(
+            "SELECT critical_days FROM stock_analysis WHERE sector = 'NGO' AND city = ?", [city]
+        )
+        return {r["critical_days"] for r in rows}
+
+    engine.set_weather("Bangalore", "Clear")
+    assert ngo_thresholds("Bangalore") == {3.0}
+    engine.set_weather("Bangalore", "Flood")
+    assert ngo_thresholds("Bangalore") == {5.0}
+    assert ngo_thresholds("Delhi") == {3.0}  # Haze is not adverse for NGOs
+    hospital = seeded.sql(
+        "SELECT DISTINCT critical_days FROM stock_analysis WHERE sector = 'HOSPITAL'"
+    ).to_pylist()
+    assert hospital == [{"critical_days": 3.0}]
+
+
+def test_spike_demand_creates_an_order(seeded: WarehouseBackend) -> None:
+    engine = healed(seeded)
+    days = seeded.sql(
+        "SELECT days_remaining FROM stock_analysis WHERE org_id = ? AND sku = ?", [ORG, OXY]
+    ).scalar()
+    assert days > 3
+    engine.spike_demand(ORG, OXY, days / 2.0)  # leaves two days of stock
+    report = engine.heal()
+    assert report.created == 1
+    assert orders_for(seeded, ORG, OXY)[0]["vendor"] == "Blinkit"
