@@ -21,11 +21,13 @@ import pyarrow.compute as pc
 from resq import simulation
 from resq.backends.warehouse import WarehouseBackend, default_actor, utcnow
 from resq.core import alerts as core_alerts
-from resq.core.health import HealthInputs, HealthReport, assess
+from resq.core.health import HealthReport
 from resq.core.ordering import Action, OrderStatus, PlanOptions, plan_orders, po_id
 from resq.errors import ConflictError, ResqError
 
 ENGINE_ACTOR = "resq-engine"
+URGENT_FIRST = ("priority", "days_remaining NULLS LAST", "org_id", "sku")
+"""The order of ``stock_analysis`` rows, most urgent first (``read(..., order_by=...)``)."""
 
 
 @dataclass
@@ -108,7 +110,8 @@ class SelfHealingEngine:
         self.backend = backend
         self.actor = actor
         self.clock = clock
-        self.policy = policy or core_alerts.DEFAULT_POLICY
+        # None: the routing stored in the warehouse (resq.toml applied), else DEFAULT_POLICY.
+        self.policy = policy
         self.options = PlanOptions(budget=budget)
         self.max_attempts = max_attempts
 
@@ -121,7 +124,7 @@ class SelfHealingEngine:
         return self.backend.read(
             "stock_analysis",
             org_id=org_id,
-            order_by=("priority", "days_remaining NULLS LAST", "org_id", "sku"),
+            order_by=URGENT_FIRST,
         )
 
     def plan(
@@ -131,9 +134,13 @@ class SelfHealingEngine:
         already cover; nothing is written."""
         now = now or self.clock()
         month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        candidates = self.backend.run_file("candidates", [month_start, org_id, org_id])
-        covered = self.backend.run_file("covered", [org_id, org_id]).column(0)[0].as_py() or 0
-        options = self.backend.run_file("vendor_options")
+        # One snapshot for the reads: a concurrent cycle committing between them would
+        # otherwise be counted twice (its orders as candidates here and as covered there).
+        with self.backend.transaction():
+            candidates = self.backend.run_file("candidates", [month_start, org_id, org_id])
+            covered = self.backend.run_file("covered", [org_id, org_id]).column(0)[0].as_py()
+            options = self.backend.run_file("vendor_options")
+        covered = covered or 0
         return plan_orders(candidates, options, self.options), int(covered)
 
     # ------------------------------------------------------------------ healing
@@ -171,8 +178,17 @@ class SelfHealingEngine:
         report.proposals = proposals
         return report
 
+    def routing(self) -> core_alerts.RoutingPolicy:
+        """The routing of this engine: the one it was given, else the stored one."""
+        if self.policy is not None:
+            return self.policy
+        from resq.alerting.routing import stored_policy
+
+        return stored_policy(self.backend)
+
     def _commit(self, report: HealReport, proposals: pa.Table, actor: str, now: datetime) -> None:
         b = self.backend
+        policy = self.routing()  # read before the transaction
         orders = proposals.filter(pc.equal(proposals["action"], Action.ORDER.value))
         n = orders.num_rows
         orders = orders.append_column("cycle_id", pa.array([report.cycle_id] * n, pa.string()))
@@ -192,31 +208,37 @@ class SelfHealingEngine:
                 b.stage("resq_stage_alerts", raised)
                 b.execute(b._file("merge_alerts"))
             created = b.run_file("orders_created", [report.cycle_id])
+            total = int(created.column("created_total")[0].as_py()) if created.num_rows else 0
             # Proposals whose key a concurrent cycle committed first: the MERGE inserted
             # nothing for them, so they are covered by that cycle's open order.
-            report.covered += n - created.num_rows
-            new_alerts = b.run_file("alerts_created", [report.cycle_id])
-            queued = self._queue_notifications(new_alerts, now)
-            events = _order_events(created, actor) + _alert_events(new_alerts, actor)
-            events.append(
-                {
-                    "actor": actor,
-                    "action": "heal.cycle",
-                    "org_id": None,
-                    "entity_id": report.cycle_id,
-                    "details": {
-                        "created": created.num_rows,
-                        "covered": report.covered,
-                        "pending_vendor": report.pending_vendor,
-                        "alerts": new_alerts.num_rows,
-                    },
-                }
-            )
+            report.covered += n - total
+            groups = b.run_file("alerts_created", [report.cycle_id])
+            alerts_raised = int(pa.compute.sum(groups["alerts"]).as_py() or 0)
+            queued = self._queue_notifications(groups, report.cycle_id, now, policy)
+            events = _heal_events(b.run_file("heal_audit", [report.cycle_id] * 2), report, actor)
+            if events:  # a cycle with nothing to do is recorded in heal_cycles only
+                events.append(
+                    {
+                        "actor": actor,
+                        "action": "heal.cycle",
+                        "org_id": None,
+                        "entity_id": report.cycle_id,
+                        "details": {
+                            "created": total,
+                            "covered": report.covered,
+                            "pending_vendor": report.pending_vendor,
+                            "held_for_approval": report.held_for_approval,
+                            "alerts": alerts_raised,
+                            "notifications": queued,
+                        },
+                    }
+                )
             b.append_audit(events, now=now)
             b.execute(
                 b.render(
-                    "INSERT INTO heal_cycles (cycle_id, started_at, finished_at, actor, state, candidates, created, covered, "
-                    "pending_vendor, held_for_approval, alerts_raised) VALUES (?, ?, ?, ?, 'SUCCEEDED', ?, ?, ?, ?, ?, ?)"
+                    "INSERT INTO heal_cycles (cycle_id, started_at, finished_at, actor, state, "
+                    "candidates, created, covered, pending_vendor, held_for_approval, "
+                    "alerts_raised) VALUES (?, ?, ?, ?, 'SUCCEEDED', ?, ?, ?, ?, ?, ?)"
                 ),
                 [
                     report.cycle_id,
@@ -224,32 +246,26 @@ class SelfHealingEngine:
                     utcnow(),
                     actor,
                     report.candidates,
-                    created.num_rows,
+                    total,
                     report.covered,
                     report.pending_vendor,
                     report.held_for_approval,
-                    new_alerts.num_rows,
+                    alerts_raised,
                 ],
             )
-        report.created = created.num_rows
-        report.alerts_raised = new_alerts.num_rows
+        report.created = total
+        report.alerts_raised = alerts_raised
         report.notifications_queued = queued
-        report.orders = (
-            created.to_pylist() if created.num_rows <= 1000 else created.slice(0, 1000).to_pylist()
-        )
+        report.orders = created.drop_columns(["created_total"]).to_pylist()
 
-    def _queue_notifications(self, new_alerts: pa.Table, now: datetime) -> int:
-        """Outbox rows for tier-0 stakeholders of every new alert (set-based insert)."""
-        if not new_alerts.num_rows:
-            return 0
-        combos = (
-            new_alerts.select(["org_id", "sector", "severity"])
-            .group_by(["org_id", "sector", "severity"])
-            .aggregate([])
-        )
+    def _queue_notifications(
+        self, groups: pa.Table, cycle_id: str, now: datetime, policy: core_alerts.RoutingPolicy
+    ) -> int:
+        """Outbox rows for the tier-0 stakeholders of every new alert: routes are decided
+        per (organization, sector, severity) in Python, rows are inserted set-based."""
         rows: list[dict[str, Any]] = []
-        for combo in combos.to_pylist():
-            for route in self.policy.recipients(
+        for combo in groups.to_pylist():
+            for route in policy.recipients(
                 combo["sector"] or "", combo["org_id"], combo["severity"], 0
             ):
                 for channel in route.channels:
@@ -263,23 +279,18 @@ class SelfHealingEngine:
                     )
         if not rows:
             return 0
-        routes = pa.Table.from_pylist(
-            rows,
-            schema=pa.schema(
-                [
-                    ("org_id", pa.string()),
-                    ("severity", pa.string()),
-                    ("stakeholder", pa.string()),
-                    ("channel", pa.string()),
-                ]
-            ),
-        )
+        routes = pa.Table.from_pylist(rows, schema=_ROUTES_SCHEMA)
         b = self.backend
         b.stage("resq_stage_routes", routes)
-        before = b.fetch(b.render("SELECT COUNT(*) FROM notifications")).column(0)[0].as_py()
-        b.execute(b._file("queue_notifications"), [now, new_alerts.column("cycle_id")[0].as_py()])
-        after = b.fetch(b.render("SELECT COUNT(*) FROM notifications")).column(0)[0].as_py()
-        return int(after - before)
+        b.execute(b._file("queue_notifications"), [now, cycle_id])
+        counted = b.fetch(
+            b.render(
+                "SELECT COUNT(*) FROM notifications AS n JOIN alerts AS a "
+                "ON a.alert_id = n.alert_id WHERE a.cycle_id = ? AND n.tier = 0"
+            ),
+            [cycle_id],
+        )
+        return int(counted.column(0)[0].as_py() or 0)
 
     # ------------------------------------------------------------------ chaos
 
@@ -361,43 +372,11 @@ class SelfHealingEngine:
         ]
 
     def health(self, *, now: datetime | None = None) -> HealthReport:
-        """GREEN / AMBER / RED from vendors, analysis freshness, cycles and the outbox."""
-        now = now or self.clock()
-        b = self.backend
-        vendors = b.read("vendor_status").to_pylist()
-        state = b.analysis_state() if hasattr(b, "analysis_state") else {}
-        last = state.get("last_refresh_end")
-        cycles = (
-            b.fetch(b.render("SELECT MAX(finished_at) FROM heal_cycles WHERE state = 'SUCCEEDED'"))
-            .column(0)[0]
-            .as_py()
-        )
-        counts = b.fetch(
-            b.render(
-                "SELECT COUNT_IF(state = 'PENDING') AS backlog, COUNT_IF(state = 'FAILED') AS failed FROM notifications"
-            )
-        ).to_pylist()[0]
-        pending = (
-            b.fetch(
-                b.render("SELECT COUNT(*) FROM purchase_orders WHERE status = 'PENDING_VENDOR'")
-            )
-            .column(0)[0]
-            .as_py()
-        )
-        return assess(
-            HealthInputs(
-                vendors_online=sum(1 for v in vendors if v["status"] == "ONLINE"),
-                vendors_total=len(vendors),
-                analysis_age_s=None if last is None else (now - last).total_seconds(),
-                target_lag_s=b.target_lag_s,
-                analysis_suspended=bool(state.get("suspended")),
-                refresh_failures=int(state.get("consecutive_failures") or 0),
-                last_cycle_age_s=None if cycles is None else (now - cycles).total_seconds(),
-                outbox_backlog=int(counts["backlog"] or 0),
-                failed_deliveries=int(counts["failed"] or 0),
-                pending_vendor_orders=int(pending or 0),
-            )
-        )
+        """GREEN / AMBER / RED from vendors (now and over 24 h), analysis freshness and
+        refresh failures, heal cycles and the outbox (details: resq.alerting.check_health)."""
+        from resq.alerting.monitor import check_health
+
+        return check_health(self.backend, now=now or self.clock()).report
 
     # ------------------------------------------------------------------ seeding
 
@@ -473,31 +452,33 @@ def _order_rows(proposals: pa.Table) -> list[dict[str, Any]]:
     return rows
 
 
-def _order_events(created: pa.Table, actor: str) -> list[dict[str, Any]]:
-    cols = created.to_pydict()
-    return [
-        {
-            "actor": actor,
-            "action": "order.created",
-            "org_id": org,
-            "entity_id": po,
-            "details": details,
-        }
-        for org, po, details in zip(cols["org_id"], cols["po_id"], cols["details"], strict=True)
+_ROUTES_SCHEMA = pa.schema(
+    [
+        ("org_id", pa.string()),
+        ("severity", pa.string()),
+        ("stakeholder", pa.string()),
+        ("channel", pa.string()),
     ]
+)
 
 
-def _alert_events(new_alerts: pa.Table, actor: str) -> list[dict[str, Any]]:
-    cols = new_alerts.to_pydict()
+def _heal_events(per_org: pa.Table, report: HealReport, actor: str) -> list[dict[str, Any]]:
+    """One ``heal.actions`` audit event per organization: the cycle's orders and alerts
+    there (JSON built by the warehouse, joined here without re-parsing)."""
+    cols = per_org.to_pydict()
     return [
         {
             "actor": actor,
-            "action": "alert.raised",
+            "action": "heal.actions",
             "org_id": org,
-            "entity_id": aid,
-            "details": details,
+            "entity_id": report.cycle_id,
+            "details": (
+                f'{{"alerts":{alert_items},"cycle_id":"{report.cycle_id}","orders":{order_items}}}'
+            ),
         }
-        for org, aid, details in zip(cols["org_id"], cols["alert_id"], cols["details"], strict=True)
+        for org, order_items, alert_items in zip(
+            cols["org_id"], cols["order_items"], cols["alert_items"], strict=True
+        )
     ]
 
 
