@@ -1,7 +1,8 @@
 -- The heal cycle's keyed MERGE: one purchase order per idempotency key, never updated by a
 -- later cycle (a re-run, an overlapping or a concurrent cycle inserts nothing for a key that
 -- exists). Snowflake does not enforce UNIQUE, so this MERGE is the guarantee there; DuckDB
--- also has a UNIQUE index that turns a concurrent race into a retryable conflict.
+-- also enforces the primary key on po_id (derived from the key), which turns a concurrent
+-- race into a retryable conflict.
 -- Source: the staged proposals of the cycle (resq_stage_orders). The order id is derived
 -- from the key here, in the warehouse: resq.core.ordering.po_id computes the same.
 MERGE INTO purchase_orders AS t

@@ -99,9 +99,11 @@ CREATE TABLE IF NOT EXISTS vendor_status_log (
     data_source VARCHAR NOT NULL
 );
 
+-- po_id is derived from idempotency_key (a hash of it, see merge_orders.sql), so the
+-- primary key on po_id is also the uniqueness of the key: one index, not two.
 CREATE TABLE IF NOT EXISTS purchase_orders (
     po_id VARCHAR NOT NULL PRIMARY KEY,
-    idempotency_key VARCHAR NOT NULL UNIQUE,
+    idempotency_key VARCHAR NOT NULL,
     org_id VARCHAR NOT NULL,
     sku VARCHAR NOT NULL,
     vendor VARCHAR,
@@ -132,7 +134,7 @@ CREATE TABLE IF NOT EXISTS audit_log (
 
 CREATE TABLE IF NOT EXISTS alerts (
     alert_id VARCHAR NOT NULL PRIMARY KEY,
-    dedup_key VARCHAR NOT NULL UNIQUE,
+    dedup_key VARCHAR NOT NULL, -- alert_id is derived from it: the primary key covers it
     org_id VARCHAR NOT NULL,
     sku VARCHAR,
     po_id VARCHAR,
@@ -152,7 +154,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 
 CREATE TABLE IF NOT EXISTS notifications (
     notification_id VARCHAR NOT NULL PRIMARY KEY,
-    delivery_key VARCHAR NOT NULL UNIQUE,
+    delivery_key VARCHAR NOT NULL, -- notification_id is derived from it: the key covers it
     alert_id VARCHAR NOT NULL,
     org_id VARCHAR NOT NULL,
     stakeholder VARCHAR NOT NULL,
