@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP_BASE := $(VENV)/.installed-base
 STAMP_DEV  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest docs bench clean cli-docs
+.PHONY: demo test lint typecheck pytest docs bench clean cli-docs chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,20 @@ lint: $(STAMP_DEV)
 typecheck: $(STAMP_DEV)
 	$(BIN)/mypy src/resq
 
-pytest: $(STAMP_DEV)
+# The dashboard's browser test drives Debian's chromium. Installed here when missing and
+# running as root (CI); otherwise that test fails and prints the command that installs it.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the dashboard browser test"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "warning: chromium is missing, so the dashboard browser test will fail;" \
+	      "install it with: sudo apt-get update && sudo apt-get install -y chromium" >&2; \
+	  fi; }
+
+pytest: $(STAMP_DEV) chromium
 	$(BIN)/python -m pytest
 
 docs: $(STAMP_DEV)

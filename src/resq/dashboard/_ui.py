@@ -1,0 +1,179 @@
+"""How the dashboard shows things: badges, section headings, labels, the reason of an order.
+
+Presentation only; every number comes from the library.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import streamlit as st
+
+from resq.simulation import REAL, SIMULATED
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Material icons and colours (bundled with Streamlit: no emoji font needed to render them).
+STATUS_COLOURS = {"CRITICAL": "#dc2626", "WARNING": "#d97706", "OK": "#16a34a"}
+STATUS_MARKDOWN = {"CRITICAL": "red", "WARNING": "orange", "OK": "green"}
+SECTOR_ICON = {
+    "HOSPITAL": ":material/local_hospital:",
+    "PDS": ":material/grocery:",
+    "NGO": ":material/volunteer_activism:",
+}
+HEALTH_ICON = {
+    "GREEN": ":material/check_circle:",
+    "AMBER": ":material/warning:",
+    "RED": ":material/error:",
+}
+ORDER_COLOURS = {
+    "PLACED": "#0f766e",
+    "PENDING_APPROVAL": "#d97706",
+    "PENDING_VENDOR": "#dc2626",
+    "RECEIVED": "#16a34a",
+    "CANCELLED": "#9ca3af",
+}
+COLOURED_COLUMNS = ("Status", "State", "Result", "Source")
+# Cell colours for values a person scans for: statuses, check results, vendor states.
+CELL_COLOURS = {
+    **STATUS_COLOURS,
+    "PASS": "#16a34a",
+    "FAIL": "#dc2626",
+    "ONLINE": "#16a34a",
+    "OFFLINE": "#dc2626",
+    "OPEN": "#d97706",
+    "SIMULATED": "#7c3aed",
+    "REAL": "#16a34a",
+}
+
+
+def source_of(values: Iterable[Any]) -> str | None:
+    """SIMULATED when any value is, REAL when all are, None for no rows: what a display
+    derived from these rows is (anything derived from a simulated input is simulated)."""
+    seen = {str(v) for v in values}
+    if not seen:
+        return None
+    return REAL if seen == {REAL} else SIMULATED
+
+
+def frame_source(df: pd.DataFrame, column: str = "data_source") -> str | None:
+    return source_of(df[column]) if column in df.columns else None
+
+
+def badge(source: str | None) -> str:
+    """The REAL / SIMULATED badge, as Streamlit markdown."""
+    if source == REAL:
+        return ":green-badge[:material/verified: REAL]"
+    if source == SIMULATED:
+        return ":violet-badge[:material/science: SIMULATED]"
+    return ":gray-badge[no data]"
+
+
+def section(title: str, source: str | None, *, help: str | None = None) -> None:
+    """A section heading with its data badge beside it."""
+    st.markdown(f"#### {title} &nbsp; {badge(source)}", help=help)
+
+
+def days(value: Any) -> str:
+    if value is None or value != value:  # None or NaN: consumption is zero
+        return "never runs out"
+    return f"{float(value):.1f}"
+
+
+def number(value: Any) -> str:
+    if value is None or value != value:
+        return "-"
+    v = float(value)
+    return f"{v:,.0f}" if v == int(v) or abs(v) >= 100 else f"{v:,.1f}"
+
+
+def styled(df: pd.DataFrame, *columns: str) -> Any:
+    """``df`` with the values of ``columns`` coloured (statuses, PASS / FAIL, sources)."""
+
+    def colour(value: Any) -> str:
+        c = CELL_COLOURS.get(str(value))
+        return f"color: {c}; font-weight: 600" if c else ""
+
+    present = [c for c in columns if c in df.columns]
+    if not present:
+        return df
+    style = df.style
+    apply = getattr(style, "map", None) or style.applymap  # pandas < 2.1 has only applymap
+    return apply(colour, subset=present)
+
+
+def parse_reason(reason: Any) -> dict[str, Any]:
+    if isinstance(reason, Mapping):
+        return dict(reason)
+    try:
+        parsed = json.loads(str(reason))
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def why(reason: Any) -> str:
+    """An order's reason in one line: days left against the threshold, the vendor."""
+    r = parse_reason(reason)
+    if not r:
+        return "-"
+    parts = []
+    if "days_remaining" in r:
+        parts.append(
+            f"{r.get('status', '?')}: {days(r.get('days_remaining'))} days left "
+            f"(threshold {number(r.get('threshold_days'))})"
+        )
+    if r.get("vendor"):
+        parts.append(f"vendor {r['vendor']}")
+    rejected = [f"{v.get('vendor')} {v.get('why')}" for v in r.get("vendors_rejected") or []]
+    if rejected:
+        parts.append("passed over " + ", ".join(rejected))
+    if r.get("caps_applied"):
+        parts.append("caps " + ", ".join(map(str, r["caps_applied"])))
+    return "; ".join(parts)
+
+
+def vendor_story(reason: Any, preferred: str | None) -> str:
+    """Markdown: which vendor took the order, and the fallback when the preferred one was
+    passed over (Dunzo OFFLINE -> Blinkit)."""
+    r = parse_reason(reason)
+    chosen = r.get("vendor")
+    rejected = {str(v.get("vendor")): str(v.get("why")) for v in r.get("vendors_rejected") or []}
+    latency = r.get("vendor_latency_ms")
+    chosen_text = f"**{chosen}**" + (f" ({number(latency)} ms)" if latency is not None else "")
+    if not chosen:
+        return "No vendor online: the order waits for one (PENDING_VENDOR) and is escalated."
+    if preferred and preferred in rejected and preferred != chosen:
+        return (
+            f"Fallback: preferred vendor **{preferred}** is {rejected[preferred]} "
+            f"→ ordered from {chosen_text}"
+        )
+    others = ", ".join(f"{v} ({w})" for v, w in rejected.items())
+    return f"Vendor {chosen_text}" + (f"; passed over {others}" if others else "")
+
+
+_SIMULATED_FIELD = re.compile(r'"data_source"\s*:\s*"SIMULATED"')
+
+
+def audit_source(details: Iterable[Any], acted_on: Iterable[Any] = ()) -> str | None:
+    """An audit trail is SIMULATED when any event it shows mentions simulated data, or
+    the data its scope acted on (``acted_on``: data_source values) is simulated."""
+    events = [SIMULATED if _SIMULATED_FIELD.search(str(d)) else REAL for d in details]
+    if not events:
+        return None
+    return source_of([*events, *acted_on])
+
+
+def show_error(exc: BaseException) -> None:
+    st.error(str(exc) or type(exc).__name__, icon=":material/error:")
+
+
+def table(df: pd.DataFrame, **kwargs: Any) -> Any:
+    """A full-width data table, index hidden, statuses and sources coloured."""
+    kwargs.setdefault("hide_index", True)
+    kwargs.setdefault("width", "stretch")
+    return st.dataframe(styled(df, *COLOURED_COLUMNS), **kwargs)
