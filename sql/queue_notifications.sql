@@ -11,10 +11,11 @@ USING (
         a.org_id,
         r.stakeholder,
         r.channel,
-        TO_JSON(OBJECT_CONSTRUCT(
-            'alert_id', a.alert_id, 'org_id', a.org_id, 'sku', a.sku, 'po_id', a.po_id,
-            'kind', a.kind, 'severity', a.severity, 'message', a.message,
-            'stakeholder', r.stakeholder, 'tier', 0, 'data_source', a.data_source
+        -- keys in sorted order, NULLs kept: the same JSON text on every engine
+        TO_JSON(OBJECT_CONSTRUCT_KEEP_NULL(
+            'alert_id', a.alert_id, 'data_source', a.data_source, 'kind', a.kind,
+            'message', a.message, 'org_id', a.org_id, 'po_id', a.po_id,
+            'severity', a.severity, 'sku', a.sku, 'stakeholder', r.stakeholder, 'tier', 0
         )) AS payload,
         CAST(? AS TIMESTAMP_NTZ) AS created_at
     FROM alerts AS a
