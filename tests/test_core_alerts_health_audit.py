@@ -132,9 +132,7 @@ def test_alerts_for_a_mixed_cycle() -> None:
         assert a["message"].startswith(a["sku"]) or a["org_id"] in a["message"]
         assert a["data_source"] == "SIMULATED"
         # an alert points at an order only when one is being raised
-        assert a["has_order"] == (
-            (a["org_id"], a["sku"]) not in {("P2", "RICE"), ("N1", "KIT")}
-        )
+        assert a["has_order"] == ((a["org_id"], a["sku"]) not in {("P2", "RICE"), ("N1", "KIT")})
     messages = {(a["org_id"], a["kind"]): a["message"] for a in alerts}
     assert "PENDING_VENDOR" in messages[("P1", "NO_VENDOR")]
     assert "open order covers" in messages[("N1", "CRITICAL_STOCK")]

@@ -47,10 +47,16 @@ def test_installed_wheel_reads_sql_from_package_data(tmp_path: Path) -> None:
     (wheel,) = dist.glob("resq-*.whl")
     checkout_sql = sorted(p.name for p in (REPO / "sql").glob("*.sql"))
     with zipfile.ZipFile(wheel) as zf:
-        packaged = sorted(
-            Path(n).name for n in zf.namelist() if n.startswith("resq/sql/") and n.endswith(".sql")
-        )
+        names = zf.namelist()
+    # sql/*.sql are the files resq.sqlfiles serves; sql/<subfolder>/ (e.g. snowflake/) ships too.
+    packaged = sorted(
+        Path(n).name
+        for n in names
+        if n.startswith("resq/sql/") and n.endswith(".sql") and n.count("/") == 2
+    )
     assert packaged == checkout_sql
+    nested = sorted(p.relative_to(REPO / "sql") for p in (REPO / "sql").glob("*/*.sql"))
+    assert all(f"resq/sql/{p.as_posix()}" in names for p in nested)
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False)

@@ -30,7 +30,8 @@ from resq.errors import NotFoundError, ResqError, TenantScopeError, ValidationEr
 from resq.errors import RowIssue as Issue
 
 SCHEMA_VERSION = 2
-"""1: the initial schema. 2: adds stock_history (daily consumption and stock series)."""
+"""1: the initial schema. 2: adds stock_history (daily consumption and stock series), the
+stored alert routing (alert_routes, alert_timeouts, alert_channels) and watch_lease."""
 
 # Tables a tenant may read, and the column that scopes them (None: shared reference data).
 TENANT_TABLES: dict[str, str | None] = {
@@ -194,7 +195,8 @@ class WarehouseBackend(Backend):
             self._seed_sector_config(now)
             self.execute(
                 self.render(
-                    "INSERT INTO audit_head (id, seq, hash) SELECT 1, 0, ? WHERE NOT EXISTS (SELECT 1 FROM audit_head)"
+                    "INSERT INTO audit_head (id, seq, hash) SELECT 1, 0, ? WHERE NOT EXISTS "
+                    "(SELECT 1 FROM audit_head)"
                 ),
                 [audit_chain.GENESIS],
             )
@@ -219,7 +221,8 @@ class WarehouseBackend(Backend):
         if before < SCHEMA_VERSION:
             self.execute(
                 self.render(
-                    "INSERT INTO resq_schema_version (version, applied_at, description) VALUES (?, ?, ?)"
+                    "INSERT INTO resq_schema_version (version, applied_at, description) VALUES "
+                    "(?, ?, ?)"
                 ),
                 [
                     SCHEMA_VERSION,
@@ -408,8 +411,10 @@ class WarehouseBackend(Backend):
             self.stage("resq_stage_audit", table)
             self.execute(
                 self.render(
-                    "INSERT INTO audit_log (seq, event_id, event_ts, actor, action, org_id, entity_id, details, prev_hash, hash) "
-                    "SELECT seq, event_id, event_ts, actor, action, org_id, entity_id, details, prev_hash, hash FROM resq_stage_audit"
+                    "INSERT INTO audit_log (seq, event_id, event_ts, actor, action, org_id, "
+                    "entity_id, details, prev_hash, hash) "
+                    "SELECT seq, event_id, event_ts, actor, action, org_id, entity_id, details, "
+                    "prev_hash, hash FROM resq_stage_audit"
                 )
             )
             self.execute(
@@ -482,6 +487,41 @@ class WarehouseBackend(Backend):
             query = query.limit(int(limit))
         return self.fetch(self.render(query), params)
 
+    def sector_summary(self, *, org_id: str | None = None) -> pa.Table:
+        """Per sector, most important first: items ``critical``, ``warning`` and ``ok``,
+        ``open_orders`` and ``open_alerts``, for one organization or all. ``data_source``
+        is SIMULATED when any counted row is simulated, else REAL."""
+        self.refresh_if_due()
+        statuses = [s.value for s in OPEN_STATUSES]
+        marks = ", ".join("?" for _ in statuses)
+        query = (
+            "WITH items AS (SELECT sector, COUNT(*) AS items, "
+            "COUNT(CASE WHEN status = 'CRITICAL' THEN 1 END) AS critical, "
+            "COUNT(CASE WHEN status = 'WARNING' THEN 1 END) AS warning, "
+            "COUNT(CASE WHEN status = 'OK' THEN 1 END) AS ok, "
+            "COUNT(CASE WHEN data_source <> 'REAL' THEN 1 END) AS simulated "
+            "FROM stock_analysis WHERE (? IS NULL OR org_id = ?) GROUP BY sector), "
+            "open_orders AS (SELECT g.sector, COUNT(*) AS n, "
+            "COUNT(CASE WHEN p.data_source <> 'REAL' THEN 1 END) AS simulated "
+            "FROM purchase_orders AS p JOIN organizations AS g ON g.org_id = p.org_id "
+            f"WHERE p.status IN ({marks}) AND (? IS NULL OR p.org_id = ?) GROUP BY g.sector), "
+            "open_alerts AS (SELECT g.sector, COUNT(*) AS n, "
+            "COUNT(CASE WHEN a.data_source <> 'REAL' THEN 1 END) AS simulated "
+            "FROM alerts AS a JOIN organizations AS g ON g.org_id = a.org_id "
+            "WHERE a.state = 'OPEN' AND (? IS NULL OR a.org_id = ?) GROUP BY g.sector) "
+            "SELECT i.sector, i.items, i.critical, i.warning, i.ok, "
+            "COALESCE(o.n, 0) AS open_orders, COALESCE(l.n, 0) AS open_alerts, "
+            "IFF(i.simulated + COALESCE(o.simulated, 0) + COALESCE(l.simulated, 0) > 0, "
+            "'SIMULATED', 'REAL') AS data_source "
+            "FROM items AS i LEFT JOIN open_orders AS o ON o.sector = i.sector "
+            "LEFT JOIN open_alerts AS l ON l.sector = i.sector "
+            "LEFT JOIN sector_config AS c ON c.sector = i.sector "
+            "ORDER BY c.priority NULLS LAST, i.sector"
+        )
+        return self.fetch(
+            self.render(query), [org_id, org_id, *statuses, org_id, org_id, org_id, org_id]
+        )
+
     def order(self, po_id: str, *, org_id: str | None = None) -> dict[str, Any]:
         rows = self.read("purchase_orders", org_id=org_id, where={"po_id": po_id}).to_pylist()
         if not rows:
@@ -525,8 +565,10 @@ class WarehouseBackend(Backend):
                 )
                 self.execute(
                     self.render(
-                        "INSERT INTO city_weather (city, condition, source, data_source, updated_at) "
-                        "SELECT s.city, s.condition, 'SIMULATION', 'SIMULATED', ? FROM resq_stage_weather AS s "
+                        "INSERT INTO city_weather (city, condition, source, data_source, "
+                        "updated_at) "
+                        "SELECT s.city, s.condition, 'SIMULATION', 'SIMULATED', ? FROM "
+                        "resq_stage_weather AS s "
                         "WHERE NOT EXISTS (SELECT 1 FROM city_weather AS w WHERE w.city = s.city)"
                     ),
                     [now],
@@ -543,20 +585,25 @@ class WarehouseBackend(Backend):
                 self.stage("resq_stage_vendor_status", table)
                 self.execute(
                     self.render(
-                        "DELETE FROM vendor_status WHERE source = 'SIMULATION' AND vendor_id IN (SELECT vendor_id FROM resq_stage_vendor_status)"
+                        "DELETE FROM vendor_status WHERE source = 'SIMULATION' AND vendor_id IN "
+                        "(SELECT vendor_id FROM resq_stage_vendor_status)"
                     )
                 )
                 self.execute(
                     self.render(
-                        "INSERT INTO vendor_status (vendor_id, status, latency_ms, source, data_source, checked_at) "
-                        "SELECT s.vendor_id, s.status, s.latency_ms, 'SIMULATION', 'SIMULATED', ? FROM resq_stage_vendor_status AS s "
-                        "WHERE NOT EXISTS (SELECT 1 FROM vendor_status AS v WHERE v.vendor_id = s.vendor_id)"
+                        "INSERT INTO vendor_status (vendor_id, status, latency_ms, source, "
+                        "data_source, checked_at) "
+                        "SELECT s.vendor_id, s.status, s.latency_ms, 'SIMULATION', 'SIMULATED', ? "
+                        "FROM resq_stage_vendor_status AS s "
+                        "WHERE NOT EXISTS (SELECT 1 FROM vendor_status AS v WHERE v.vendor_id = "
+                        "s.vendor_id)"
                     ),
                     [now],
                 )
                 self.execute(
                     self.render(
-                        "INSERT INTO vendor_status_log (checked_at, vendor_id, status, latency_ms, data_source) "
+                        "INSERT INTO vendor_status_log (checked_at, vendor_id, status, "
+                        "latency_ms, data_source) "
                         "SELECT ?, vendor_id, status, latency_ms, data_source FROM vendor_status"
                     ),
                     [now],
@@ -576,13 +623,13 @@ class WarehouseBackend(Backend):
             vendor = str(event.key.get("vendor", event.key.get("vendor_id")))
             with self.transaction():
                 if not self._keys("vendors") or vendor not in self._keys("vendors"):
-                    raise NotFoundError(
-                        f"no vendor {vendor!r}; known vendors: {', '.join(sorted(self._keys('vendors')))}"
-                    )
+                    known = ", ".join(sorted(self._keys("vendors")))
+                    raise NotFoundError(f"no vendor {vendor!r}; known vendors: {known}")
                 self.execute(self.render("DELETE FROM vendor_status WHERE vendor_id = ?"), [vendor])
                 self.execute(
                     self.render(
-                        "INSERT INTO vendor_status (vendor_id, status, latency_ms, source, data_source, checked_at) VALUES (?, ?, ?, 'CHAOS', 'SIMULATED', ?)"
+                        "INSERT INTO vendor_status (vendor_id, status, latency_ms, source, "
+                        "data_source, checked_at) VALUES (?, ?, ?, 'CHAOS', 'SIMULATED', ?)"
                     ),
                     [vendor, event.values["status"], event.values.get("latency_ms"), now],
                 )
@@ -593,7 +640,8 @@ class WarehouseBackend(Backend):
                 self.execute(self.render("DELETE FROM city_weather WHERE city = ?"), [city])
                 self.execute(
                     self.render(
-                        "INSERT INTO city_weather (city, condition, source, data_source, updated_at) VALUES (?, ?, 'CHAOS', 'SIMULATED', ?)"
+                        "INSERT INTO city_weather (city, condition, source, data_source, "
+                        "updated_at) VALUES (?, ?, 'CHAOS', 'SIMULATED', ?)"
                     ),
                     [city, event.values["condition"], now],
                 )
@@ -621,7 +669,8 @@ class WarehouseBackend(Backend):
                 raise NotFoundError(f"no item {sku!r} at organization {org_id!r}")
             self.execute(
                 self.render(
-                    f"UPDATE inventory_master SET {column} = ?, data_source = 'SIMULATED', updated_at = ? WHERE org_id = ? AND sku = ?"
+                    f"UPDATE inventory_master SET {column} = ?, data_source = 'SIMULATED', "
+                    f"updated_at = ? WHERE org_id = ? AND sku = ?"
                 ),
                 [value, now, org_id, sku],
             )
@@ -693,7 +742,8 @@ class WarehouseBackend(Backend):
             if action == "receive":
                 self.execute(
                     self.render(
-                        "UPDATE inventory_master SET current_stock = current_stock + ?, updated_at = ? WHERE org_id = ? AND sku = ?"
+                        "UPDATE inventory_master SET current_stock = current_stock + ?, "
+                        "updated_at = ? WHERE org_id = ? AND sku = ?"
                     ),
                     [order["quantity"], now, order["org_id"], order["sku"]],
                 )
@@ -726,7 +776,8 @@ class WarehouseBackend(Backend):
             if rows[0]["state"] == "OPEN":
                 self.execute(
                     self.render(
-                        "UPDATE alerts SET state = 'ACKED', acked_at = ?, acked_by = ? WHERE alert_id = ?"
+                        "UPDATE alerts SET state = 'ACKED', acked_at = ?, acked_by = ? WHERE "
+                        "alert_id = ?"
                     ),
                     [now, actor, alert_id],
                 )
@@ -842,6 +893,9 @@ class TenantView:
 
     def audit(self) -> pa.Table:
         return self.read("audit_log", order_by=("seq",))
+
+    def sector_summary(self) -> pa.Table:
+        return self.backend.sector_summary(org_id=self.org_id)
 
     def sql(self, query: str) -> Result:
         """Read-only Snowflake-dialect SQL where every org-scoped table shows only this

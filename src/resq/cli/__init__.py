@@ -12,7 +12,19 @@ from typing import Annotated
 
 import typer
 
-from resq.cli import alerts, audit, chaos, demo, heal, orders, reserved, setup, stock
+from resq.cli import (
+    alerts,
+    audit,
+    chaos,
+    dashboard,
+    demo,
+    heal,
+    orders,
+    reserved,
+    setup,
+    stock,
+    watch,
+)
 from resq.cli._runtime import DEFAULT_DB, ResqGroup, State
 
 SET_UP = "Set up"
@@ -110,9 +122,11 @@ app.command(rich_help_panel=LOOK)(alerts.alerts)
 app.command(rich_help_panel=LOOK)(audit.audit)
 app.command(rich_help_panel=LOOK)(stock.validate)
 app.command(rich_help_panel=LOOK)(stock.health)
+app.command(rich_help_panel=LOOK)(dashboard.dashboard)
 app.add_typer(chaos.app, name="chaos", rich_help_panel=ACT)
 app.command(rich_help_panel=ACT)(heal.heal)
 app.command(rich_help_panel=ACT)(alerts.ack)
+app.command(rich_help_panel=ACT)(watch.watch)
 for _name, _summary in reserved.RESERVED.items():
     app.command(
         _name,

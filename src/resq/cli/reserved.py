@@ -9,8 +9,6 @@ import typer
 from resq.cli._runtime import UsageProblem
 
 RESERVED = {
-    "watch": "run heal cycles on a schedule and escalate unacknowledged alerts",
-    "dashboard": "open the Streamlit dashboard",
     "deploy": "deploy resq into Snowflake (snowflake.yml)",
 }
 

@@ -8,28 +8,41 @@ from typing import Annotated
 
 import typer
 
-from resq.cli._runtime import ActorOption, State
+from resq.cli._runtime import ActorOption, State, actor_or_default
+from resq.cli.watch import ConfigOption
 
 
-def init(ctx: typer.Context) -> None:
+def init(ctx: typer.Context, config: ConfigOption = None, actor: ActorOption = None) -> None:
     """Create or upgrade the schema, SQL functions and stock_analysis (safe to re-run).
 
-    Existing data is kept: re-running init only adds what is missing.
+    Existing data is kept: re-running init only adds what is missing. When an alerting
+    config is given (or resq.toml is in the current folder) its routing is stored too.
 
     Examples:
 
     ```
     resq init
-    resq --db duckdb:///site.duckdb init
+    resq --db duckdb:///site.duckdb init --config resq.toml
     ```
     """
     state = State.of(ctx)
     state.refuse_org("init")
     backend = state.backend(need_schema=False)
+    alerting = None
+    if config is not None or (Path.cwd() / "resq.toml").is_file():
+        from resq.cli.watch import load_alerting_config
+
+        alerting = load_alerting_config(config)  # a bad config stops before any change
     with state.spinner("Creating the schema, functions and stock_analysis"):
         result = backend.init()
+    applied = None
+    if alerting is not None:
+        from resq.alerting import apply_config
+
+        applied = apply_config(backend, alerting, actor=actor_or_default(actor))
     if state.json:
-        state.emit({"db": state.db, **result})
+        extra = {"alerting": applied.as_dict()} if applied is not None else {}
+        state.emit({"db": state.db, **result, **extra})
         return
     version = result["schema_version"]
     if result["previous_version"] == 0:
@@ -39,6 +52,13 @@ def init(ctx: typer.Context) -> None:
     else:
         what = f"schema version {version} is up to date"
     state.out.print(f"Initialised {state.db}: {what}.", markup=False)
+    if applied is not None:
+        state.out.print(
+            f"Alert routing from {applied.source}: "
+            + ("stored" if applied.changed else "already up to date")
+            + f" ({applied.routes or 'default'} route(s), {applied.channels} channel(s)).",
+            markup=False,
+        )
 
 
 def seed(

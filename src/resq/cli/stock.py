@@ -9,6 +9,7 @@ import typer
 
 from resq.cli import _text
 from resq.cli._runtime import EXIT_CHECK_FAILED, State
+from resq.cli.watch import ConfigOption
 
 
 class Sector(StrEnum):
@@ -146,33 +147,111 @@ def validate(ctx: typer.Context) -> None:
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-def health(ctx: typer.Context) -> None:
+def health(
+    ctx: typer.Context,
+    window: Annotated[
+        float,
+        typer.Option(
+            "--window",
+            min=0.01,
+            metavar="HOURS",
+            help="How far back vendor status, refreshes and deliveries are judged.",
+        ),
+    ] = 24.0,
+    config: ConfigOption = None,
+) -> None:
     """System health, GREEN / AMBER / RED, with the reasons a person can act on.
 
-    Judged from the vendors online, the freshness of stock_analysis, the last heal
-    cycle and the notification outbox. Exits 1 when health is RED.
+    Judged from vendor API status over time (online or offline, latency), the freshness
+    of stock_analysis against its target lag and its refresh failures, the time since the
+    last successful heal cycle (against the watch interval of the config), and the
+    notification outbox (backlog, retries, failed deliveries). Exits 1 when health is RED.
 
     Examples:
 
     ```
     resq health
+    resq health --window 6
     resq --json health
     ```
     """
+    from datetime import timedelta
+
+    from resq.alerting import check_health
+    from resq.cli.watch import load_alerting_config
+
     state = State.of(ctx)
     state.scope()
-    report = state.engine().health()
-    doc = report.as_dict()
+    cfg = load_alerting_config(config)
+    snap = check_health(
+        state.backend(),
+        window=timedelta(hours=window),
+        cycle_interval_s=cfg.watch_interval_s,
+    )
+    doc = snap.as_dict()
     if state.json:
         state.emit(doc)
     else:
-        from rich.text import Text
-
-        from resq.cli import _render
-
-        colour = _render.STATUS_STYLE.get(str(doc["status"]), "")
-        state.out.print(Text.assemble("Health: ", (str(doc["status"]), colour)))
-        for reason in report.reasons:
-            state.out.print(Text(f"  - {_text.clean(reason)}"))
-    if str(doc["status"]) == "RED":
+        _print_health(state, snap)
+    if snap.status == "RED":
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _print_health(state: State, snap: Any) -> None:
+    from rich.text import Text
+
+    from resq.cli import _render
+
+    out = state.out
+    span = _text.number(snap.inputs.window_s / 3600)
+    out.print(Text.assemble("Health: ", (snap.status, _render.STATUS_STYLE.get(snap.status, ""))))
+    for reason in snap.report.reasons:
+        out.print(Text(f"  - {_text.clean(reason)}"))
+    rows = [
+        {
+            **v,
+            "online": "-"
+            if v["availability"] is None
+            else f"{v['online_checks']}/{v['checks']} ({float(v['availability']):.0%})",
+        }
+        for v in snap.vendors
+    ]
+    _render.heading(out, f"Vendor APIs (last {span} h)")
+    _render.print_table(
+        out,
+        rows,
+        [
+            ("vendor_id", "Vendor"),
+            ("status", "Now"),
+            ("latency_ms", "Latency ms"),
+            ("online", "Online checks"),
+            ("avg_latency_ms", "Avg ms"),
+            ("max_latency_ms", "Max ms"),
+            ("status_since", "Since"),
+            ("data_source", "Source"),
+        ],
+        empty="no vendors",
+    )
+    a, c, o = snap.analysis, snap.cycles, snap.outbox
+    _render.heading(out, "Pipeline")
+    age = (
+        "never refreshed"
+        if a["age_s"] is None
+        else f"refreshed {_text.number(a['age_s'], 0)} s ago"
+    )
+    lines = [
+        f"stock_analysis: {age} (target lag {_text.number(a['target_lag_s'])} s); "
+        f"{a['failed_refreshes_in_window']} of {a['refreshes_in_window']} refreshes failed in "
+        f"{span} h" + ("; SUSPENDED" if a["suspended"] else ""),
+        "heal cycles: "
+        + (
+            "none yet"
+            if c["age_s"] is None
+            else f"last success {_text.number(c['age_s'], 0)} s ago, {c['in_window']} in {span} h"
+        ),
+        f"outbox: {o['pending']} pending ({o['due']} due, {o['retrying']} retrying), "
+        f"{o['failed']} failed, {o['sent_window']} sent in {span} h",
+    ]
+    for line in lines:
+        out.print(Text(f"  {_text.clean(line)}"))
+    _render.simulated_note(out, snap.vendors)

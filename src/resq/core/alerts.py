@@ -134,6 +134,14 @@ class RoutingPolicy:
         tiers = [r.tier for r in self.routes if r.matches(sector, org_id, sev)]
         return max(tiers, default=0)
 
+    def next_tier(self, sector: str, org_id: str, sev: str, tier: int) -> int | None:
+        """The tier an alert at ``tier`` escalates to: the next one with recipients for it
+        (a tier where no route matches is skipped), or None at the top of its ladder."""
+        for t in range(tier + 1, self.max_tier(sector, org_id, sev) + 1):
+            if self.recipients(sector, org_id, sev, t):
+                return t
+        return None
+
     def escalation_due(
         self, sev: str, tier: int, since: datetime, now: datetime, *, sector: str, org_id: str
     ) -> bool:

@@ -14,8 +14,23 @@ class Health(StrEnum):
 
 
 @dataclass(frozen=True)
+class VendorHistory:
+    """One vendor's API checks over the health window (from ``vendor_status_log``)."""
+
+    vendor: str
+    status: str | None  # the current status
+    checks: int
+    online_checks: int
+    avg_latency_ms: float | None = None  # over the online checks
+
+
+@dataclass(frozen=True)
 class HealthInputs:
-    """What health is judged from; ages are in seconds, None when it never happened."""
+    """What health is judged from; ages are in seconds, None when it never happened.
+
+    The fields after ``pending_vendor_orders`` look back over ``window_s`` (vendor history,
+    refresh failures) or at the outbox's oldest undelivered row; their defaults judge nothing.
+    """
 
     vendors_online: int
     vendors_total: int
@@ -28,6 +43,12 @@ class HealthInputs:
     outbox_backlog: int = 0
     failed_deliveries: int = 0
     pending_vendor_orders: int = 0
+    window_s: float = 86400.0
+    vendor_history: Sequence[VendorHistory] = ()
+    latency_budget_ms: float = 2000.0
+    refresh_failures_window: int = 0
+    outbox_oldest_s: float | None = None
+    outbox_stuck_s: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -62,12 +83,34 @@ def assess(h: HealthInputs) -> HealthReport:
         )
     if h.refresh_failures and not h.analysis_suspended:
         amber.append(f"{h.refresh_failures} consecutive refresh failure(s)")
+    elif h.refresh_failures_window and not h.analysis_suspended:
+        amber.append(
+            f"{h.refresh_failures_window} stock_analysis refresh failure(s) in the last "
+            f"{_span(h.window_s)}"
+        )
+    for v in h.vendor_history:
+        offline = v.checks - v.online_checks
+        if v.status == "ONLINE" and offline > 0:
+            amber.append(
+                f"vendor {v.vendor} was offline in {offline} of {v.checks} checks in the last "
+                f"{_span(h.window_s)}"
+            )
+        if v.avg_latency_ms is not None and v.avg_latency_ms > h.latency_budget_ms:
+            amber.append(
+                f"vendor {v.vendor} answers slowly: {v.avg_latency_ms:.0f} ms on average in the "
+                f"last {_span(h.window_s)} (budget {h.latency_budget_ms:.0f} ms)"
+            )
     if h.last_cycle_age_s is None:
         amber.append("no heal cycle has completed yet")
     elif h.last_cycle_age_s > 3 * h.cycle_interval_s:
         amber.append(f"last heal cycle {h.last_cycle_age_s:.0f} s ago")
     if h.failed_deliveries:
         red.append(f"{h.failed_deliveries} notification(s) failed to deliver")
+    if h.outbox_oldest_s is not None and h.outbox_oldest_s > h.outbox_stuck_s:
+        red.append(
+            f"the oldest undelivered notification has waited {h.outbox_oldest_s:.0f} s "
+            f"(limit {h.outbox_stuck_s:.0f} s)"
+        )
     if h.outbox_backlog:
         amber.append(f"{h.outbox_backlog} notification(s) waiting in the outbox")
     if h.pending_vendor_orders:
@@ -77,3 +120,12 @@ def assess(h: HealthInputs) -> HealthReport:
     if amber:
         return HealthReport(Health.AMBER, tuple(amber))
     return HealthReport(Health.GREEN, ("all checks passed",))
+
+
+def _span(seconds: float) -> str:
+    """A window as people say it: ``24 h``, ``90 min``, ``45 s``."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:.0f} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"

@@ -1,0 +1,99 @@
+-- resq alerting inside Snowflake: the outbox is delivered through
+-- SYSTEM$SEND_SNOWFLAKE_NOTIFICATION and unacknowledged alerts escalate on a schedule.
+-- Snowflake dialect, deployed by `resq deploy` after schema.sql; statements run in order.
+--
+-- Both procedures run the same Python as `resq watch` (resq.alerting.snowflake, through the
+-- Snowpark session), so routing, backoff, deduplication and the hash-chained audit log are
+-- the core's. The routing is the one stored in alert_routes, alert_timeouts and
+-- alert_channels (apply a resq.toml with `resq init --config` against the Snowflake URL). A
+-- channel of type "snowflake" names its notification integration there.
+--
+-- Names the deploy plan provides or renames: the warehouse RESQ_WH and the stage RESQ_CODE
+-- holding resq.zip (the resq package).
+--
+-- Created once by an account administrator, because they carry recipients and secrets
+-- (this file never does):
+--   CREATE NOTIFICATION INTEGRATION resq_email TYPE = EMAIL ENABLED = TRUE
+--     ALLOWED_RECIPIENTS = ('stores@example.org', 'ms@example.org')
+--     DEFAULT_SUBJECT = 'resq alert';
+--   CREATE SECRET resq_slack_secret TYPE = GENERIC_STRING SECRET_STRING = 'T000/B000/XXXX';
+--   CREATE NOTIFICATION INTEGRATION resq_slack TYPE = WEBHOOK ENABLED = TRUE
+--     WEBHOOK_URL = 'https://hooks.slack.com/services/SNOWFLAKE_WEBHOOK_SECRET'
+--     WEBHOOK_SECRET = resq_slack_secret
+--     WEBHOOK_BODY_TEMPLATE = '{"text": "SNOWFLAKE_WEBHOOK_MESSAGE"}'
+--     WEBHOOK_HEADERS = ('Content-Type' = 'application/json');
+--   GRANT USAGE ON INTEGRATION resq_email TO ROLE resq_app;
+--   GRANT USAGE ON INTEGRATION resq_slack TO ROLE resq_app;
+
+-- Deliver the due PENDING outbox rows (at least once, backoff persisted in the table; FAILED
+-- after max_attempts). Returns the counts as a VARIANT.
+CREATE OR REPLACE PROCEDURE resq_deliver_notifications(max_attempts INTEGER)
+RETURNS VARIANT
+LANGUAGE PYTHON
+RUNTIME_VERSION = '3.11'
+PACKAGES = ('snowflake-snowpark-python', 'pyarrow', 'numpy', 'sqlglot', 'tenacity')
+IMPORTS = ('@resq_code/resq.zip')
+HANDLER = 'run'
+EXECUTE AS OWNER
+AS $$
+from resq.alerting.snowflake import deliver
+
+
+def run(session, max_attempts):
+    return deliver(session, max_attempts)
+$$;
+
+-- Resolve recovered alerts and move unacknowledged ones past their timeout up one tier,
+-- queueing the new tier's notifications. Returns what it did as a VARIANT.
+CREATE OR REPLACE PROCEDURE resq_escalate_alerts()
+RETURNS VARIANT
+LANGUAGE PYTHON
+RUNTIME_VERSION = '3.11'
+PACKAGES = ('snowflake-snowpark-python', 'pyarrow', 'numpy', 'sqlglot', 'tenacity')
+IMPORTS = ('@resq_code/resq.zip')
+HANDLER = 'run'
+EXECUTE AS OWNER
+AS $$
+from resq.alerting.snowflake import escalate
+
+
+def run(session):
+    return escalate(session)
+$$;
+
+-- Escalation every minute (the escalation timeouts are minutes or more), delivery right
+-- after it, so escalated notifications go out in the same run.
+CREATE OR REPLACE TASK resq_escalation_task
+    WAREHOUSE = resq_wh
+    SCHEDULE = '1 MINUTE'
+    AS CALL resq_escalate_alerts();
+
+CREATE OR REPLACE TASK resq_delivery_task
+    WAREHOUSE = resq_wh
+    AFTER resq_escalation_task
+    AS CALL resq_deliver_notifications(6);
+
+-- Someone notices when nobody hears: a Snowflake alert emails the administrators when a
+-- notification failed for good since the alert last ran.
+CREATE OR REPLACE ALERT resq_failed_delivery_alert
+    WAREHOUSE = resq_wh
+    SCHEDULE = '5 MINUTE'
+    IF (EXISTS (
+        SELECT 1 FROM audit_log
+        WHERE action = 'notification.failed'
+          AND event_ts > SNOWFLAKE.ALERT.LAST_SUCCESSFUL_SCHEDULED_TIME()
+          AND event_ts <= SNOWFLAKE.ALERT.SCHEDULED_TIME()
+    ))
+    THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
+        SNOWFLAKE.NOTIFICATION.TEXT_PLAIN(
+            'resq: a notification failed to deliver; run resq health for the reasons'
+        ),
+        SNOWFLAKE.NOTIFICATION.INTEGRATION('resq_email')
+    );
+
+-- Tasks and alerts are created suspended: resume the child task before its root.
+ALTER TASK resq_delivery_task RESUME;
+
+ALTER TASK resq_escalation_task RESUME;
+
+ALTER ALERT resq_failed_delivery_alert RESUME;
