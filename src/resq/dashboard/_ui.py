@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
@@ -98,12 +98,11 @@ def styled(df: pd.DataFrame, *columns: str) -> Any:
         c = CELL_COLOURS.get(str(value))
         return f"color: {c}; font-weight: 600" if c else ""
 
-    present = [c for c in columns if c in df.columns]
+    present: list[Hashable] = [c for c in columns if c in df.columns]
     if not present:
         return df
     style = df.style
-    apply = getattr(style, "map", None) or style.applymap  # pandas < 2.1 has only applymap
-    return apply(colour, subset=present)
+    return style.map(colour, subset=present)
 
 
 def parse_reason(reason: Any) -> dict[str, Any]:

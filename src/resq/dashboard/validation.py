@@ -260,7 +260,7 @@ def _heal(scope: Scope, inventory: pd.DataFrame) -> None:
             return
     else:
         recent = scope.read("purchase_orders", order_by=("created_at DESC", "po_id"), limit=5)
-        orders = recent.to_dict("records")
+        orders = [{str(k): v for k, v in row.items()} for row in recent.to_dict("records")]
         title = "Latest orders"
         if not orders:
             st.info("No orders yet. Press the chaos button, then Heal now.")
