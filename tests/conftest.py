@@ -55,7 +55,14 @@ def _duckdb(tmp_path: Path, name: str, options: dict[str, Any]) -> WarehouseBack
     return resq.connect(url)
 
 
-FACTORIES: dict[str, Factory] = {"duckdb": _duckdb}
+def _snowflake(tmp_path: Path, name: str, options: dict[str, Any]) -> WarehouseBackend:
+    """Tier 2: a database of its own on a fakesnow server (tests/snowflake_peer.py)."""
+    import snowflake_peer
+
+    return snowflake_peer.make_backend(tmp_path, name, options)
+
+
+FACTORIES: dict[str, Factory] = {"duckdb": _duckdb, "snowflake": _snowflake}
 
 BACKENDS = available()
 

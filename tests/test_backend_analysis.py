@@ -40,6 +40,11 @@ def _history(backend: Any) -> list[dict[str, Any]]:
 # --- materialized, refreshed by lag, by change, on demand ------------------------------
 
 
+@pytest.mark.notimpl(
+    ["snowflake"],
+    reason="the fakesnow tier's stock_analysis is a view of the same query (fakesnow has no "
+    "dynamic tables); the dynamic table itself is tier 3 (snapshot) and tier 4 (live)",
+)
 def test_stock_analysis_is_a_materialized_table(seeded: WarehouseBackend) -> None:
     kind = seeded.sql(
         "SELECT table_type FROM information_schema.tables "
@@ -144,7 +149,6 @@ def test_refresh_on_demand(make_backend: Any) -> None:
     assert forced.refreshed and forced.reason == "MANUAL"
 
 
-@EMULATION
 def test_reads_refresh_a_stale_analysis(seeded: Any) -> None:
     seeded.refresh_analysis(force=True)
     seeded.apply_chaos(simulation.drop_stock("PDS-DEL-001", "WHEAT"), actor="t")

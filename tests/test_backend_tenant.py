@@ -221,6 +221,9 @@ def test_tenant_sql_counts_match_the_owned_rows(healed: WarehouseBackend) -> Non
         }
 
 
+@pytest.mark.notimpl(
+    ["snowflake"], reason="calls GET_WEATHER_DATA, a Python UDF the fakesnow tier cannot run"
+)
 def test_tenant_sql_may_read_shared_tables_and_signals(healed: WarehouseBackend) -> None:
     tenant = healed.tenant("NGO-DEL-001")
     assert (

@@ -591,12 +591,13 @@ def test_a_locked_database_exits_2_naming_the_cause(seeded: str) -> None:
         holder.wait()
 
 
-@pytest.mark.parametrize("name", ["deploy"])
-def test_reserved_commands_say_they_arrive_later(seeded: str, name: str) -> None:
-    result = run(seeded, name, "--interval", "5")
-    assert result.exit_code == 2
-    assert f"`resq {name}` is not available in this release yet" in result.stderr
-    assert name in runner.invoke(app, ["--help"], env=ENV).stdout
+def test_deploy_is_a_command_not_a_reserved_name() -> None:
+    from resq.cli import reserved
+
+    assert "deploy" not in reserved.RESERVED
+    result = runner.invoke(app, ["deploy", "snowflake", "--help"], env=ENV)
+    assert result.exit_code == 0 and "--dry-run" in result.stdout
+    assert "deploy" in runner.invoke(app, ["--help"], env=ENV).stdout
 
 
 def test_version_and_help() -> None:

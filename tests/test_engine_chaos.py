@@ -163,6 +163,9 @@ def test_chaos_survives_a_signal_refresh(seeded: WarehouseBackend) -> None:
 # ---------------------------------------------------------------- validate
 
 
+@pytest.mark.notimpl(
+    ["snowflake"], reason="validate calls the Python UDFs, which the fakesnow tier cannot run"
+)
 def test_validate_passes_four_checks_on_a_fresh_backend(backend: WarehouseBackend) -> None:
     checks = SelfHealingEngine(backend).validate()
     assert [c.as_dict()["result"] for c in checks] == ["PASS"] * 4
@@ -175,6 +178,9 @@ def test_validate_passes_four_checks_on_a_fresh_backend(backend: WarehouseBacken
     assert all(c.data_source == "SIMULATED" for c in checks)
 
 
+@pytest.mark.notimpl(
+    ["snowflake"], reason="validate calls the Python UDFs, which the fakesnow tier cannot run"
+)
 def test_validate_reads_the_simulation_not_chaos(seeded: WarehouseBackend) -> None:
     """The checks call the SQL functions, so chaos on the tables does not fail them."""
     engine = SelfHealingEngine(seeded)

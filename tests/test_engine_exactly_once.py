@@ -175,6 +175,12 @@ def check_exactly_once(
     assert check.ok, check
 
 
+@pytest.mark.notimpl(
+    ["snowflake"],
+    reason="fakesnow serves every session from one shared DuckDB, which stalls under "
+    "concurrent writing sessions (the peer refuses a second thread); on Snowflake the "
+    "keyed MERGE is the guarantee",
+)
 def test_eight_threads_sharing_one_backend_order_each_shortfall_once(
     make_backend: Callable[[], WarehouseBackend],
 ) -> None:

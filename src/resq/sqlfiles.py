@@ -14,7 +14,7 @@ from typing import cast
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ErrorLevel, ParseError
+from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
 
 from resq.errors import ResqError
 
@@ -81,3 +81,28 @@ def statements(name: str) -> list[exp.Expression]:
     Parsing is cached; each call returns fresh copies the caller may change.
     """
     return [s.copy() for s in _parsed(_file_name(name))]
+
+
+class SQLTranslationError(ResqError, ValueError):
+    """Snowflake SQL that does not parse, or cannot run on DuckDB with the same meaning."""
+
+
+def parse_snowflake(sql: str) -> list[exp.Expr]:
+    """The statements of Snowflake SQL text (empty and comment-only ones skipped), comments kept.
+
+    A parse error is a `SQLTranslationError` naming the line and column.
+
+    >>> [s.sql(dialect="snowflake") for s in parse_snowflake("SELECT 1; SELECT ?; -- done")]
+    ['SELECT 1', 'SELECT ?']
+    """
+    try:
+        parsed = sqlglot.parse(sql, read="snowflake")
+    except ParseError as e:
+        where = "; ".join(
+            f"{err['description']} at line {err['line']}, column {err['col']}" for err in e.errors
+        )
+        raise SQLTranslationError(f"not valid Snowflake SQL: {where or e}") from e
+    except SqlglotError as e:
+        raise SQLTranslationError(f"not valid Snowflake SQL: {e}") from e
+    # A comment after the last `;` parses as a bare Semicolon "statement".
+    return [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]

@@ -26,7 +26,7 @@ from resq.core import audit as audit_chain
 from resq.core.ordering import OPEN_STATUSES, OrderStatus, transition
 from resq.core.sectors import DEFAULT_SECTOR_CONFIG
 from resq.core.validation import TableSpec, table_spec, validate_table
-from resq.errors import NotFoundError, ResqError, TenantScopeError, ValidationError
+from resq.errors import ConflictError, NotFoundError, ResqError, TenantScopeError, ValidationError
 from resq.errors import RowIssue as Issue
 
 SCHEMA_VERSION = 2
@@ -254,7 +254,7 @@ class WarehouseBackend(Backend):
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> Result:
         """Run Snowflake-dialect SQL (one or more statements); returns the last result."""
-        from resq.backends.duckdb.rewrites import parse_snowflake
+        from resq.sqlfiles import parse_snowflake
 
         statements = parse_snowflake(query)
         if not statements:
@@ -417,10 +417,18 @@ class WarehouseBackend(Backend):
                     "prev_hash, hash FROM resq_stage_audit"
                 )
             )
+            # Move the head only from where this append started: a concurrent append that
+            # moved it first (a warehouse without write-write conflicts, like Snowflake)
+            # leaves it unmatched, and this transaction is retried instead of forking.
             self.execute(
-                self.render("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"),
-                [rows[-1]["seq"], rows[-1]["hash"]],
+                self.render(
+                    "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ? AND hash = ?"
+                ),
+                [rows[-1]["seq"], rows[-1]["hash"], seq, prev],
             )
+            now_head = self.fetch(self.render("SELECT seq, hash FROM audit_head WHERE id = 1"))
+            if now_head.to_pylist() != [{"seq": rows[-1]["seq"], "hash": rows[-1]["hash"]}]:
+                raise ConflictError("the audit chain moved under a concurrent append; retry")
         return len(rows)
 
     def verify_audit(self) -> audit_chain.ChainCheck:
@@ -900,7 +908,7 @@ class TenantView:
     def sql(self, query: str) -> Result:
         """Read-only Snowflake-dialect SQL where every org-scoped table shows only this
         organization's rows; any other table, or any write, is refused."""
-        from resq.backends.duckdb.rewrites import parse_snowflake
+        from resq.sqlfiles import parse_snowflake
 
         statements = parse_snowflake(query)  # unparsable SQL: SQLTranslationError
         if len(statements) != 1 or not isinstance(statements[0], exp.Query):

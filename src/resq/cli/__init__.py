@@ -18,6 +18,7 @@ from resq.cli import (
     chaos,
     dashboard,
     demo,
+    deploy,
     heal,
     orders,
     reserved,
@@ -116,6 +117,7 @@ app.command(rich_help_panel=SET_UP)(setup.init)
 app.command(rich_help_panel=SET_UP)(setup.seed)
 app.command(rich_help_panel=SET_UP)(setup.load)
 app.command(rich_help_panel=SET_UP)(demo.demo)
+app.add_typer(deploy.app, name="deploy", rich_help_panel=SET_UP)
 app.command(rich_help_panel=LOOK)(stock.status)
 app.add_typer(orders.app, name="orders", rich_help_panel=LOOK)
 app.command(rich_help_panel=LOOK)(alerts.alerts)

@@ -8,9 +8,7 @@ import typer
 
 from resq.cli._runtime import UsageProblem
 
-RESERVED = {
-    "deploy": "deploy resq into Snowflake (snowflake.yml)",
-}
+RESERVED: dict[str, str] = {}
 
 
 def help_text(name: str, summary: str) -> str:

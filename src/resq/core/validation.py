@@ -400,7 +400,11 @@ def _check_rows(
         )
         for k in spec.key:  # rows with an empty key are reported as empty, not duplicate
             keyed = keyed.filter(
-                pc.invert(pc.equal(pc.cast(keyed[k], pa.string()), "").fill_null(True))
+                pc.invert(
+                    pc.equal(pc.utf8_trim_whitespace(pc.cast(keyed[k], pa.string())), "").fill_null(
+                        True
+                    )
+                )
             )
         groups = keyed.group_by(list(spec.key)).aggregate([("__row", "min"), ("__row", "count")])
         dups = groups.filter(pc.greater(groups["__row_count"], 1))

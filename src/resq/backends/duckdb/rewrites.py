@@ -16,9 +16,9 @@ from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
+from sqlglot.errors import ErrorLevel, SqlglotError
 
-from resq.errors import ResqError
+from resq.sqlfiles import SQLTranslationError, parse_snowflake
 
 __all__ = [
     "REWRITES",
@@ -43,10 +43,6 @@ __all__ = [
 
 Rewrite = Callable[[exp.Expr], exp.Expr]
 """A pure rewrite: takes a Snowflake syntax tree, returns a new one (never edits its input)."""
-
-
-class SQLTranslationError(ResqError, ValueError):
-    """Snowflake SQL that does not parse, or cannot run on DuckDB with the same meaning."""
 
 
 def _show(rewrite: Rewrite, sql: str) -> None:
@@ -304,27 +300,6 @@ def to_duckdb(sql: str | exp.Expr) -> str:
 @lru_cache(maxsize=1024)
 def _render_text(sql: str) -> str:
     return _render(_parse_one(sql))
-
-
-def parse_snowflake(sql: str) -> list[exp.Expr]:
-    """The statements of Snowflake SQL text (empty and comment-only ones skipped), comments kept.
-
-    A parse error is a `SQLTranslationError` naming the line and column.
-
-    >>> [s.sql(dialect="snowflake") for s in parse_snowflake("SELECT 1; SELECT ?; -- done")]
-    ['SELECT 1', 'SELECT ?']
-    """
-    try:
-        parsed = sqlglot.parse(sql, read="snowflake")
-    except ParseError as e:
-        where = "; ".join(
-            f"{err['description']} at line {err['line']}, column {err['col']}" for err in e.errors
-        )
-        raise SQLTranslationError(f"not valid Snowflake SQL: {where or e}") from e
-    except SqlglotError as e:
-        raise SQLTranslationError(f"not valid Snowflake SQL: {e}") from e
-    # A comment after the last `;` parses as a bare Semicolon "statement".
-    return [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]
 
 
 def _parse_one(sql: str) -> exp.Expr:

@@ -1,0 +1,20 @@
+-- Tables the Snowflake deployment adds to sql/schema.sql. Idempotent (IF NOT EXISTS).
+
+-- Who may see which organization's rows: the row access policy RESQ_TENANT_POLICY reads
+-- this table, keyed on CURRENT_USER(). Streamlit in Snowflake runs with its owner's rights,
+-- so CURRENT_ROLE() is the app's role for every viewer; CURRENT_USER() is the viewer.
+-- org_id '*' grants every organization (analysts, administrators).
+CREATE TABLE IF NOT EXISTS resq_entitlements (
+    user_name VARCHAR NOT NULL,
+    org_id VARCHAR NOT NULL,
+    granted_by VARCHAR,
+    granted_at TIMESTAMP_NTZ,
+    PRIMARY KEY (user_name, org_id)
+);
+
+-- One row per time the heal task found changes on the stream over stock_analysis; the
+-- INSERT that reads the stream is what advances its offset.
+CREATE TABLE IF NOT EXISTS resq_heal_triggers (
+    triggered_at TIMESTAMP_NTZ NOT NULL,
+    changed_rows INTEGER NOT NULL
+);

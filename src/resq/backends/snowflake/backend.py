@@ -1,0 +1,525 @@
+"""The Snowflake backend: the shared SQL runs as written, and Snowflake does the scaling.
+
+``resq.connect("snowflake://user@account/DB/SCHEMA?warehouse=WH&role=R")``, a named
+connection (``snowflake://?connection_name=dev``, from the standard connections.toml) or
+:func:`from_session` for an existing Snowpark session. ``stock_analysis`` is a real
+Dynamic Table that Snowflake refreshes within its target lag; the simulation functions and
+the heal cycle are Python objects inside Snowflake (see :mod:`resq.backends.snowflake.plan`).
+
+Snowflake commits an open transaction before every DDL statement, so staging tables (one
+temporary table per stage name and session) are created outside transactions; inside one,
+staging is a DELETE and an INSERT of one bound JSON document.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pyarrow as pa
+
+from resq.backends.base import Capability, RefreshResult
+from resq.backends.snowflake import _arrow, sqltext
+from resq.backends.snowflake.drivers import ConnectorDriver, SnowparkDriver
+from resq.backends.warehouse import WarehouseBackend, utcnow
+from resq.errors import BackendError, ConflictError, UnknownBackendError
+
+# Connector options a URL may set in its query string (anything else is refused).
+CONNECTOR_OPTIONS = frozenset(
+    {
+        "warehouse",
+        "role",
+        "authenticator",
+        "private_key_file",
+        "host",
+        "port",
+        "protocol",
+        "application",
+        "login_timeout",
+        "network_timeout",
+        "client_session_keep_alive",
+    }
+)
+RESQ_OPTIONS = frozenset({"analysis", "python", "target_lag", "connection_name"})
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _stage_schemas() -> dict[str, pa.Schema]:
+    """Stages the shared code fills after it has written inside a transaction (where a
+    CREATE would commit the transaction): created before each session's first BEGIN."""
+    from resq.backends.warehouse import _AUDIT_SCHEMA
+    from resq.core.alerts import ALERT_SCHEMA_FIELDS
+
+    text = pa.string()
+    return {
+        "resq_stage_audit": _AUDIT_SCHEMA,
+        "resq_stage_alerts": pa.schema(
+            [(n, pa.bool_() if n == "has_order" else text) for n in ALERT_SCHEMA_FIELDS]
+            + [("cycle_id", text), ("created_at", pa.timestamp("us"))]
+        ),
+        "resq_stage_routes": pa.schema(
+            [("org_id", text), ("severity", text), ("stakeholder", text), ("channel", text)]
+        ),
+        "resq_stage_vendor_status": pa.schema(
+            [("vendor_id", text), ("status", text), ("latency_ms", pa.int64())]
+        ),
+    }
+
+
+@dataclass
+class _Session:
+    """One Snowflake session and resq's bookkeeping of it."""
+
+    driver: ConnectorDriver | SnowparkDriver
+    depth: int = 0  # resq transaction nesting
+    open: bool = False  # a Snowflake transaction is open (BEGIN sent before the first write)
+    stages: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> column types
+    prepared: bool = False  # the known stages exist
+
+
+class SnowflakeBackend(WarehouseBackend):
+    """resq on Snowflake. See the module docstring for the URL forms."""
+
+    name = "snowflake"
+    dialect = "snowflake"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.NATIVE_DYNAMIC_TABLES,
+            Capability.PYTHON_UDFS,
+            Capability.TABLE_FUNCTIONS,
+            Capability.CONCURRENT_WRITERS,
+            Capability.SERVER_TASKS,
+        }
+    )
+
+    #: Stages other modules fill after writing inside a transaction: register them with
+    #: :meth:`register_stage` so every session creates them before its first BEGIN.
+    extra_stages: ClassVar[dict[str, pa.Schema]] = {}
+
+    def __init__(
+        self,
+        *,
+        connect_params: dict[str, Any] | None = None,
+        session: Any = None,
+        analysis: str = "dynamic",
+        python: bool = True,
+        target_lag_s: float = 60.0,
+        warehouse: str | None = None,
+    ) -> None:
+        if (connect_params is None) == (session is None):
+            raise BackendError("give exactly one of connect_params or session")
+        if analysis not in {"dynamic", "view"}:
+            raise UnknownBackendError(f"analysis must be 'dynamic' or 'view', got {analysis!r}")
+        self.analysis_mode = analysis
+        self.python = bool(python)
+        self.target_lag_s = float(target_lag_s)
+        self.target_lag = sqltext.lag_text(self.target_lag_s)
+        self._connect_params = connect_params
+        self._warehouse = warehouse
+        self._local = threading.local()
+        self._lock = threading.RLock()
+        self._sessions: list[_Session] = []
+        self._shared = _Session(SnowparkDriver(session)) if session is not None else None
+        self._dirty = False  # this backend wrote sources since stock_analysis was refreshed
+        self._deploying = False
+        caps = set(type(self).capabilities)
+        if analysis != "dynamic":
+            caps -= {Capability.NATIVE_DYNAMIC_TABLES, Capability.SERVER_TASKS}
+        if not self.python:
+            caps -= {Capability.PYTHON_UDFS, Capability.TABLE_FUNCTIONS, Capability.SERVER_TASKS}
+        self.capabilities = frozenset(caps)  # type: ignore[misc]
+        if self._shared is None:
+            self._session()  # connect now, so a bad URL or credential fails here
+
+    # ------------------------------------------------------------------ connecting
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> SnowflakeBackend:
+        """``snowflake://user@account/DB/SCHEMA?warehouse=WH&role=R``, or a named connection
+        of connections.toml: ``snowflake://?connection_name=dev`` (``snowflake://`` alone is
+        the default connection). resq options: ``analysis=dynamic|view``, ``python=true|
+        false``, ``target_lag=<seconds>``. Keyword arguments go to the connector."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "snowflake":
+            raise UnknownBackendError(f"not a Snowflake URL: {url!r}")
+        options = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        unknown = set(options) - CONNECTOR_OPTIONS - RESQ_OPTIONS
+        if unknown:
+            known = ", ".join(sorted(CONNECTOR_OPTIONS | RESQ_OPTIONS))
+            raise UnknownBackendError(
+                f"unknown Snowflake URL option(s): {', '.join(sorted(unknown))} (known: {known})"
+            )
+        resq_kwargs: dict[str, Any] = {
+            k: kwargs.pop(k)
+            for k in ("analysis", "python", "target_lag_s", "warehouse")
+            if k in kwargs
+        }
+        if "analysis" in options:
+            resq_kwargs.setdefault("analysis", options.pop("analysis"))
+        else:
+            options.pop("analysis", None)
+        if "python" in options:
+            value = options.pop("python").lower()
+            if value not in _TRUE | _FALSE:
+                raise UnknownBackendError(f"python must be true or false, got {value!r}")
+            resq_kwargs.setdefault("python", value in _TRUE)
+        if "target_lag" in options:
+            try:
+                resq_kwargs.setdefault("target_lag_s", float(options.pop("target_lag")))
+            except ValueError:
+                raise UnknownBackendError("target_lag must be a number of seconds") from None
+        params: dict[str, Any] = {}
+        if "connection_name" in options:
+            params["connection_name"] = options.pop("connection_name")
+        if parts.hostname:
+            params["account"] = parts.hostname
+        if parts.username:
+            params["user"] = unquote(parts.username)
+        if parts.password:
+            params["password"] = unquote(parts.password)
+        path = [unquote(p) for p in parts.path.split("/") if p]
+        if len(path) > 2:
+            raise UnknownBackendError(
+                f"bad Snowflake URL {url!r}: the path is /DATABASE or /DATABASE/SCHEMA"
+            )
+        if path:
+            params["database"] = path[0]
+        if len(path) == 2:
+            params["schema"] = path[1]
+        for key, value in options.items():
+            params[key] = int(value) if key in {"port", "login_timeout"} else value
+        params.update(kwargs)
+        resq_kwargs.setdefault("warehouse", params.get("warehouse"))
+        return cls(connect_params=params, **resq_kwargs)
+
+    @classmethod
+    def register_stage(cls, name: str, schema: pa.Schema) -> None:
+        """Declare a stage that is filled after a write inside a transaction, so every
+        session creates its table before the transaction starts."""
+        _arrow.column_types(schema)  # names must be plain identifiers
+        cls.extra_stages[name] = schema
+
+    def _session(self) -> _Session:
+        if self._shared is not None:
+            return self._shared
+        current: _Session | None = getattr(self._local, "session", None)
+        if current is None:
+            assert self._connect_params is not None
+            current = _Session(ConnectorDriver(self._connect_params))
+            self._local.session = current
+            with self._lock:
+                self._sessions.append(current)
+        return current
+
+    @contextmanager
+    def _guard(self) -> Iterator[_Session]:
+        """The session of this thread; a shared Snowpark session is used by one thread at a
+        time (held for a whole transaction)."""
+        if self._shared is None:
+            yield self._session()
+            return
+        with self._lock:
+            yield self._shared
+
+    def close(self) -> None:
+        with self._lock:
+            for s in self._sessions:
+                s.driver.close()
+            self._sessions = []
+            self._local = threading.local()
+
+    # ------------------------------------------------------------------ primitives
+
+    def _file(self, name: str, index: int = 0) -> str:
+        """Statement ``index`` of sql/<name>.sql exactly as written (Snowflake runs the
+        files without any rendering)."""
+        cache: dict[tuple[str, int], str] = self.__dict__.setdefault("_as_written", {})
+        key = (name, index)
+        if key not in cache:
+            from resq import sqlfiles
+
+            texts = sqltext.split(sqlfiles.sql_text(name))
+            if len(texts) != len(sqlfiles.statements(name)):
+                raise BackendError(f"cannot split sql/{name}.sql into its statements")
+            cache[key] = self.render(texts[index])
+        return cache[key]
+
+    def render(self, statement: Any) -> str:
+        """SQL is Snowflake already: text is checked to parse and sent as written; a sqlglot
+        expression is rendered in the Snowflake dialect."""
+        if isinstance(statement, str):
+            _validated(statement)
+            return statement
+        rendered: str = statement.sql(dialect="snowflake")
+        return rendered
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        with self._guard() as s:
+            if s.depth:
+                if _is_ddl(sql):
+                    self._end_for_ddl(s)
+                else:
+                    self._begin(s)
+            s.driver.execute(sql, params)
+
+    def fetch(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        with self._guard() as s:
+            return s.driver.fetch(sql, params)
+
+    @staticmethod
+    def _begin(s: _Session) -> None:
+        """Open the Snowflake transaction before the first write of a resq transaction.
+        Reads before it need none: Snowflake reads committed data either way."""
+        if not s.open:
+            s.driver.execute("BEGIN")
+            s.open = True
+
+    @staticmethod
+    def _end_for_ddl(s: _Session) -> None:
+        """Snowflake commits an open transaction before any DDL. resq commits explicitly
+        (the same effect on every Snowflake-protocol engine); the next write opens a new
+        transaction, so the statements after the DDL stay atomic."""
+        if s.open:
+            s.driver.execute("COMMIT")
+            s.open = False
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._guard() as s:
+            if s.depth:
+                s.depth += 1
+                try:
+                    yield
+                finally:
+                    s.depth -= 1
+                return
+            self._prepare_stages(s)
+            s.depth, s.open = 1, False
+            try:
+                yield
+            except BaseException:
+                s.depth = 0
+                if s.open:
+                    s.open = False
+                    try:
+                        s.driver.execute("ROLLBACK")
+                    except Exception:
+                        pass
+                raise
+            s.depth = 0
+            if s.open:
+                s.open = False
+                try:
+                    s.driver.execute("COMMIT")
+                except Exception:
+                    try:
+                        s.driver.execute("ROLLBACK")
+                    except Exception:
+                        pass
+                    raise
+
+    # ------------------------------------------------------------------ staging
+
+    def _prepare_stages(self, s: _Session) -> None:
+        if s.prepared:
+            return
+        for name, schema in {**_stage_schemas(), **self.extra_stages}.items():
+            if name not in s.stages:
+                types = _arrow.column_types(schema)
+                s.driver.execute(_arrow.create_stage_sql(name, types))
+                s.stages[name] = types
+        s.prepared = True
+
+    def stage(self, name: str, data: pa.Table) -> None:
+        """``data`` as the session's temporary table ``name`` (replacing its rows)."""
+        with self._guard() as s:
+            types = _arrow.column_types(data.schema)
+            have = s.stages.get(name)
+            fits = have is not None and all(
+                c in have and (have[c] == t or pa.types.is_null(data.schema.field(c).type))
+                for c, t in types.items()
+            )
+            if fits:
+                assert have is not None
+                if s.depth:
+                    self._begin(s)
+                s.driver.execute(f"DELETE FROM {name}")
+                types = {c: have[c] for c in types}
+            elif s.open:
+                # A CREATE now would commit what this transaction wrote: undo it, create the
+                # table, and let the caller retry (the heal cycle retries ConflictError).
+                s.driver.execute("ROLLBACK")
+                s.open = False
+                s.driver.execute(_arrow.create_stage_sql(name, types))
+                s.stages[name] = types
+                raise ConflictError(
+                    f"staging table {name} had to be created inside a transaction; the "
+                    "transaction was rolled back, retry (register_stage avoids this)"
+                )
+            else:
+                s.driver.execute(_arrow.create_stage_sql(name, types))
+                s.stages[name] = types
+                if s.depth:
+                    self._begin(s)
+            columns = list(types)
+            insert = _arrow.insert_stage_sql(name, types, columns)
+            for batch in _arrow.json_batches(data):
+                s.driver.execute(insert, [batch])
+
+    # ------------------------------------------------------------------ functions
+
+    def install_functions(self) -> None:
+        """GET_WEATHER_DATA, GET_VENDOR_STATUS, GENERATE_REALISTIC_SIMULATION and the
+        RESQ_HEAL procedure, with the resq code uploaded to a stage. Skipped with
+        ``python=false`` (a peer that cannot run Python objects)."""
+        if not self.python or self._deploying:
+            return
+        from resq.backends.snowflake import plan
+
+        plan.apply(self, plan.build(self.deploy_config()), only=plan.FUNCTION_STEPS)
+
+    def deploy(self, config: Any = None) -> list[Any]:
+        """Apply the whole deploy plan (resq.backends.snowflake.plan), then the rows init
+        writes (schema version, sector defaults, the audit chain's head). Idempotent."""
+        from resq.backends.snowflake import plan
+
+        config = config or self.deploy_config()
+        done = plan.apply(self, plan.build(config))
+        self._deploying = True
+        try:
+            self.init()
+        finally:
+            self._deploying = False
+        return done
+
+    def deploy_config(self) -> Any:
+        """The deploy plan's names for this connection (database and schema as connected)."""
+        from resq.backends.snowflake.plan import DeployConfig
+
+        row = self.fetch("SELECT CURRENT_DATABASE() AS d, CURRENT_SCHEMA() AS s").to_pylist()[0]
+        return DeployConfig(
+            database=row["d"] or sqltext.DEFAULT_NAMES["database"],
+            schema=row["s"] or sqltext.DEFAULT_NAMES["schema"],
+            warehouse=self._warehouse or sqltext.DEFAULT_NAMES["warehouse"],
+            target_lag=self.target_lag,
+        )
+
+    # ------------------------------------------------------------------ stock_analysis
+
+    def create_analysis(self) -> None:
+        """The dynamic table (or, with ``analysis=view``, a view of the same query). Once
+        the deploy plan has created the row access policy, the table is created with it."""
+        if self.analysis_mode == "view":
+            self.execute(sqltext.view_sql())
+            return
+        if self._deploying:
+            return
+        from resq.backends.snowflake import plan
+
+        deployed = bool(self.fetch(f"SHOW ROW ACCESS POLICIES LIKE '{sqltext.POLICY}'").num_rows)
+        step = plan.analysis_step(self.deploy_config(), policy=deployed)
+        plan.apply(self, [step])
+        self._dirty = False
+
+    def _mark_changed(self) -> None:
+        self._dirty = True
+
+    def refresh_analysis(
+        self, *, force: bool = False, now: datetime | None = None
+    ) -> RefreshResult:
+        """Snowflake refreshes the dynamic table within its target lag by itself. resq asks
+        for a refresh (``ALTER DYNAMIC TABLE ... REFRESH``) when forced, or when this backend
+        wrote its sources since (so a heal right after a chaos edit sees it)."""
+        now = now or utcnow()
+        if self.analysis_mode == "view":
+            return RefreshResult(False, None, "stock_analysis is a view: every read is current")
+        with self._guard() as s:
+            if s.depth:
+                return RefreshResult(False, None, "not refreshed inside a transaction")
+        if not (force or self._dirty):
+            return RefreshResult(
+                False, None, f"Snowflake refreshes it within its target lag ({self.target_lag})"
+            )
+        self._dirty = False
+        self.execute("ALTER DYNAMIC TABLE stock_analysis REFRESH")
+        return RefreshResult(True, None, "MANUAL" if force else "CHANGES", now, utcnow())
+
+    def analysis_state(self) -> dict[str, Any]:
+        """What Snowflake reports about the dynamic table (SHOW DYNAMIC TABLES)."""
+        if self.analysis_mode == "view":
+            return {
+                "exists": True,
+                "kind": "VIEW",
+                "last_refresh_end": utcnow(),
+                "suspended": False,
+                "consecutive_failures": 0,
+            }
+        rows = self.fetch("SHOW DYNAMIC TABLES LIKE 'STOCK_ANALYSIS'").to_pylist()
+        if not rows:
+            return {"exists": False}
+        row = rows[0]
+        stamp = row.get("data_timestamp")
+        if isinstance(stamp, datetime) and stamp.tzinfo is not None:
+            from datetime import UTC
+
+            stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+        state = str(row.get("scheduling_state") or "")
+        return {
+            "exists": True,
+            "kind": "DYNAMIC TABLE",
+            "target_lag": row.get("target_lag"),
+            "refresh_mode": row.get("refresh_mode"),
+            "refresh_mode_reason": row.get("refresh_mode_reason"),
+            "scheduling_state": state,
+            "suspended": "SUSPENDED" in state.upper(),
+            "last_refresh_end": stamp,
+            "consecutive_failures": 0,
+            "rows": row.get("rows"),
+        }
+
+
+def from_session(session: Any, **options: Any) -> SnowflakeBackend:
+    """The backend over an existing Snowpark session (a notebook, a stored procedure,
+    Streamlit in Snowflake). The session stays the caller's: closing the backend does not
+    close it. ``options``: ``analysis``, ``python``, ``target_lag_s``, ``warehouse``."""
+    return SnowflakeBackend(session=session, **options)
+
+
+_DDL_WORDS = ("CREATE", "ALTER", "DROP", "UNDROP", "GRANT", "REVOKE", "COMMENT")
+
+
+def _is_ddl(sql: str) -> bool:
+    """Whether a statement is DDL (which Snowflake runs in a transaction of its own)."""
+    text = sql.lstrip()
+    while text.startswith(("--", "/*")):
+        if text.startswith("--"):
+            text = text.split("\n", 1)[1].lstrip() if "\n" in text else ""
+        else:
+            text = text.split("*/", 1)[1].lstrip() if "*/" in text else ""
+    first = text.split(None, 1)[0].upper() if text else ""
+    return first in _DDL_WORDS
+
+
+class SnowflakeSQLError(BackendError, ValueError):
+    """A statement resq was asked to send does not parse as Snowflake SQL."""
+
+
+_VALID: set[str] = set()
+
+
+def _validated(sql: str) -> None:
+    """Check once that ``sql`` parses as Snowflake (a typo fails here, with its position)."""
+    if sql in _VALID:
+        return
+    try:
+        sqltext.parses(sql)
+    except Exception as exc:
+        raise SnowflakeSQLError(f"not valid Snowflake SQL: {exc}") from None
+    if len(_VALID) < 4096:
+        _VALID.add(sql)

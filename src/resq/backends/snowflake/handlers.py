@@ -1,0 +1,139 @@
+"""The Python that runs inside Snowflake: the handlers of GET_WEATHER_DATA,
+GET_VENDOR_STATUS (vectorized), GENERATE_REALISTIC_SIMULATION (a table function) and the
+RESQ_HEAL procedure (sql/snowflake/functions.sql and procedure.sql).
+
+Each is a thin shell over the library (resq.simulation, the engine), so Snowflake computes
+exactly what the library does. The same functions run as local Python in Snowpark's local
+testing mode (tests/test_snowflake_tier1_*). Nothing here imports Snowflake modules or
+pandas at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from resq import simulation
+
+STREAM = "STOCK_ANALYSIS_CHANGES"
+NEEDS_DECISION = ("CRITICAL", "WARNING")
+
+
+def _vectorized(func: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Mark ``func`` as a vectorized (pandas batch) UDF inside Snowflake; elsewhere (no
+    ``_snowflake`` module) it stays a plain function."""
+    try:
+        from _snowflake import vectorized
+    except ImportError:
+        return func
+    import pandas as pd
+
+    marked: Callable[[Any], Any] = vectorized(input=pd.DataFrame)(func)
+    return marked
+
+
+# --------------------------------------------------------------------------- functions
+
+
+def weather_series(cities: Any) -> Any:
+    """GET_WEATHER_DATA over a pandas Series of city names (None stays None)."""
+    import pandas as pd
+
+    values = pa.array(cities.astype(object).where(cities.notna(), None).tolist(), pa.string())
+    return pd.Series(simulation.get_weather_data_batch(values).to_pylist(), index=cities.index)
+
+
+def vendor_status_series(vendors: Any) -> Any:
+    """GET_VENDOR_STATUS over a pandas Series of vendor names: one OBJECT (a dict with
+    status, latency_ms and data_source) per row, None for a NULL vendor."""
+    import pandas as pd
+
+    values = pa.array(vendors.astype(object).where(vendors.notna(), None).tolist(), pa.string())
+    return pd.Series(simulation.get_vendor_status_batch(values).to_pylist(), index=vendors.index)
+
+
+@_vectorized
+def weather_batch(frame: Any) -> Any:
+    """The vectorized GET_WEATHER_DATA handler: column 0 of the batch is the city."""
+    return weather_series(frame[0])
+
+
+@_vectorized
+def vendor_status_batch(frame: Any) -> Any:
+    """The vectorized GET_VENDOR_STATUS handler: column 0 of the batch is the vendor."""
+    return vendor_status_series(frame[0])
+
+
+SERIES_COLUMNS = ("org_id", "sku", "day", "consumption", "stock", "stockout", "data_source")
+
+
+class SimulationSeries:
+    """GENERATE_REALISTIC_SIMULATION(org_id, sku, days, seed): one row per day, exactly
+    ``resq.simulation.generate_realistic_simulation`` for that item (labelled SIMULATED)."""
+
+    def process(self, org_id: str, sku: str, days: Any, seed: Any) -> Iterator[tuple[Any, ...]]:
+        table = simulation.generate_realistic_simulation([org_id], [sku], int(days), int(seed))
+        columns = [table.column(name).to_pylist() for name in SERIES_COLUMNS]
+        yield from zip(*columns, strict=True)
+
+
+# --------------------------------------------------------------------------- procedure
+
+
+def needs_healing(session: Any) -> bool:
+    """Whether any stock_analysis row is CRITICAL or WARNING: the cheap check (a Snowpark
+    DataFrame, computed in the warehouse) that makes a spurious trigger a no-op."""
+    from snowflake.snowpark.functions import col
+
+    rows = session.table("STOCK_ANALYSIS").filter(col("STATUS").isin(*NEEDS_DECISION))
+    return bool(rows.limit(1).count())
+
+
+def consume_stream(session: Any) -> int:
+    """Read the stream on stock_analysis in a DML statement (which advances its offset) and
+    log the trigger; returns how many changed rows it held."""
+    session.sql(
+        "INSERT INTO resq_heal_triggers (triggered_at, changed_rows) "
+        f"SELECT CURRENT_TIMESTAMP()::TIMESTAMP_NTZ, COUNT(*) FROM {STREAM}"
+    ).collect()
+    rows = session.sql(
+        "SELECT changed_rows FROM resq_heal_triggers ORDER BY triggered_at DESC LIMIT 1"
+    ).collect()
+    return int(rows[0][0]) if rows else 0
+
+
+def heal_procedure(session: Any, dry_run: bool = False, triggered_by: str = "MANUAL") -> dict:
+    """``CALL RESQ_HEAL(dry_run, triggered_by)``: one heal cycle of the same engine, or a
+    no-op when nothing needs a decision. Returns the report as a VARIANT."""
+    from resq.backends.snowflake import from_session
+    from resq.engine import SelfHealingEngine
+
+    result: dict[str, Any] = {"triggered_by": triggered_by}
+    if str(triggered_by).upper() == "STREAM":
+        result["changed_rows"] = consume_stream(session)
+    if not needs_healing(session):
+        return {**result, "noop": True, "reason": "no CRITICAL or WARNING item"}
+    backend = from_session(session)
+    engine = SelfHealingEngine(backend, actor=f"resq-procedure:{triggered_by}".lower())
+    proposals, covered = engine.plan()
+    if proposals.num_rows == 0:
+        return {
+            **result,
+            "noop": True,
+            "reason": "every item that needs a decision is covered by an open order",
+            "covered": covered,
+        }
+    report = engine.heal(dry_run=bool(dry_run))
+    return {**result, "noop": False, **_jsonable(report.as_dict())}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

@@ -1,0 +1,413 @@
+"""The deploy plan: every Snowflake object resq needs, as ordered, named, idempotent steps.
+
+Each step is SQL as written in ``sql/`` (Snowflake dialect), with the installation's
+object names. Re-running the plan changes nothing that is already right and never drops
+data: tables are ``CREATE ... IF NOT EXISTS``; functions, the procedure and the task
+(which hold no data) are replaced; a statement that must not run twice has a guard, a
+query that says it is already done (the dynamic table carries a hash of its definition in
+its COMMENT; a policy already attached to a table is not attached again).
+
+``resq deploy snowflake`` applies it (or prints it with ``--dry-run``); ``init`` applies
+the function and analysis steps.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from resq.backends.snowflake import sqltext
+from resq.backends.snowflake.sqltext import POLICY, STREAM, check_identifier
+
+if TYPE_CHECKING:
+    from resq.backends.snowflake.backend import SnowflakeBackend
+
+FUNCTION_STEPS = ("code", "functions", "procedure")
+
+# Org-scoped tables: the row access policy is attached on their org_id column.
+POLICY_TABLES = (
+    "organizations",
+    "inventory_master",
+    "purchase_orders",
+    "audit_log",
+    "alerts",
+    "notifications",
+    "stock_history",
+)
+
+CODE_ZIP = "resq.zip"
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """The object names of one installation (plain identifiers) and the refresh cadence."""
+
+    database: str = sqltext.DEFAULT_NAMES["database"]
+    schema: str = sqltext.DEFAULT_NAMES["schema"]
+    warehouse: str = sqltext.DEFAULT_NAMES["warehouse"]
+    engine_role: str = sqltext.DEFAULT_NAMES["engine_role"]
+    app_role: str = sqltext.DEFAULT_NAMES["app_role"]
+    code_stage: str = sqltext.DEFAULT_NAMES["code_stage"]
+    target_lag: str = "1 minute"
+    code_zip: Path = field(default_factory=lambda: Path(CODE_ZIP))
+
+    def __post_init__(self) -> None:
+        for key in sqltext.DEFAULT_NAMES:
+            check_identifier(getattr(self, key), key.replace("_", " "))
+        sqltext.lag_text(sqltext.lag_seconds(self.target_lag))
+
+    def names(self) -> dict[str, str]:
+        """Default name (as written in the files) -> this installation's name."""
+        return {sqltext.DEFAULT_NAMES[k]: getattr(self, k) for k in sqltext.DEFAULT_NAMES}
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement, and optionally a guard: a query whose first value is true (or a
+    count above 0) when the statement's effect is already in place (then it is skipped)."""
+
+    sql: str
+    unless: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    purpose: str
+    statements: tuple[Statement, ...]
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying one statement did."""
+
+    step: str
+    sql: str
+    ran: bool
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build(config: DeployConfig | None = None) -> list[Step]:
+    """The whole plan, in order."""
+    config = config or DeployConfig()
+    names = config.names()
+
+    def file_statements(name: str, extra: dict[str, str] | None = None) -> tuple[Statement, ...]:
+        text = sqltext.snowflake_file(name)
+        return tuple(
+            Statement(sqltext.rename(s, {**names, **(extra or {})})) for s in sqltext.split(text)
+        )
+
+    from resq import sqlfiles
+
+    steps = [
+        Step(
+            "schema",
+            "the tables of sql/schema.sql (IF NOT EXISTS: existing data is kept)",
+            tuple(Statement(s) for s in sqltext.split(sqlfiles.sql_text("schema"))),
+        ),
+        Step(
+            "support",
+            "the entitlement mapping the row access policy reads, and the trigger log",
+            file_statements("support"),
+        ),
+        Step(
+            "policy",
+            "the row access policy (created once, its body kept up to date)",
+            file_statements("policy"),
+        ),
+        Step(
+            "code",
+            "the stage holding the resq package, and the package itself",
+            (
+                Statement(f"CREATE STAGE IF NOT EXISTS {config.code_stage}"),
+                Statement(
+                    f"PUT 'file://{config.code_zip.as_posix()}' @{config.code_stage} "
+                    "AUTO_COMPRESS = FALSE OVERWRITE = TRUE"
+                ),
+            ),
+        ),
+        Step(
+            "functions",
+            "GET_WEATHER_DATA, GET_VENDOR_STATUS and GENERATE_REALISTIC_SIMULATION",
+            file_statements("functions"),
+        ),
+        Step("procedure", "RESQ_HEAL, the heal cycle", file_statements("procedure")),
+        analysis_step(config, policy=True),
+        Step(
+            "isolation",
+            "the row access policy on every org-scoped table (stock_analysis has it inline)",
+            tuple(
+                Statement(
+                    f"ALTER TABLE {table} ADD ROW ACCESS POLICY {POLICY} ON (org_id)",
+                    unless=_policy_guard(config, table),
+                )
+                for table in POLICY_TABLES
+            ),
+        ),
+        Step(
+            "trigger",
+            "the stream on stock_analysis and the task that calls RESQ_HEAL when it has data",
+            file_statements("trigger"),
+        ),
+    ]
+    if sqltext.has_snowflake_file("notifications"):
+        steps.append(
+            Step(
+                "notifications",
+                "alert delivery and escalation (sql/snowflake/notifications.sql)",
+                file_statements("notifications"),
+            )
+        )
+    steps.append(
+        Step(
+            "grants",
+            "what the app role (the dashboard) may read, do and call",
+            file_statements(
+                "grants",
+                {"RESQ": config.database, "CORE": config.schema},
+            ),
+        )
+    )
+    return steps
+
+
+def analysis_step(config: DeployConfig, *, policy: bool) -> Step:
+    """stock_analysis as a dynamic table, replaced only when its definition changed. With
+    ``policy`` (a deployed installation) the row access policy is attached as it is
+    created and the stream over it is recreated with it."""
+    dt = sqltext.dynamic_table_sql(
+        warehouse=config.warehouse, target_lag=config.target_lag, policy=POLICY if policy else None
+    )
+    guard = _comment_guard(config, sqltext.comment_of(dt))
+    statements = [Statement(dt, unless=guard)]
+    if policy:
+        statements.append(
+            Statement(
+                f"CREATE OR REPLACE STREAM {STREAM} ON DYNAMIC TABLE stock_analysis", unless=guard
+            )
+        )
+    return Step(
+        "analysis",
+        "stock_analysis, the dynamic table (replaced only when its definition changed; "
+        "the stream over it is recreated with it)",
+        tuple(statements),
+    )
+
+
+def _comment_guard(config: DeployConfig, comment: str) -> str:
+    return (
+        "SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES "
+        f"WHERE TABLE_SCHEMA = '{config.schema.upper()}' AND TABLE_NAME = 'STOCK_ANALYSIS' "
+        f"AND COMMENT = '{comment}'"
+    )
+
+
+def _policy_guard(config: DeployConfig, table: str) -> str:
+    entity = f"{config.database}.{config.schema}.{table}".upper()
+    return (
+        "SELECT COUNT(*) FROM TABLE(INFORMATION_SCHEMA.POLICY_REFERENCES("
+        f"REF_ENTITY_NAME => '{entity}', REF_ENTITY_DOMAIN => 'table')) "
+        "WHERE POLICY_KIND = 'ROW_ACCESS_POLICY'"
+    )
+
+
+# --------------------------------------------------------------------------- output
+
+
+def render(steps: Sequence[Step]) -> str:
+    """The plan as one SQL script: each step headed by a comment, guards shown as comments."""
+    out = [
+        "-- resq deploy plan for Snowflake: ordered, idempotent steps (resq deploy snowflake).",
+        "-- Guarded statements run only when their guard query returns 0.",
+    ]
+    for i, step in enumerate(steps, 1):
+        out.append("")
+        out.append(f"-- step {i}: {step.name}: {step.purpose}")
+        for statement in step.statements:
+            if statement.unless:
+                out.append(f"-- skipped when this returns more than 0: {statement.unless}")
+            out.append(statement.sql.rstrip().rstrip(";") + ";")
+    return "\n".join(out) + "\n"
+
+
+def statements(steps: Sequence[Step]) -> list[tuple[str, Statement]]:
+    return [(step.name, s) for step in steps for s in step.statements]
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def apply(
+    backend: SnowflakeBackend, steps: Sequence[Step], *, only: Iterable[str] | None = None
+) -> list[Applied]:
+    """Run the plan (or the named steps) on ``backend``, statement by statement, skipping
+    statements whose guard says they are done. The code step uploads a freshly built
+    resq.zip."""
+    wanted = set(only) if only is not None else None
+    chosen = [s for s in steps if wanted is None or s.name in wanted]
+    done: list[Applied] = []
+    with _code_zip(chosen) as zip_path:
+        for step in chosen:
+            for statement in step.statements:
+                if statement.unless and _already(backend, statement.unless):
+                    done.append(Applied(step.name, statement.sql, False))
+                    continue
+                sql = statement.sql
+                if sql.startswith("PUT ") and zip_path is not None:
+                    sql = _put_with(sql, zip_path)
+                backend.execute(sql)
+                done.append(Applied(step.name, statement.sql, True))
+    return done
+
+
+def _already(backend: SnowflakeBackend, query: str) -> bool:
+    table = backend.fetch(query)
+    if not table.num_rows or not table.num_columns:
+        return False
+    value = table.column(0)[0].as_py()
+    return bool(value)
+
+
+class _code_zip:
+    """Build resq.zip into a temporary folder when a step uploads it."""
+
+    def __init__(self, steps: Sequence[Step]) -> None:
+        self.needed = any(s.sql.startswith("PUT ") for st in steps for s in st.statements)
+        self.tmp: Any = None
+
+    def __enter__(self) -> Path | None:
+        if not self.needed:
+            return None
+        import tempfile
+
+        self.tmp = tempfile.TemporaryDirectory(prefix="resq-deploy-")
+        return build_code_zip(Path(self.tmp.name) / CODE_ZIP)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tmp is not None:
+            self.tmp.cleanup()
+
+
+def _put_with(sql: str, path: Path) -> str:
+    start = sql.index("'file://") + len("'file://")
+    end = sql.index("'", start)
+    return sql[:start] + path.as_posix() + sql[end:]
+
+
+def build_code_zip(target: Path) -> Path:
+    """The resq package (its Python and its SQL files) as a zip Snowflake imports, with
+    fixed timestamps so the same code gives the same bytes."""
+    import resq
+    from resq import sqlfiles
+
+    package = Path(resq.__file__).resolve().parent
+    sql_dir = Path(str(sqlfiles._sql_dir()))
+    entries: list[tuple[str, Path]] = []
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            entries.append((f"resq/{path.relative_to(package).as_posix()}", path))
+    if not (package / "sql").is_dir():
+        for path in sorted(sql_dir.rglob("*.sql")):
+            entries.append((f"resq/sql/{path.relative_to(sql_dir).as_posix()}", path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for arcname, path in entries:
+            info = zipfile.ZipInfo(arcname, date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, path.read_bytes())
+    return target
+
+
+# --------------------------------------------------------------------------- project files
+
+
+STREAMLIT_LAUNCHER = '''"""Streamlit in Snowflake entry point, written by `resq deploy snowflake`.
+
+Runs the resq dashboard (resq/dashboard/app.py, uploaded beside this file) on the app's
+Snowpark session: resq.backends.snowflake.from_session(get_active_session()).
+"""
+
+import runpy
+
+runpy.run_module("resq.dashboard.app", run_name="__main__")
+'''
+
+ENVIRONMENT_PACKAGES = (
+    "numpy",
+    "pandas<3",
+    "pyarrow",
+    "sqlglot",
+    "snowflake-snowpark-python",
+)
+
+
+def snowflake_yml(config: DeployConfig, package_dir: str, app_name: str = "RESQ_DASHBOARD") -> str:
+    """snowflake.yml (definition_version 2) with one streamlit entity: the resq dashboard,
+    for ``snow streamlit deploy``. ``package_dir`` is the resq package relative to the
+    project folder."""
+    check_identifier(app_name, "app name")
+    return (
+        "# Written by `resq deploy snowflake`: publish the dashboard with\n"
+        "#   snow streamlit deploy --replace\n"
+        "definition_version: 2\n"
+        "entities:\n"
+        "  resq_dashboard:\n"
+        "    type: streamlit\n"
+        "    identifier:\n"
+        f"      name: {app_name}\n"
+        f"      database: {config.database}\n"
+        f"      schema: {config.schema}\n"
+        "    title: ResQ OS\n"
+        f"    query_warehouse: {config.warehouse}\n"
+        "    stage: RESQ_STREAMLIT\n"
+        "    main_file: streamlit_app.py\n"
+        "    artifacts:\n"
+        "      - streamlit_app.py\n"
+        "      - environment.yml\n"
+        f"      - src: {package_dir}/\n"
+        "        dest: resq/\n"
+    )
+
+
+def environment_yml() -> str:
+    """environment.yml: the Snowflake Anaconda packages the dashboard imports."""
+    deps = "".join(f"  - {p}\n" for p in ENVIRONMENT_PACKAGES)
+    return (
+        "# Written by `resq deploy snowflake`: the packages of the Streamlit in Snowflake app.\n"
+        "name: sf_env\n"
+        "channels:\n"
+        "  - snowflake\n"
+        f"dependencies:\n{deps}"
+    )
+
+
+def write_project(config: DeployConfig, folder: Path) -> list[Path]:
+    """Write snowflake.yml, environment.yml and streamlit_app.py into ``folder``."""
+    import resq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    package = Path(resq.__file__).resolve().parent
+    relative = os.path.relpath(package, folder.resolve()).replace(os.sep, "/")
+    files = {
+        "snowflake.yml": snowflake_yml(config, relative),
+        "environment.yml": environment_yml(),
+        "streamlit_app.py": STREAMLIT_LAUNCHER,
+    }
+    written = []
+    for name, text in files.items():
+        path = folder / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def with_zip(config: DeployConfig, path: Path) -> DeployConfig:
+    return replace(config, code_zip=path)

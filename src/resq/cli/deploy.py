@@ -1,0 +1,185 @@
+"""``resq deploy snowflake``: install or upgrade every resq object in Snowflake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from resq.cli._runtime import State, UsageProblem
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.callback()
+def deploy() -> None:
+    """Deploy resq into a warehouse that runs it by itself (Snowflake).
+
+    Examples:
+
+    ```
+    resq deploy snowflake --dry-run
+    resq --db 'snowflake://?connection_name=prod' deploy snowflake
+    ```
+    """
+
+
+@app.command("snowflake")
+def snowflake(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the plan as SQL (and write the project files); connect to nothing.",
+        ),
+    ] = False,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            metavar="DIR",
+            help="Where to write snowflake.yml, environment.yml and streamlit_app.py.",
+        ),
+    ] = Path("."),
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            metavar="NAME",
+            help="Database (default: the connection's; RESQ with --dry-run).",
+            show_default=False,
+        ),
+    ] = None,
+    schema: Annotated[
+        str | None,
+        typer.Option(
+            "--schema",
+            metavar="NAME",
+            help="Schema (default: the connection's; CORE with --dry-run).",
+            show_default=False,
+        ),
+    ] = None,
+    warehouse: Annotated[
+        str | None,
+        typer.Option(
+            "--warehouse",
+            metavar="NAME",
+            help="Warehouse of the dynamic table, the task and the app (default RESQ_WH).",
+            show_default=False,
+        ),
+    ] = None,
+    engine_role: Annotated[
+        str | None,
+        typer.Option(
+            "--engine-role",
+            metavar="NAME",
+            help="Role that owns the objects and is exempt from the row access policy "
+            "(default RESQ_ENGINE).",
+            show_default=False,
+        ),
+    ] = None,
+    app_role: Annotated[
+        str | None,
+        typer.Option(
+            "--app-role",
+            metavar="NAME",
+            help="Role of the dashboard, granted what it needs (default RESQ_APP).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Create or upgrade every resq object in Snowflake, idempotently.
+
+    The plan, in order: the tables, the entitlement mapping, the row access policy, the
+    resq code stage, the Python functions, the RESQ_HEAL procedure, the stock_analysis
+    dynamic table, the policy on every org-scoped table, the stream and the task that heal
+    on change, alert delivery (when present) and the app role's grants. Re-running changes
+    nothing that is already right and drops no data. It also writes snowflake.yml
+    (definition_version 2) and environment.yml, so `snow streamlit deploy` publishes the
+    dashboard. Run it with the engine role (see docs/snowflake.md for the one-time set-up).
+
+    Examples:
+
+    ```
+    resq deploy snowflake --dry-run > plan.sql
+    resq --db 'snowflake://?connection_name=prod' deploy snowflake --out deploy/
+    ```
+    """
+    from resq.backends.snowflake import plan
+
+    state = State.of(ctx)
+    state.refuse_org("deploy")
+    names: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "database": database,
+            "schema": schema,
+            "warehouse": warehouse,
+            "engine_role": engine_role,
+            "app_role": app_role,
+        }.items()
+        if v is not None
+    }
+    if dry_run:
+        config = plan.DeployConfig(**names, code_zip=(out / plan.CODE_ZIP).resolve())
+        steps = plan.build(config)
+        plan.build_code_zip(config.code_zip)
+        written = plan.write_project(config, out)
+        if state.json:
+            state.emit(
+                {
+                    "dry_run": True,
+                    "steps": [
+                        {
+                            "step": s.name,
+                            "purpose": s.purpose,
+                            "statements": [
+                                {"sql": st.sql, "unless": st.unless} for st in s.statements
+                            ],
+                        }
+                        for s in steps
+                    ],
+                    "files": [str(p) for p in [*written, config.code_zip]],
+                }
+            )
+            return
+        typer.echo(plan.render(steps), nl=False)
+        return
+    backend = _snowflake_backend(state)
+    from dataclasses import replace
+
+    config = replace(backend.deploy_config(), **names)
+    with state.spinner("Deploying resq into Snowflake"):
+        done = backend.deploy(config)
+    written = plan.write_project(config, out)
+    ran = sum(1 for d in done if d.ran)
+    if state.json:
+        state.emit(
+            {
+                "dry_run": False,
+                "statements_run": ran,
+                "statements_skipped": len(done) - ran,
+                "applied": [{"step": d.step, "sql": d.sql, "ran": d.ran} for d in done],
+                "files": [str(p) for p in written],
+            }
+        )
+        return
+    state.out.print(
+        f"Deployed resq into {config.database}.{config.schema}: {ran} statements run, "
+        f"{len(done) - ran} already in place. Wrote {', '.join(p.name for p in written)}; "
+        f"publish the dashboard with `snow streamlit deploy --replace`.",
+        markup=False,
+    )
+
+
+def _snowflake_backend(state: State) -> Any:
+    backend = state.backend(need_schema=False)
+    if getattr(backend, "name", None) != "snowflake":
+        raise UsageProblem(
+            f"`resq deploy snowflake` needs a Snowflake connection, not {state.db}; pass "
+            "--db snowflake://user@account/DB/SCHEMA?warehouse=WH (or RESQ_DB), or use "
+            "--dry-run to print the plan"
+        )
+    return backend

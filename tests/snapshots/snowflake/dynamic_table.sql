@@ -1,0 +1,113 @@
+-- resq deploy plan for Snowflake: ordered, idempotent steps (resq deploy snowflake).
+-- Guarded statements run only when their guard query returns 0.
+
+-- step 1: analysis: stock_analysis, the dynamic table (replaced only when its definition changed; the stream over it is recreated with it)
+-- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 2706fec29494cee0'
+CREATE OR REPLACE DYNAMIC TABLE stock_analysis
+    TARGET_LAG = '1 minute'
+    WAREHOUSE = RESQ_WH
+    REFRESH_MODE = INCREMENTAL
+    COMMENT = 'resq stock_analysis definition 2706fec29494cee0'
+    COPY GRANTS
+    WITH ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id)
+AS
+SELECT
+    org_id,
+    org_name,
+    sector,
+    city,
+    sku,
+    item_name,
+    category,
+    unit,
+    pack_size,
+    lead_time_days,
+    preferred_vendor,
+    current_stock,
+    daily_consumption,
+    effective_consumption,
+    IFF(effective_consumption > 0, current_stock / effective_consumption, NULL) AS days_remaining,
+    critical_days,
+    warning_days,
+    target_days,
+    CASE
+        WHEN effective_consumption > 0 AND current_stock / effective_consumption <= critical_days
+            THEN 'CRITICAL'
+        WHEN effective_consumption > 0 AND current_stock / effective_consumption <= warning_days
+            THEN 'WARNING'
+        ELSE 'OK'
+    END AS status,
+    priority,
+    weather,
+    weather_delay_days,
+    disaster_zone,
+    phh_persons,
+    aay_households,
+    monthly_allotment_cap,
+    IFF(
+        inventory_source = 'REAL' AND org_source = 'REAL'
+        AND (weather_source = 'REAL' OR NOT weather_applied),
+        'REAL',
+        'SIMULATED'
+    ) AS data_source
+FROM (
+    SELECT
+        base.*,
+        base.consumption * (adverse_multiplier * haze_multiplier) AS effective_consumption,
+        IFF(adverse AND adverse_critical_days IS NOT NULL, adverse_critical_days, base_critical_days)
+            AS critical_days,
+        GREATEST(
+            base_warning_days,
+            IFF(adverse AND adverse_critical_days IS NOT NULL, adverse_critical_days, base_critical_days)
+        ) AS warning_days,
+        (adverse_multiplier * haze_multiplier) <> 1.0
+            OR (adverse AND adverse_critical_days IS NOT NULL) AS weather_applied
+    FROM (
+        SELECT
+            i.org_id,
+            o.org_name,
+            o.sector,
+            o.city,
+            i.sku,
+            i.item_name,
+            i.category,
+            i.unit,
+            i.pack_size,
+            i.lead_time_days,
+            i.preferred_vendor,
+            i.current_stock,
+            i.daily_consumption,
+            i.daily_consumption * i.demand_factor AS consumption,
+            COALESCE(w.condition, 'Clear') AS weather,
+            COALESCE(w.condition, 'Clear') IN ('Rain', 'Storm', 'Flood') AS adverse,
+            IFF(COALESCE(w.condition, 'Clear') IN ('Rain', 'Storm', 'Flood'),
+                c.adverse_demand_multiplier, 1.0) AS adverse_multiplier,
+            IFF(COALESCE(w.condition, 'Clear') = 'Haze' AND i.category = 'OXYGEN',
+                c.haze_demand_multiplier, 1.0) AS haze_multiplier,
+            c.critical_days AS base_critical_days,
+            c.warning_days AS base_warning_days,
+            c.adverse_critical_days,
+            c.target_days,
+            IFF(o.disaster_zone AND c.disaster_priority IS NOT NULL, c.disaster_priority, c.priority)
+                AS priority,
+            CASE COALESCE(w.condition, 'Clear')
+                WHEN 'Rain' THEN 1.0
+                WHEN 'Storm' THEN 2.0
+                WHEN 'Flood' THEN 3.0
+                ELSE 0.0
+            END AS weather_delay_days,
+            o.disaster_zone,
+            o.phh_persons,
+            o.aay_households,
+            c.monthly_allotment_cap,
+            i.data_source AS inventory_source,
+            o.data_source AS org_source,
+            COALESCE(w.data_source, 'REAL') AS weather_source
+        FROM inventory_master AS i
+        JOIN organizations AS o ON o.org_id = i.org_id
+        JOIN sector_config AS c ON c.sector = o.sector
+        LEFT JOIN city_weather AS w ON w.city = o.city
+    ) AS base
+) AS analysed;
+-- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 2706fec29494cee0'
+CREATE OR REPLACE STREAM STOCK_ANALYSIS_CHANGES ON DYNAMIC TABLE stock_analysis;

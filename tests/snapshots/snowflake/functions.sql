@@ -1,0 +1,34 @@
+-- resq deploy plan for Snowflake: ordered, idempotent steps (resq deploy snowflake).
+-- Guarded statements run only when their guard query returns 0.
+
+-- step 1: code: the stage holding the resq package, and the package itself
+CREATE STAGE IF NOT EXISTS RESQ_CODE;
+PUT 'file:///opt/resq-deploy/resq.zip' @RESQ_CODE AUTO_COMPRESS = FALSE OVERWRITE = TRUE;
+
+-- step 2: functions: GET_WEATHER_DATA, GET_VENDOR_STATUS and GENERATE_REALISTIC_SIMULATION
+CREATE OR REPLACE FUNCTION GET_WEATHER_DATA(CITY VARCHAR)
+RETURNS VARCHAR
+LANGUAGE PYTHON
+RUNTIME_VERSION = '3.11'
+PACKAGES = ('numpy', 'pandas', 'pyarrow')
+IMPORTS = ('@RESQ_CODE/resq.zip')
+HANDLER = 'resq.backends.snowflake.handlers.weather_batch';
+CREATE OR REPLACE FUNCTION GET_VENDOR_STATUS(VENDOR VARCHAR)
+RETURNS OBJECT
+LANGUAGE PYTHON
+RUNTIME_VERSION = '3.11'
+PACKAGES = ('numpy', 'pandas', 'pyarrow')
+IMPORTS = ('@RESQ_CODE/resq.zip')
+HANDLER = 'resq.backends.snowflake.handlers.vendor_status_batch';
+CREATE OR REPLACE FUNCTION GENERATE_REALISTIC_SIMULATION(
+    ORG_ID VARCHAR, SKU VARCHAR, DAYS NUMBER, SEED NUMBER
+)
+RETURNS TABLE (
+    ORG_ID VARCHAR, SKU VARCHAR, DAY DATE, CONSUMPTION FLOAT, STOCK FLOAT, STOCKOUT BOOLEAN,
+    DATA_SOURCE VARCHAR
+)
+LANGUAGE PYTHON
+RUNTIME_VERSION = '3.11'
+PACKAGES = ('numpy', 'pyarrow')
+IMPORTS = ('@RESQ_CODE/resq.zip')
+HANDLER = 'resq.backends.snowflake.handlers.SimulationSeries';

@@ -1,0 +1,332 @@
+"""Tier 3, exact-SQL snapshots: what no local tool can run (the dynamic table, UDF and
+procedure registration, the row access policy, the stream, the task, the grants).
+
+Each snapshot in tests/snapshots/snowflake/ is the exact SQL the deploy plan sends; every
+statement also parses with sqlglot's Snowflake dialect with errors raised. A change to the
+plan is a change to a snapshot, reviewed as such: regenerate them with
+``RESQ_UPDATE_SNAPSHOTS=1 pytest tests/test_snowflake_tier3_snapshot.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel
+
+from resq.backends.snowflake import plan, sqltext
+
+SNAPSHOTS = Path(__file__).parent / "snapshots" / "snowflake"
+CONFIG = plan.DeployConfig(code_zip=Path("/opt/resq-deploy/resq.zip"))
+UPDATE = os.environ.get("RESQ_UPDATE_SNAPSHOTS") == "1"
+
+
+def _steps() -> dict[str, plan.Step]:
+    return {s.name: s for s in plan.build(CONFIG)}
+
+
+def _snapshot(name: str, text: str) -> None:
+    path = SNAPSHOTS / f"{name}.sql"
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"no snapshot {path}: run with RESQ_UPDATE_SNAPSHOTS=1"
+    assert text == path.read_text(encoding="utf-8"), f"{path.name} changed"
+
+
+def _parse(sql: str) -> exp.Expr:
+    parsed = [
+        s
+        for s in sqlglot.parse(sql, read="snowflake", error_level=ErrorLevel.RAISE)
+        if s is not None and not isinstance(s, exp.Semicolon)
+    ]
+    assert len(parsed) == 1, sql
+    return parsed[0]
+
+
+SNAPSHOT_STEPS = {
+    "dynamic_table": ["analysis"],
+    "functions": ["code", "functions"],
+    "procedure": ["procedure"],
+    "row_access_policy": ["support", "policy", "isolation"],
+    "stream_and_task": ["trigger"],
+    "grants": ["grants"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SNAPSHOT_STEPS))
+def test_snowflake_tier3_snapshot_of_each_object(name: str) -> None:
+    steps = _steps()
+    text = plan.render([steps[s] for s in SNAPSHOT_STEPS[name]])
+    _snapshot(name, text)
+    for step in SNAPSHOT_STEPS[name]:
+        for statement in steps[step].statements:
+            _parse(statement.sql)
+            if statement.unless:
+                assert isinstance(_parse(statement.unless), exp.Select)
+
+
+def test_snowflake_tier3_snapshot_of_the_whole_plan() -> None:
+    steps = plan.build(CONFIG)
+    _snapshot("plan", plan.render(steps))
+    assert [s.name for s in steps][:9] == [
+        "schema",
+        "support",
+        "policy",
+        "code",
+        "functions",
+        "procedure",
+        "analysis",
+        "isolation",
+        "trigger",
+    ]
+    assert steps[-1].name == "grants"
+    for _, statement in plan.statements(steps):
+        _parse(statement.sql)
+
+
+def test_snowflake_tier3_snapshot_the_plan_includes_alert_delivery_when_present() -> None:
+    names = [s.name for s in plan.build(CONFIG)]
+    assert ("notifications" in names) == sqltext.has_snowflake_file("notifications")
+    if "notifications" in names:
+        assert names.index("notifications") < names.index("grants")
+
+
+# --- the dynamic table ----------------------------------------------------------------
+
+
+def test_snowflake_tier3_snapshot_dynamic_table_carries_the_file_query_as_written() -> None:
+    from resq import sqlfiles
+
+    dt = _steps()["analysis"].statements[0].sql
+    definition = sqltext.analysis_definition()
+    assert dt.endswith(definition.query)
+    assert "TARGET_LAG = '1 minute'" in dt and "REFRESH_MODE = INCREMENTAL" in dt
+    assert "WITH ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id)" in dt
+    original = sqlfiles.statements("stock_analysis")[0].expression
+    assert _parse(dt).expression == original
+
+
+# Documented blockers of INCREMENTAL refresh (docs.snowflake.com, "Supported queries for
+# dynamic tables"): non-deterministic functions, subqueries outside FROM, LATERAL joins,
+# window functions, set operations other than UNION ALL, LIMIT/ORDER BY, user functions.
+NON_DETERMINISTIC = {
+    "CURRENT_TIMESTAMP",
+    "CURRENT_DATE",
+    "CURRENT_TIME",
+    "CURRENTTIMESTAMP",
+    "CURRENTDATE",
+    "CURRENTTIME",
+    "SYSDATE",
+    "GETDATE",
+    "LOCALTIMESTAMP",
+    "RANDOM",
+    "RAND",
+    "UNIFORM",
+    "UUID_STRING",
+    "SEQ4",
+    "SEQ8",
+    "NORMAL",
+    "RANDSTR",
+    "CURRENT_USER",
+    "CURRENT_ROLE",
+}
+
+
+def test_snowflake_tier3_snapshot_dynamic_table_qualifies_for_incremental_refresh() -> None:
+    """The query is checked against the documented rules; the live tier asks Snowflake
+    (SHOW DYNAMIC TABLES reports refresh_mode INCREMENTAL)."""
+    query = _parse(sqltext.analysis_definition().query)
+    for node in query.walk():
+        name = type(node).__name__.upper()
+        if isinstance(node, exp.Func):
+            fname = (node.sql_name() if not isinstance(node, exp.Anonymous) else node.name).upper()
+            assert fname not in NON_DETERMINISTIC, f"non-deterministic {fname}"
+            assert name not in NON_DETERMINISTIC, f"non-deterministic {name}"
+            assert not isinstance(node, exp.Anonymous), f"user function {node.name}"
+        assert not isinstance(node, (exp.Window, exp.Limit, exp.Order, exp.Lateral)), name
+        assert not isinstance(node, (exp.Intersect, exp.Except)), name
+        if isinstance(node, exp.Subquery):
+            assert isinstance(node.parent, (exp.From, exp.Join)), "subquery outside FROM"
+        if isinstance(node, exp.Exists):
+            raise AssertionError("EXISTS subquery")
+        if isinstance(node, exp.Join):
+            assert node.side in {"", "LEFT"}, f"{node.side} join"
+            on = node.args.get("on")
+            assert on is not None
+            conjuncts = list(on.flatten()) if isinstance(on, exp.And) else [on]
+            assert all(isinstance(c, exp.EQ) for c in conjuncts), on.sql()
+
+
+def test_snowflake_tier3_snapshot_target_lag_and_warehouse_follow_the_config() -> None:
+    config = plan.DeployConfig(warehouse="OPS_WH", target_lag="5 minutes")
+    dt = plan.analysis_step(config, policy=False).statements[0].sql
+    assert "WAREHOUSE = OPS_WH" in dt and "TARGET_LAG = '5 minutes'" in dt
+    assert "ROW ACCESS POLICY" not in dt
+    with pytest.raises(Exception, match="smallest target lag"):
+        plan.DeployConfig(target_lag="30 seconds")
+
+
+# --- idempotent, never drops data -----------------------------------------------------
+
+# Objects that hold no data (a dynamic table is recomputed from its sources).
+REPLACEABLE = ("FUNCTION", "PROCEDURE", "TASK", "ALERT", "STREAM", "DYNAMIC TABLE", "VIEW")
+
+
+def test_snowflake_tier3_snapshot_the_plan_never_drops_data() -> None:
+    for step, statement in plan.statements(plan.build(CONFIG)):
+        sql = re.sub(r"\s+", " ", statement.sql.upper())
+        assert not re.search(r"\b(DROP|TRUNCATE|DELETE)\b", sql), (step, sql[:80])
+        if sql.startswith("CREATE OR REPLACE"):
+            kind = sql.removeprefix("CREATE OR REPLACE ").split(" ")
+            assert any(sql.startswith(f"CREATE OR REPLACE {k}") for k in REPLACEABLE), sql[:60]
+            assert kind[0] != "TABLE"
+        elif sql.startswith("CREATE"):
+            assert "IF NOT EXISTS" in sql, sql[:80]
+        if "DYNAMIC TABLE STOCK_ANALYSIS" in sql and sql.startswith("CREATE OR REPLACE DYNAMIC"):
+            assert statement.unless, "the dynamic table is replaced only when it changed"
+
+
+class RecordingBackend:
+    """Captures the exact SQL sent (the SQLMesh shape); guard queries answer from a set of
+    objects 'already in place'."""
+
+    def __init__(self, in_place: bool) -> None:
+        self.in_place = in_place
+        self.sent: list[str] = []
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        self.sent.append(sql)
+
+    def fetch(self, sql: str, params: Any = None) -> pa.Table:
+        self.sent.append(sql)
+        return pa.table({"n": [1 if self.in_place else 0]})
+
+
+def test_snowflake_tier3_snapshot_rerunning_skips_what_is_in_place() -> None:
+    steps = plan.build(CONFIG)
+    fresh = RecordingBackend(in_place=False)
+    first = plan.apply(fresh, steps)  # type: ignore[arg-type]
+    assert all(a.ran for a in first)
+    put = [s for s in fresh.sent if s.startswith("PUT ")]
+    assert len(put) == 1 and put[0].endswith("@RESQ_CODE AUTO_COMPRESS = FALSE OVERWRITE = TRUE")
+    again = RecordingBackend(in_place=True)
+    second = plan.apply(again, steps)  # type: ignore[arg-type]
+    skipped = [a for a in second if not a.ran]
+    assert {a.step for a in skipped} == {"analysis", "isolation"}
+    assert len(skipped) == 2 + len(plan.POLICY_TABLES)
+    assert not any("DYNAMIC TABLE stock_analysis" in s and "CREATE" in s for s in again.sent)
+
+
+def test_snowflake_tier3_snapshot_names_are_renamed_token_by_token() -> None:
+    config = plan.DeployConfig(
+        database="OPS",
+        schema="SUPPLY",
+        warehouse="OPS_WH",
+        engine_role="OPS_ENGINE",
+        app_role="OPS_APP",
+        code_stage="OPS_CODE",
+    )
+    text = plan.render(plan.build(config))
+    assert "RESQ_WH" not in text.upper().replace("RESQ_WH_", "")
+    for old in ("RESQ_ENGINE", "RESQ_APP", "RESQ_CODE", "RESQ.CORE"):
+        assert old not in text.upper(), old
+    assert "IS_ROLE_IN_SESSION('OPS_ENGINE')" in text
+    assert "@OPS_CODE/resq.zip" in text
+    assert "GRANT USAGE ON SCHEMA OPS.SUPPLY TO ROLE OPS_APP" in text
+    with pytest.raises(Exception, match="plain Snowflake identifier"):
+        plan.DeployConfig(warehouse="WH; DROP TABLE x")
+
+
+def test_snowflake_tier3_snapshot_project_files(tmp_path: Path) -> None:
+    import yaml
+
+    written = plan.write_project(CONFIG, tmp_path)
+    assert sorted(p.name for p in written) == [
+        "environment.yml",
+        "snowflake.yml",
+        "streamlit_app.py",
+    ]
+    project = yaml.safe_load((tmp_path / "snowflake.yml").read_text())
+    assert project["definition_version"] == 2
+    app = project["entities"]["resq_dashboard"]
+    assert app["type"] == "streamlit"
+    assert app["main_file"] == "streamlit_app.py"
+    assert app["query_warehouse"] == "RESQ_WH"
+    package = next(a for a in app["artifacts"] if isinstance(a, dict))
+    assert (tmp_path / package["src"] / "dashboard" / "app.py").is_file()
+    assert package["dest"] == "resq/"
+    env = yaml.safe_load((tmp_path / "environment.yml").read_text())
+    assert env["channels"] == ["snowflake"]
+    assert "snowflake-snowpark-python" in env["dependencies"]
+    assert "resq.dashboard.app" in (tmp_path / "streamlit_app.py").read_text()
+
+
+def test_snowflake_tier3_snapshot_code_zip_carries_the_package_and_sql(tmp_path: Path) -> None:
+    import zipfile
+
+    first = plan.build_code_zip(tmp_path / "a" / "resq.zip")
+    second = plan.build_code_zip(tmp_path / "b" / "resq.zip")
+    assert first.read_bytes() == second.read_bytes()  # reproducible
+    names = zipfile.ZipFile(first).namelist()
+    assert "resq/backends/snowflake/handlers.py" in names
+    assert "resq/engine.py" in names
+    assert "resq/sql/merge_orders.sql" in names
+    assert not any("__pycache__" in n for n in names)
+
+
+# --- resq deploy snowflake -------------------------------------------------------------------
+
+
+def test_snowflake_tier3_snapshot_cli_dry_run_prints_the_plan(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from resq.cli import app
+
+    result = CliRunner().invoke(app, ["deploy", "snowflake", "--dry-run", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    config = plan.DeployConfig(code_zip=(tmp_path / "resq.zip").resolve())
+    assert result.stdout == plan.render(plan.build(config))
+    for name in ("snowflake.yml", "environment.yml", "streamlit_app.py", "resq.zip"):
+        assert (tmp_path / name).is_file(), name
+
+
+def test_snowflake_tier3_snapshot_cli_dry_run_json_and_names(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from resq.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        [
+            *("--json", "deploy", "snowflake", "--dry-run", "--out", str(tmp_path)),
+            *("--warehouse", "OPS_WH", "--app-role", "OPS_APP"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["dry_run"] is True
+    assert doc["steps"][0]["step"] == "schema"
+    text = json.dumps(doc)
+    assert "OPS_WH" in text and "OPS_APP" in text and "RESQ_APP" not in text
+
+
+def test_snowflake_tier3_snapshot_cli_refuses_a_non_snowflake_db(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from resq.cli import app
+
+    db = f"duckdb:///{tmp_path}/x.duckdb"
+    result = CliRunner().invoke(app, ["--db", db, "deploy", "snowflake", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "needs a Snowflake connection" in result.stderr
+    bad = CliRunner().invoke(app, ["deploy", "snowflake", "--dry-run", "--warehouse", "a b"])
+    assert bad.exit_code == 2 and "plain Snowflake identifier" in bad.stderr
