@@ -12,9 +12,6 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlglot.dialects.dialect import Dialect
-from sqlglot.tokens import TokenType
-
 from resq.alerting.config import AlertingConfig, ChannelConfig, DeliverySettings
 from resq.alerting.delivery import Deliverer
 from resq.alerting.escalation import Escalator
@@ -30,30 +27,13 @@ SQL_FILE = "snowflake/notifications.sql"
 def statements() -> list[str]:
     """The statements of ``sql/snowflake/notifications.sql``, exactly as written, in order.
 
-    The file is split at its top-level semicolons with sqlglot's Snowflake tokenizer
-    (strings and ``$$`` bodies stay whole): sqlglot's parser folds every statement after a
-    ``CREATE PROCEDURE ... AS $$...$$`` body into that body, so the file is not parsed whole.
+    The file is split at its top-level semicolons (see ``resq.backends.snowflake.sqltext.
+    split``): sqlglot's parser folds every statement after a ``CREATE PROCEDURE ... AS
+    $$...$$`` body into that body, so the file is not parsed whole.
     """
-    from resq import sqlfiles
+    from resq.backends.snowflake.sqltext import snowflake_file, split
 
-    text = (sqlfiles._sql_dir() / SQL_FILE).read_text(encoding="utf-8")
-    out, start = [], 0
-    for token in Dialect.get_or_raise("snowflake").tokenize(text):
-        if token.token_type == TokenType.SEMICOLON:
-            out.append(_strip_comments(text[start : token.start]))
-            start = token.end + 1
-    tail = _strip_comments(text[start:])
-    if tail:
-        out.append(tail)
-    return [s for s in out if s]
-
-
-def _strip_comments(chunk: str) -> str:
-    """The statement without the ``--`` comment lines before it."""
-    lines = chunk.strip().splitlines()
-    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("--")):
-        lines.pop(0)
-    return "\n".join(lines).strip()
+    return split(snowflake_file("notifications"))
 
 
 class _LogStream:
