@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import resource
 import shutil
@@ -110,7 +111,7 @@ def phase_heal(db: Path, use_tracemalloc: bool) -> dict[str, Any]:
 
         tracemalloc.start()
     t = time.perf_counter()
-    backend = resq.connect(f"duckdb:///{db}")
+    backend = resq.connect(f"duckdb:///{db}{_limit_query()}")
     open_s = time.perf_counter() - t
     pending = backend.analysis_state().get("pending_changes")
     engine = SelfHealingEngine(backend)
@@ -188,7 +189,8 @@ BASELINE_SQL = (
 def phase_baseline(db: Path) -> dict[str, Any]:
     import duckdb
 
-    con = duckdb.connect(str(db))
+    limit = os.environ.get(LIMIT_ENV)
+    con = duckdb.connect(str(db), config={"memory_limit": limit} if limit else {})
     t = time.perf_counter()
     con.execute("BEGIN TRANSACTION")
     for statement in BASELINE_SQL:
@@ -268,6 +270,15 @@ def phase_profile(db: Path, top: int) -> dict[str, Any]:
     }
 
 
+LIMIT_ENV = "RESQ_BENCH_MEMORY_LIMIT"
+
+
+def _limit_query() -> str:
+    """The DuckDB memory limit for a measured phase (--memory-limit), as a URL option."""
+    limit = os.environ.get(LIMIT_ENV)
+    return f"?memory_limit={limit}" if limit else ""
+
+
 def run_child(phase: str, db: Path, *extra: str, timeout: float) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, __file__, "--phase", phase, "--db", str(db), *extra],
@@ -302,9 +313,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=float, default=3600, help="per phase, seconds")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--memory-limit",
+        help="DuckDB memory limit for both measured phases, e.g. 1GB (default: DuckDB's own)",
+    )
     parser.add_argument("--phase", choices=["heal", "baseline", "profile"], help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.memory_limit:
+        os.environ[LIMIT_ENV] = args.memory_limit  # read by the child phases
 
     if args.phase:  # a child: measure one thing, print one JSON line
         if args.phase == "heal":

@@ -238,3 +238,13 @@ def _sector(sector: str) -> dict[str, object]:
     from resq.core.sectors import DEFAULT_SECTOR_CONFIG
 
     return DEFAULT_SECTOR_CONFIG[sector].as_row()
+
+
+def test_duckdb_memory_limit_url_option(tmp_path: Path) -> None:
+    b = resq.connect(f"duckdb:///{tmp_path}/m.duckdb?memory_limit=512MB")
+    try:
+        assert "MiB" in b.sql("SELECT current_setting('memory_limit')").scalar()
+    finally:
+        b.close()
+    with pytest.raises(UnknownBackendError, match="memory_limit must be a size"):
+        resq.connect(f"duckdb:///{tmp_path}/n.duckdb?memory_limit=lots")

@@ -62,12 +62,18 @@ class DuckDBBackend(WarehouseBackend):
     )
 
     def __init__(
-        self, path: str | None = None, *, read_only: bool = False, target_lag_s: float = 60.0
+        self,
+        path: str | None = None,
+        *,
+        read_only: bool = False,
+        target_lag_s: float = 60.0,
+        memory_limit: str | None = None,
     ) -> None:
         self.path = path or ":memory:"
         self.target_lag_s = float(target_lag_s)
+        config = {"memory_limit": memory_limit} if memory_limit else {}
         try:
-            self._root = duckdb.connect(self.path, read_only=read_only)
+            self._root = duckdb.connect(self.path, read_only=read_only, config=config)
         except duckdb.IOException as exc:
             raise _lock_error(self.path, exc) from None
         self._local = threading.local()
@@ -80,7 +86,8 @@ class DuckDBBackend(WarehouseBackend):
     def from_url(cls, url: str, **kwargs: Any) -> DuckDBBackend:
         """``duckdb://`` is in memory; ``duckdb:///rel/path.db``; ``duckdb:////abs/path.db``.
 
-        Query options: ``read_only=true``, ``target_lag=<seconds>``.
+        Query options: ``read_only=true``, ``target_lag=<seconds>``, ``memory_limit=<size>``
+        (DuckDB's memory limit, e.g. ``1GB``: larger work spills to disk instead).
         """
         parts = urlsplit(url)
         if parts.scheme.lower() != "duckdb":
@@ -93,7 +100,7 @@ class DuckDBBackend(WarehouseBackend):
             )
         path = unquote(parts.path[1:]) if parts.path.startswith("/") else unquote(parts.path)
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        unknown = set(options) - {"read_only", "target_lag"}
+        unknown = set(options) - {"read_only", "target_lag", "memory_limit"}
         if unknown:
             raise UnknownBackendError(f"unknown DuckDB URL option(s): {', '.join(sorted(unknown))}")
         if "read_only" in options:
@@ -105,6 +112,15 @@ class DuckDBBackend(WarehouseBackend):
                 raise UnknownBackendError(
                     f"target_lag must be seconds, got {options['target_lag']!r}"
                 ) from None
+        if "memory_limit" in options:
+            if not re.fullmatch(
+                r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", options["memory_limit"]
+            ):
+                raise UnknownBackendError(
+                    "memory_limit must be a size such as 512MB or 2GB, "
+                    f"got {options['memory_limit']!r}"
+                )
+            kwargs.setdefault("memory_limit", options["memory_limit"])
         return cls(path or None, **kwargs)
 
     def _conn(self) -> duckdb.DuckDBPyConnection:
