@@ -271,3 +271,30 @@ def test_spike_demand_creates_an_order(seeded: WarehouseBackend) -> None:
     report = engine.heal()
     assert report.created == 1
     assert orders_for(seeded, ORG, OXY)[0]["vendor"] == "Blinkit"
+
+
+def test_sql_candidates_are_the_rows_core_says_need_a_decision(seeded: WarehouseBackend) -> None:
+    """sql/candidates.sql selects in the warehouse exactly what resq.core.needs_decision
+    selects from the analysed rows (no open orders yet, so none is covered)."""
+    from datetime import datetime
+
+    from resq.core import needs_decision
+
+    engine = SelfHealingEngine(seeded)
+    engine.drop_stock(ORG, OXY)
+    engine.set_weather("Bangalore", "Flood")
+    analysis = engine.analyse()
+    mask = needs_decision(
+        analysis["status"],
+        analysis["days_remaining"],
+        analysis["lead_time_days"],
+        analysis["weather_delay_days"],
+        analysis["critical_days"],
+    )
+    expected = {
+        (r["org_id"], r["sku"]) for r, keep in zip(analysis.to_pylist(), mask, strict=True) if keep
+    }
+    month_start = datetime(2026, 1, 1)
+    got = seeded.run_file("candidates", [month_start, None, None]).to_pylist()
+    assert {(r["org_id"], r["sku"]) for r in got} == expected
+    assert (ORG, OXY) in expected

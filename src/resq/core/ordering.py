@@ -134,6 +134,34 @@ def reorder_point(
     )
 
 
+# ---------------------------------------------------------------- what needs a decision
+
+
+def needs_decision(
+    status: Any,
+    days_remaining: Any,
+    lead_time_days: Any,
+    weather_delay_days: Any,
+    critical_days: Any,
+) -> npt.NDArray[np.bool_]:
+    """Which analysed rows a heal cycle decides on: CRITICAL, or WARNING and below the
+    critical threshold before an order could arrive (days remaining minus lead time and
+    weather delay). ``sql/candidates.sql`` selects exactly these rows in the warehouse.
+
+    >>> needs_decision(["CRITICAL", "WARNING", "WARNING", "OK"], [1, 5, 9, 30], 2, 1, 3).tolist()
+    [True, True, False, False]
+    """
+    st = as_arrow(status, type=pa.string())
+    n = len(st)
+    days = broadcast(n, to_float(days_remaining))
+    late = days - (
+        broadcast(n, to_float(lead_time_days)) + broadcast(n, to_float(weather_delay_days))
+    )
+    with np.errstate(invalid="ignore"):
+        soon = late <= broadcast(n, to_float(critical_days))
+    return eq_mask(st, "CRITICAL") | (eq_mask(st, "WARNING") & soon)
+
+
 # ---------------------------------------------------------------- keys
 
 
