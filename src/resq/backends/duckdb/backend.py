@@ -71,7 +71,9 @@ class DuckDBBackend(WarehouseBackend):
     ) -> None:
         self.path = path or ":memory:"
         self.target_lag_s = float(target_lag_s)
-        config = {"memory_limit": memory_limit} if memory_limit else {}
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {"memory_limit": memory_limit} if memory_limit else {}
+        )
         try:
             self._root = duckdb.connect(self.path, read_only=read_only, config=config)
         except duckdb.IOException as exc:
