@@ -628,3 +628,24 @@ def test_po_id_is_the_sha256_of_the_key_as_the_warehouse_computes_it() -> None:
     sql = "SELECT 'PO-' || UPPER(SUBSTR(SHA256(?), 1, 20))"
     assert po_id(key) == duckdb.execute(sql, [key]).fetchone()[0]
     assert po_id(key) != po_id(idempotency_key("x", "OXY-CYL", 3))
+
+
+# ---------------------------------------------------------------- what the cycle stages
+
+
+@PLAN
+@given(rst.plan_inputs())
+def test_staged_orders_are_exactly_the_order_proposals(inputs: tuple[pa.Table, pa.Table]) -> None:
+    from resq.engine import _STAGED_ORDER_COLUMNS, _orders_to_stage
+
+    proposals = plan_orders(*inputs)
+    staged = _orders_to_stage(proposals)
+    assert staged.column_names == list(_STAGED_ORDER_COLUMNS)
+    orders = [r for r in proposals.to_pylist() if r["action"] == Action.ORDER]
+    assert staged.to_pylist() == [{c: r[c] for c in _STAGED_ORDER_COLUMNS} for r in orders]
+    if orders and len(orders) == proposals.num_rows:  # nothing to drop: no copy is made
+        assert _addresses(staged["reason"]) == _addresses(proposals["reason"])
+
+
+def _addresses(column: pa.ChunkedArray) -> list[int | None]:
+    return [b.address if b is not None else None for c in column.chunks for b in c.buffers()]

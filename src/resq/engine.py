@@ -189,7 +189,7 @@ class SelfHealingEngine:
     def _commit(self, report: HealReport, proposals: pa.Table, actor: str, now: datetime) -> None:
         b = self.backend
         policy = self.routing()  # read before the transaction
-        orders = proposals.filter(pc.equal(proposals["action"], Action.ORDER.value))
+        orders = _orders_to_stage(proposals)
         n = orders.num_rows
         orders = orders.append_column("cycle_id", pa.array([report.cycle_id] * n, pa.string()))
         orders = orders.append_column("created_at", pa.array([now] * n, pa.timestamp("us")))
@@ -440,6 +440,23 @@ def _count(column: pa.ChunkedArray, value: str) -> int:
     if not len(column):
         return 0
     return int(pc.sum(pc.equal(column, value).fill_null(False)).as_py() or 0)
+
+
+#: The proposal columns sql/merge_orders.sql reads from the staged orders.
+_STAGED_ORDER_COLUMNS = (
+    "idempotency_key", "org_id", "sku", "vendor", "quantity", "unit_price", "order_status",
+    "priority", "rank", "reason", "data_source",
+)  # fmt: skip
+
+
+def _orders_to_stage(proposals: pa.Table) -> pa.Table:
+    """The ORDER proposals, with only the columns the keyed MERGE reads. When every
+    proposal is an order (the usual case) nothing is copied."""
+    staged = proposals.select(list(_STAGED_ORDER_COLUMNS))
+    is_order = pc.equal(proposals["action"], Action.ORDER.value)
+    if pc.all(is_order).as_py() is not False:
+        return staged
+    return staged.filter(is_order)
 
 
 def _order_rows(proposals: pa.Table) -> list[dict[str, Any]]:

@@ -229,12 +229,15 @@ def alerts_for(proposals: Any) -> Any:
         AlertKind.BUDGET_HOLD: eq_mask(order_status, "PENDING_APPROVAL"),
         AlertKind.ALLOTMENT_EXHAUSTED: eq_mask(col("action"), "CAPPED"),
     }
+    # Only the columns alerts read are taken per kind (never the bulky reason).
+    used = [c for c in _ALERT_INPUTS if c in proposals.column_names]
+    source = proposals.select(used)
     parts = []
     for kind, mask in masks.items():
         idx = np.flatnonzero(mask)
         if not len(idx):
             continue
-        rows = proposals.take(pa.array(idx))
+        rows = source.take(pa.array(idx))
         sev = base[idx] if kind != AlertKind.NO_VENDOR else raise_severity(base[idx])
         kind_col = pa.array([kind.value] * len(idx), pa.string())
         parts.append(
@@ -262,6 +265,13 @@ def alerts_for(proposals: Any) -> Any:
             }
         )
     return pa.concat_tables(parts)
+
+
+#: The proposal columns :func:`alerts_for` and its messages read.
+_ALERT_INPUTS = (
+    "idempotency_key", "action", "org_id", "sku", "data_source", "days_remaining",
+    "item_name", "quantity", "vendor",
+)  # fmt: skip
 
 
 def _messages(kind: AlertKind, rows: Any) -> Any:
