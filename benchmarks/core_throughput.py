@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from resq.core import DEFAULT_SECTOR_CONFIG, PlanOptions, analyse, plan_orders
+from resq.core import DEFAULT_SECTOR_CONFIG, PlanOptions, Status, analyse, plan_orders
+from resq.core._columns import from_codes
 from resq.core.sectors import (
     ADVERSE_WEATHER,
     BUDGET_EXEMPT_CATEGORIES,
@@ -167,8 +168,8 @@ def plan_columnar(
     lead = net["lead_time_days"].to_numpy()
     with np.errstate(invalid="ignore"):
         late = a.days_remaining - (lead + a.weather_delay_days) <= a.critical_days
-    critical = a.status == "CRITICAL"
-    decide = critical | ((a.status == "WARNING") & late)
+    critical = a.status_code == 0
+    decide = critical | ((a.status_code == 1) & late)
     t1 = time.perf_counter()
     mask = pa.array(decide)
     cap = {name: cfg.monthly_allotment_cap for name, cfg in DEFAULT_SECTOR_CONFIG.items()}
@@ -181,7 +182,7 @@ def plan_columnar(
         "critical_days": a.critical_days[decide],
         "warning_days": a.warning_days[decide],
         "target_days": a.target_days[decide],
-        "status": pa.array(a.status[decide], pa.string()),
+        "status": from_codes(a.status_code[decide], [s.value for s in Status]),
         "priority": a.priority[decide],
         "weather_delay_days": a.weather_delay_days[decide],
         "monthly_allotment_cap": sector_cap[

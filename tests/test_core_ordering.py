@@ -649,3 +649,13 @@ def test_staged_orders_are_exactly_the_order_proposals(inputs: tuple[pa.Table, p
 
 def _addresses(column: pa.ChunkedArray) -> list[int | None]:
     return [b.address if b is not None else None for c in column.chunks for b in c.buffers()]
+
+
+@PLAN
+@given(st.lists(st.one_of(st.none(), st.text(max_size=3)), max_size=40))
+def test_sorted_codes_are_dense_ranks_with_null_last(values: list[str | None]) -> None:
+    from resq.core._columns import sorted_codes
+
+    arr = pa.array(values, pa.string())
+    expected = pc.rank(arr, sort_keys="ascending", tiebreaker="dense").to_pylist()
+    assert sorted_codes(arr).tolist() == expected

@@ -116,12 +116,20 @@ def lookup_codes(arr: pa.Array, table: dict[str, int], missing: int = -1) -> npt
 
 
 def sorted_codes(arr: pa.Array) -> npt.NDArray[np.int64]:
-    """Dense ranks of a text column in sorted order (equal text, equal code), in C++."""
+    """Dense ranks of a text column in sorted order (equal text, equal code), in C++: the
+    distinct values are ranked once and spread to the rows (NULL sorts last)."""
     import pyarrow.compute as pc
 
     if len(arr) == 0:
         return np.zeros(0, dtype=np.int64)
-    return np.asarray(pc.rank(arr, sort_keys="ascending", tiebreaker="dense").to_numpy(), np.int64)
+    encoded = arr.dictionary_encode() if not pa.types.is_dictionary(arr.type) else arr
+    ranks = np.asarray(
+        pc.rank(encoded.dictionary, sort_keys="ascending", tiebreaker="dense").to_numpy(),
+        np.int64,
+    )
+    ranks = np.append(ranks, len(ranks) + 1)  # NULL after every value
+    indices = encoded.indices.fill_null(len(ranks) - 1)
+    return ranks[np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
 
 
 def from_codes(codes: npt.NDArray[np.integer[Any]], labels: list[str]) -> pa.Array:

@@ -309,7 +309,7 @@ def plan_orders(
     price = np.where(has_vendor, vendor.price, np.nan)
     cost = np.where(ordering & has_vendor, qty * price, 0.0)
 
-    rank = priority_rank(priority, days, org, sku)
+    rank, order = _priority_order(priority, days, org, sku)
     exempt = in_mask(category, BUDGET_EXEMPT_CATEGORIES)
     over_budget = budget_holds(cost, rank, org, exempt, num("budget_cap"), options.budget)
 
@@ -326,7 +326,6 @@ def plan_orders(
 
     # Build the result most urgent first: numbers are reordered in numpy, text and lists
     # are taken once, straight into rank order.
-    order = np.argsort(rank, kind="stable")
     take = pa.array(order, pa.int64())
 
     def a(name: str) -> pa.Array:
@@ -392,18 +391,27 @@ def plan_orders(
 def priority_rank(priority: Any, days: Any, org_id: Any, sku: Any) -> npt.NDArray[np.int64]:
     """1-based rank: sector priority first, then fewest days remaining (never-runs-out last),
     then organization and item for a stable, deterministic order."""
+    return _priority_order(priority, days, org_id, sku)[0]
+
+
+def _priority_order(
+    priority: Any, days: Any, org_id: Any, sku: Any
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The rank of each row, and the rows in rank order (the permutation that sorts them)."""
     p = to_float(priority)
     n = len(p)
     if n == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     d = broadcast(n, to_float(days))
     d = np.where(np.isnan(d), np.inf, d)
     org = sorted_codes(as_arrow(org_id, n, pa.string()))
     item = sorted_codes(as_arrow(sku, n, pa.string()))
-    order = np.lexsort((item, org, d, p))
+    # organization then item as one key: one sort key fewer
+    who = org * (int(item.max()) + 1) + item
+    order = np.lexsort((who, d, p))
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(1, n + 1)
-    return rank
+    return rank, order
 
 
 def budget_holds(

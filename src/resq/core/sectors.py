@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ from resq.core._columns import (
     to_float,
     to_str,
 )
-from resq.core.stock import classify_array, days_remaining_array
+from resq.core.stock import classify_codes, days_remaining_array, status_labels
 
 
 class Sector(StrEnum):
@@ -144,11 +145,16 @@ class Analysis:
     critical_days: FloatArray
     warning_days: FloatArray
     target_days: FloatArray
-    status: npt.NDArray[np.object_]
+    status_code: npt.NDArray[np.int8]
     priority: npt.NDArray[np.int64]
     weather_delay_days: FloatArray
     adverse_weather: npt.NDArray[np.bool_]
     weather_applied: npt.NDArray[np.bool_]
+
+    @cached_property
+    def status(self) -> npt.NDArray[np.object_]:
+        """CRITICAL / WARNING / OK per row (``status_code`` 0 / 1 / 2 as text)."""
+        return status_labels(self.status_code)
 
 
 def config_columns(sector: Any, configs: dict[str, SectorConfig]) -> dict[str, np.ndarray]:
@@ -223,7 +229,7 @@ def analyse(
         cfg["critical_days"],
     )
     warning = np.maximum(cfg["warning_days"], critical)
-    status = classify_array(days, critical, warning)
+    status = classify_codes(days, critical, warning)
     priority = np.where(
         zone & ~np.isnan(cfg["disaster_priority"]), cfg["disaster_priority"], cfg["priority"]
     ).astype(np.int64)

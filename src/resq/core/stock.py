@@ -72,15 +72,29 @@ def days_remaining_array(stock: FloatArray, rate: FloatArray) -> FloatArray:
     return out
 
 
+def classify_codes(
+    days: FloatArray, critical_days: FloatArray, warning_days: FloatArray
+) -> npt.NDArray[np.int8]:
+    """Status per row as a code: 0 CRITICAL, 1 WARNING, 2 OK (NaN days never run out: OK).
+    Small integers compare and filter far faster than text; :func:`status_labels` names
+    them."""
+    known = ~np.isnan(days)
+    codes = np.full(days.shape, 2, dtype=np.int8)
+    codes[known & (days <= np.maximum(warning_days, critical_days))] = 1
+    codes[known & (days <= critical_days)] = 0
+    return codes
+
+
+def status_labels(codes: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.object_]:
+    """The status text of :func:`classify_codes` codes, as an object array of str."""
+    return _STATUS_LABELS[codes]
+
+
 def classify_array(
     days: FloatArray, critical_days: FloatArray, warning_days: FloatArray
 ) -> npt.NDArray[np.object_]:
     """Status per row as an object array of str; NaN days (never runs out) is OK."""
-    known = ~np.isnan(days)
-    critical = known & (days <= critical_days)
-    warning = known & ~critical & (days <= np.maximum(warning_days, critical_days))
-    codes = np.where(critical, 0, np.where(warning, 1, 2))
-    return _STATUS_LABELS[codes]
+    return status_labels(classify_codes(days, critical_days, warning_days))
 
 
 _STATUS_LABELS = np.array([s.value for s in Status], dtype=object)
