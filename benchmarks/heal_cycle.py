@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument(
         "--memory-limit",
-        help="DuckDB memory limit for both measured phases, e.g. 1GB (default: DuckDB's own)",
+        help="DuckDB memory limit for both measured phases, e.g. 1500MB (default: DuckDB's own)",
     )
     parser.add_argument("--phase", choices=["heal", "baseline", "profile"], help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
