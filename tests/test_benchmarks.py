@@ -1,0 +1,43 @@
+"""The benchmark scripts run at a small size and check their own answers (the figures
+they print are not asserted: these machines are noisy)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_core_throughput_columnar_and_loop_agree() -> None:
+    proc = run("core_throughput.py", "--items", "4000", "--loop-sample", "1000", "--target", "0")
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # exits 1 on any disagreement
+    assert "disagreement" not in proc.stdout
+    assert "the arithmetic alone" in proc.stdout
+
+
+def test_heal_cycle_heals_once_and_the_idle_cycle_creates_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    proc = run("heal_cycle.py", "--orgs", "12", "--skus", "20", "--json", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    figures = json.loads(out.read_text())
+    heal = figures["heal"]
+    assert heal["first_created"] > 0
+    assert heal["orders"] == heal["first_created"]
+    assert heal["second_created"] == 0
+    assert heal["second_covered"] == heal["first_created"]
+    assert heal["audit_ok"] is True
+    assert figures["baseline"]["orders"] > 0
+    assert 0 < figures["peak_rss_mb"] < 100_000
