@@ -4,6 +4,7 @@ stock."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections import defaultdict
@@ -659,3 +660,49 @@ def test_sorted_codes_are_dense_ranks_with_null_last(values: list[str | None]) -
     arr = pa.array(values, pa.string())
     expected = pc.rank(arr, sort_keys="ascending", tiebreaker="dense").to_pylist()
     assert sorted_codes(arr).tolist() == expected
+
+
+# ---------------------------------------------------------------- the reason, for people
+
+
+def test_explain_reason_names_days_threshold_vendor_passed_over_and_caps() -> None:
+    from resq.core import explain_reason
+
+    reason = {
+        "rule": "days_remaining <= critical_days",
+        "status": "CRITICAL",
+        "days_remaining": 1.25,
+        "threshold_days": 3.0,
+        "vendor": "Blinkit",
+        "vendors_rejected": [{"vendor": "Dunzo", "why": "OFFLINE"}],
+        "caps_applied": ["pds_monthly_allotment"],
+    }
+    expected = (
+        "CRITICAL: 1.2 days left (rule days_remaining <= critical_days, threshold 3 days); "
+        "vendor Blinkit; "
+        "passed over Dunzo (OFFLINE); caps pds_monthly_allotment"
+    )
+    assert explain_reason(reason) == expected
+    assert explain_reason(json.dumps(reason)) == expected  # as stored with the order
+    assert explain_reason({"status": "WARNING", "days_remaining": None}) == (
+        "WARNING: never runs out"
+    )
+    assert explain_reason(None) == explain_reason("not json") == explain_reason({}) == ""
+
+
+@PLAN
+@given(rst.plan_inputs())
+def test_every_proposal_reason_explains_its_status_and_vendor(
+    inputs: tuple[pa.Table, pa.Table],
+) -> None:
+    from resq.cli.heal import why as cli_why
+    from resq.core import explain_reason
+    from resq.dashboard._ui import why as dashboard_why
+
+    for row in plan_orders(*inputs).to_pylist():
+        text = explain_reason(row["reason"])
+        assert text.startswith(f"{row['status']}: ")
+        assert (f"vendor {row['vendor']}" in text) == (row["vendor"] is not None)
+        stored = json.dumps(row["reason"])
+        assert dashboard_why(stored) == text  # both surfaces show the same line
+        assert cli_why(stored) == text or any(ord(c) < 32 for c in text)

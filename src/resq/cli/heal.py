@@ -38,27 +38,10 @@ ORDER_COLUMNS = [
 
 
 def why(reason: object) -> str:
-    """An order's machine-readable reason as one line: days left vs threshold, vendor
-    chosen, vendors rejected and why, caps applied."""
-    r = _text.parse_json_text(reason)
-    if not isinstance(r, Mapping):
-        return "-"
-    parts = []
-    if "days_remaining" in r:
-        parts.append(
-            f"{r.get('status', '?')}, {_text.days(r.get('days_remaining'))} days left "
-            f"(rule {r.get('rule', '?')}, critical_days {_text.number(r.get('threshold_days'))})"
-        )
-    if r.get("vendor"):
-        parts.append(f"vendor {r['vendor']}")
-    rejected = r.get("vendors_rejected") or []
-    if rejected:
-        parts.append(
-            "rejected " + ", ".join(f"{v.get('vendor')} ({v.get('why')})" for v in rejected if v)
-        )
-    if r.get("caps_applied"):
-        parts.append("caps: " + ", ".join(map(str, r["caps_applied"])))
-    return _text.clean("; ".join(parts)) or "-"
+    """An order's machine-readable reason as one line (resq.core.explain_reason)."""
+    from resq.core.ordering import explain_reason
+
+    return _text.clean(explain_reason(reason)) or "-"
 
 
 def order_rows(orders: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ table, with no per-row Python loop on the hot path.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from statistics import NormalDist
@@ -386,6 +387,45 @@ def plan_orders(
     columns.update({name: pc.take(t[name], take) for name in PASS_THROUGH if name in names})
     columns["reason"] = reason
     return pa.table(columns)
+
+
+def explain_reason(reason: Any) -> str:
+    """A proposal's reason (the struct :func:`plan_orders` builds, or its JSON stored with
+    the order) as one line a person reads: status, days left, the rule that fired and its
+    threshold, the vendor chosen, the vendors passed over and why, the caps applied.
+    Empty when there is nothing to say. The CLI and the dashboard both show this.
+
+    >>> explain_reason({"status": "CRITICAL", "days_remaining": 0.0, "threshold_days": 3.0,
+    ...     "vendor": "Blinkit", "vendors_rejected": [{"vendor": "Dunzo", "why": "OFFLINE"}]})
+    'CRITICAL: 0.0 days left (threshold 3 days); vendor Blinkit; passed over Dunzo (OFFLINE)'
+    """
+    if isinstance(reason, str):
+        import json
+
+        try:
+            reason = json.loads(reason)
+        except ValueError:
+            return ""
+    if not isinstance(reason, Mapping):
+        return ""
+    parts = []
+    if "days_remaining" in reason:
+        days = reason.get("days_remaining")
+        left = "never runs out" if days is None or days != days else f"{days:.1f} days left"
+        threshold = reason.get("threshold_days")
+        why = [f"rule {reason['rule']}"] if reason.get("rule") else []
+        why += [f"threshold {threshold:g} days"] if threshold is not None else []
+        because = f" ({', '.join(why)})" if why else ""
+        parts.append(f"{reason.get('status', '?')}: {left}{because}")
+    if reason.get("vendor"):
+        parts.append(f"vendor {reason['vendor']}")
+    rejected = [v for v in reason.get("vendors_rejected") or [] if isinstance(v, Mapping)]
+    if rejected:
+        passed = ", ".join(f"{v.get('vendor')} ({v.get('why')})" for v in rejected)
+        parts.append(f"passed over {passed}")
+    if reason.get("caps_applied"):
+        parts.append("caps " + ", ".join(map(str, reason["caps_applied"])))
+    return "; ".join(parts)
 
 
 def priority_rank(priority: Any, days: Any, org_id: Any, sku: Any) -> npt.NDArray[np.int64]:

@@ -90,13 +90,6 @@ def status_labels(codes: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.object_
     return _STATUS_LABELS[codes]
 
 
-def classify_array(
-    days: FloatArray, critical_days: FloatArray, warning_days: FloatArray
-) -> npt.NDArray[np.object_]:
-    """Status per row as an object array of str; NaN days (never runs out) is OK."""
-    return status_labels(classify_codes(days, critical_days, warning_days))
-
-
 _STATUS_LABELS = np.array([s.value for s in Status], dtype=object)
 
 
@@ -114,7 +107,7 @@ def classify(days: Any, critical_days: Any = 3.0, warning_days: Any = 7.0) -> An
     n = len(d)
     crit = broadcast(n, to_float(critical_days))
     warn = broadcast(n, to_float(warning_days))
-    out = classify_array(d, crit, warn)
+    out = status_labels(classify_codes(d, crit, warn))
     if is_scalar(days):
         return str(out[0])
     if isinstance(days, (pa.Array, pa.ChunkedArray)):

@@ -116,24 +116,10 @@ def parse_reason(reason: Any) -> dict[str, Any]:
 
 
 def why(reason: Any) -> str:
-    """An order's reason in one line: days left against the threshold, the vendor."""
-    r = parse_reason(reason)
-    if not r:
-        return "-"
-    parts = []
-    if "days_remaining" in r:
-        parts.append(
-            f"{r.get('status', '?')}: {days(r.get('days_remaining'))} days left "
-            f"(threshold {number(r.get('threshold_days'))})"
-        )
-    if r.get("vendor"):
-        parts.append(f"vendor {r['vendor']}")
-    rejected = [f"{v.get('vendor')} {v.get('why')}" for v in r.get("vendors_rejected") or []]
-    if rejected:
-        parts.append("passed over " + ", ".join(rejected))
-    if r.get("caps_applied"):
-        parts.append("caps " + ", ".join(map(str, r["caps_applied"])))
-    return "; ".join(parts)
+    """An order's reason in one line (resq.core.explain_reason)."""
+    from resq.core.ordering import explain_reason
+
+    return explain_reason(parse_reason(reason)) or "-"
 
 
 def vendor_story(reason: Any, preferred: str | None) -> str:
