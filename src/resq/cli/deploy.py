@@ -35,6 +35,14 @@ def snowflake(
             help="Print the plan as SQL (and write the project files); connect to nothing.",
         ),
     ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Check the plan offline (no connection): one line per finding "
+            "(object, problem, fix); exit 1 on any finding.",
+        ),
+    ] = False,
     out: Annotated[
         Path,
         typer.Option(
@@ -122,6 +130,9 @@ def snowflake(
         }.items()
         if v is not None
     }
+    if check:
+        _check(state, plan.DeployConfig(**names))
+        return
     if dry_run:
         config = plan.DeployConfig(**names, code_zip=(out / plan.CODE_ZIP).resolve())
         steps = plan.build(config)
@@ -172,6 +183,33 @@ def snowflake(
         f"publish the dashboard with `snow streamlit deploy --replace`.",
         markup=False,
     )
+
+
+def _check(state: State, config: Any) -> None:
+    from resq.backends.snowflake import checks
+
+    names = sorted(checks.registered())
+    findings = checks.run(config=config)
+    if state.json:
+        state.emit(
+            {
+                "checks": names,
+                "findings": [
+                    {"check": f.check, "object": f.object, "problem": f.problem, "fix": f.fix}
+                    for f in findings
+                ],
+            }
+        )
+    else:
+        for finding in findings:
+            typer.echo(finding.line())
+        verdict = "not ready" if findings else "ready"
+        typer.echo(
+            f"{verdict}: {len(names)} checks ({', '.join(names) or 'none'}), "
+            f"{len(findings)} findings"
+        )
+    if findings:
+        raise typer.Exit(1)
 
 
 def _snowflake_backend(state: State) -> Any:
