@@ -330,3 +330,43 @@ def test_snowflake_tier3_snapshot_cli_refuses_a_non_snowflake_db(tmp_path: Path)
     assert "needs a Snowflake connection" in result.stderr
     bad = CliRunner().invoke(app, ["deploy", "snowflake", "--dry-run", "--warehouse", "a b"])
     assert bad.exit_code == 2 and "plain Snowflake identifier" in bad.stderr
+
+
+def test_snowflake_tier3_snapshot_replaced_code_objects_keep_their_grants() -> None:
+    """Functions, procedures and views are replaced on every deploy: COPY GRANTS keeps the
+    USAGE and SELECT granted on them (the idempotence check shows what is lost without)."""
+    for step, statement in plan.statements(plan.build(CONFIG)):
+        sql = re.sub(r"\s+", " ", statement.sql.upper())
+        if re.match(r"CREATE OR REPLACE (SECURE )?(FUNCTION|PROCEDURE|VIEW)\b", sql):
+            assert " COPY GRANTS " in sql, (step, sql[:80])
+
+
+class FailingBackend(RecordingBackend):
+    """Refuses the first statement that contains ``fail_on``."""
+
+    def __init__(self, fail_on: str) -> None:
+        super().__init__(in_place=False)
+        self.fail_on = fail_on
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        if self.fail_on in sql:
+            raise RuntimeError("Insufficient privileges to operate on warehouse 'RESQ_WH'")
+        super().execute(sql, params)
+
+
+def test_snowflake_tier3_snapshot_a_failed_step_says_what_is_and_is_not_installed() -> None:
+    steps = plan.build(CONFIG)
+    names = [s.name for s in steps]
+    backend = FailingBackend("CREATE OR REPLACE DYNAMIC TABLE")
+    with pytest.raises(plan.DeployFailed) as caught:
+        plan.apply(backend, steps)  # type: ignore[arg-type]
+    report = caught.value.report
+    at = names.index(report.failed_step)
+    assert report.failed_step.startswith("analysis")
+    assert report.installed == names[:at] and report.not_installed == names[at:]
+    assert "CREATE OR REPLACE DYNAMIC TABLE" in report.failed_sql
+    message = str(caught.value)
+    assert f"deploy stopped at step {report.failed_step!r}" in message
+    assert "Insufficient privileges" in message and "Not installed: " + names[at] in message
+    # Nothing after the failed statement was sent.
+    assert not any("ADD ROW ACCESS POLICY" in s for s in backend.sent)

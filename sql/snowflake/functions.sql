@@ -1,9 +1,11 @@
 -- The simulation as Python functions, from the resq package uploaded to the stage
 -- RESQ_CODE (resq.zip). Vectorized: Snowflake hands each call a batch of rows as pandas,
 -- and the same columnar code as the library (resq.simulation) labels every value SIMULATED.
--- Re-running replaces the functions (they hold no data).
+-- Re-running replaces the functions (they hold no data); COPY GRANTS keeps the USAGE
+-- granted on them.
 
 CREATE OR REPLACE FUNCTION GET_WEATHER_DATA(CITY VARCHAR)
+COPY GRANTS
 RETURNS VARCHAR
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
@@ -12,6 +14,7 @@ IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.backends.snowflake.handlers.weather_batch';
 
 CREATE OR REPLACE FUNCTION GET_VENDOR_STATUS(VENDOR VARCHAR)
+COPY GRANTS
 RETURNS OBJECT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
@@ -23,6 +26,7 @@ HANDLER = 'resq.backends.snowflake.handlers.vendor_status_batch';
 CREATE OR REPLACE FUNCTION GENERATE_REALISTIC_SIMULATION(
     ORG_ID VARCHAR, SKU VARCHAR, DAYS NUMBER, SEED NUMBER
 )
+COPY GRANTS
 RETURNS TABLE (
     ORG_ID VARCHAR, SKU VARCHAR, DAY DATE, CONSUMPTION FLOAT, STOCK FLOAT, STOCKOUT BOOLEAN,
     DATA_SOURCE VARCHAR

@@ -28,6 +28,7 @@
 -- Deliver the due PENDING outbox rows (at least once, backoff persisted in the table; FAILED
 -- after max_attempts). Returns the counts as a VARIANT.
 CREATE OR REPLACE PROCEDURE resq_deliver_notifications(max_attempts INTEGER)
+COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
@@ -46,6 +47,7 @@ $$;
 -- Resolve recovered alerts and move unacknowledged ones past their timeout up one tier,
 -- queueing the new tier's notifications. Returns what it did as a VARIANT.
 CREATE OR REPLACE PROCEDURE resq_escalate_alerts()
+COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'

@@ -6,6 +6,7 @@
 -- the stream on stock_analysis. Runs with its owner's rights (RESQ_ENGINE), which the row
 -- access policy exempts.
 CREATE OR REPLACE PROCEDURE RESQ_HEAL(DRY_RUN BOOLEAN, TRIGGERED_BY VARCHAR)
+COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'

@@ -245,6 +245,7 @@ PUT 'file:///opt/resq-deploy/resq.zip' @RESQ_CODE AUTO_COMPRESS = FALSE OVERWRIT
 
 -- step 5: functions: GET_WEATHER_DATA, GET_VENDOR_STATUS and GENERATE_REALISTIC_SIMULATION
 CREATE OR REPLACE FUNCTION GET_WEATHER_DATA(CITY VARCHAR)
+COPY GRANTS
 RETURNS VARCHAR
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
@@ -252,6 +253,7 @@ PACKAGES = ('numpy', 'pandas', 'pyarrow')
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.backends.snowflake.handlers.weather_batch';
 CREATE OR REPLACE FUNCTION GET_VENDOR_STATUS(VENDOR VARCHAR)
+COPY GRANTS
 RETURNS OBJECT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
@@ -261,6 +263,7 @@ HANDLER = 'resq.backends.snowflake.handlers.vendor_status_batch';
 CREATE OR REPLACE FUNCTION GENERATE_REALISTIC_SIMULATION(
     ORG_ID VARCHAR, SKU VARCHAR, DAYS NUMBER, SEED NUMBER
 )
+COPY GRANTS
 RETURNS TABLE (
     ORG_ID VARCHAR, SKU VARCHAR, DAY DATE, CONSUMPTION FLOAT, STOCK FLOAT, STOCKOUT BOOLEAN,
     DATA_SOURCE VARCHAR
@@ -273,6 +276,7 @@ HANDLER = 'resq.backends.snowflake.handlers.SimulationSeries';
 
 -- step 6: procedure: RESQ_HEAL, the heal cycle
 CREATE OR REPLACE PROCEDURE RESQ_HEAL(DRY_RUN BOOLEAN, TRIGGERED_BY VARCHAR)
+COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
@@ -410,6 +414,7 @@ ALTER TABLE stock_history ADD ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id);
 
 -- step 9: trigger: the stream on stock_analysis and the task that calls RESQ_HEAL when it has data
 CREATE STREAM IF NOT EXISTS STOCK_ANALYSIS_CHANGES ON DYNAMIC TABLE STOCK_ANALYSIS;
+ALTER TASK IF EXISTS RESQ_HEAL_ON_CHANGE SUSPEND;
 CREATE OR REPLACE TASK RESQ_HEAL_ON_CHANGE
     WAREHOUSE = RESQ_WH
     SCHEDULE = '1 MINUTE'
@@ -420,6 +425,7 @@ ALTER TASK RESQ_HEAL_ON_CHANGE RESUME;
 
 -- step 10: notifications: alert delivery and escalation (sql/snowflake/notifications.sql)
 CREATE OR REPLACE PROCEDURE resq_deliver_notifications(max_attempts INTEGER)
+COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
@@ -435,6 +441,7 @@ def run(session, max_attempts):
     return deliver(session, max_attempts)
 $$;
 CREATE OR REPLACE PROCEDURE resq_escalate_alerts()
+COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
@@ -449,6 +456,8 @@ from resq.alerting.snowflake import escalate
 def run(session):
     return escalate(session)
 $$;
+ALTER TASK IF EXISTS resq_escalation_task SUSPEND;
+ALTER ALERT IF EXISTS resq_failed_delivery_alert SUSPEND;
 CREATE OR REPLACE TASK resq_escalation_task
     WAREHOUSE = RESQ_WH
     SCHEDULE = '1 MINUTE'

@@ -14,6 +14,7 @@ the function and analysis steps.
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from resq.backends.snowflake import sqltext
 from resq.backends.snowflake.sqltext import POLICY, STREAM, check_identifier
+from resq.errors import BackendError
 
 if TYPE_CHECKING:
     from resq.backends.snowflake.backend import SnowflakeBackend
@@ -165,6 +167,7 @@ def build(config: DeployConfig | None = None) -> list[Step]:
                 file_statements("notifications"),
             )
         )
+    steps = [suspend_before_replacing(s) for s in steps]
     steps.append(
         Step(
             "grants",
@@ -218,6 +221,52 @@ def _policy_guard(config: DeployConfig, table: str) -> str:
     )
 
 
+# --------------------------------------------------------------------------- tasks
+
+_CREATE_TASK = re.compile(
+    r"^CREATE\s+OR\s+REPLACE\s+(TASK|ALERT)\s+([A-Za-z_][A-Za-z0-9_$]*)", re.IGNORECASE
+)
+_AFTER = re.compile(r"\bAFTER\s+([A-Za-z_][A-Za-z0-9_$]*)", re.IGNORECASE)
+
+
+def suspend_before_replacing(step: Step) -> Step:
+    """``step`` with ``ALTER TASK|ALERT IF EXISTS ... SUSPEND`` before its first
+    ``CREATE OR REPLACE TASK|ALERT``, for the root of every task graph (and every alert)
+    it replaces. Snowflake refuses to replace or change a task while the root of its graph
+    is resumed (docs.snowflake.com, ALTER TASK and DROP TASK: "the root task must be
+    suspended"), so a re-deploy suspends, replaces, and resumes (the step's own
+    ``RESUME`` statements, children before the root). The first deploy finds nothing to
+    suspend (IF EXISTS)."""
+    created: list[tuple[str, str, str | None]] = []  # (kind, name, predecessor)
+    first = None
+    for i, statement in enumerate(step.statements):
+        match = _CREATE_TASK.match(statement.sql)
+        if match is None:
+            continue
+        first = i if first is None else first
+        after = _AFTER.search(statement.sql) if match.group(1).upper() == "TASK" else None
+        created.append((match.group(1).upper(), match.group(2), after and after.group(1)))
+    if first is None:
+        return step
+    parent = {name.upper(): pred for kind, name, pred in created if kind == "TASK" and pred}
+
+    def root(name: str) -> str:
+        seen = set()
+        while name.upper() in parent and name.upper() not in seen:
+            seen.add(name.upper())
+            name = parent[name.upper()] or name
+        return name
+
+    targets: list[tuple[str, str]] = []
+    for kind, name, _ in created:
+        target = (kind, root(name) if kind == "TASK" else name)
+        if target not in targets:
+            targets.append(target)
+    suspends = tuple(Statement(f"ALTER {k} IF EXISTS {n} SUSPEND") for k, n in targets)
+    statements = step.statements[:first] + suspends + step.statements[first:]
+    return replace(step, statements=statements)
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -245,26 +294,80 @@ def statements(steps: Sequence[Step]) -> list[tuple[str, Statement]]:
 
 
 def apply(
-    backend: SnowflakeBackend, steps: Sequence[Step], *, only: Iterable[str] | None = None
+    backend: SnowflakeBackend,
+    steps: Sequence[Step],
+    *,
+    only: Iterable[str] | None = None,
+    build_zip: bool = True,
 ) -> list[Applied]:
     """Run the plan (or the named steps) on ``backend``, statement by statement, skipping
     statements whose guard says they are done. The code step uploads a freshly built
-    resq.zip."""
+    resq.zip (``build_zip=False`` sends the PUT as planned, for fakes).
+
+    The first statement that fails stops the deploy: every later step needs the ones
+    before it (the order is the dependency order), and each step's grants come right
+    after its objects, so what completed is usable as it stands. :class:`DeployFailed`
+    then says which step and statement failed, which steps are installed and which are
+    not; re-running resumes (completed statements are skipped or replaced harmlessly)."""
     wanted = set(only) if only is not None else None
     chosen = [s for s in steps if wanted is None or s.name in wanted]
     done: list[Applied] = []
-    with _code_zip(chosen) as zip_path:
-        for step in chosen:
+    with _code_zip(chosen if build_zip else ()) as zip_path:
+        for index, step in enumerate(chosen):
             for statement in step.statements:
-                if statement.unless and _already(backend, statement.unless):
-                    done.append(Applied(step.name, statement.sql, False))
-                    continue
-                sql = statement.sql
-                if sql.startswith("PUT ") and zip_path is not None:
-                    sql = _put_with(sql, zip_path)
-                backend.execute(sql)
+                try:
+                    if statement.unless and _already(backend, statement.unless):
+                        done.append(Applied(step.name, statement.sql, False))
+                        continue
+                    sql = statement.sql
+                    if sql.startswith("PUT ") and zip_path is not None:
+                        sql = _put_with(sql, zip_path)
+                    backend.execute(sql)
+                except Exception as exc:
+                    raise DeployFailed(
+                        DeployReport(
+                            applied=done,
+                            installed=[s.name for s in chosen[:index]],
+                            failed_step=step.name,
+                            failed_sql=statement.sql,
+                            error=f"{type(exc).__name__}: {exc}",
+                            not_installed=[s.name for s in chosen[index:]],
+                        )
+                    ) from exc
                 done.append(Applied(step.name, statement.sql, True))
     return done
+
+
+@dataclass(frozen=True)
+class DeployReport:
+    """What a deploy that stopped did: the steps installed, the one that failed (and the
+    statement and error), and the steps not installed (the failed one first)."""
+
+    applied: list[Applied]
+    installed: list[str]
+    failed_step: str
+    failed_sql: str
+    error: str
+    not_installed: list[str]
+
+    def message(self) -> str:
+        ran = sum(1 for a in self.applied if a.step == self.failed_step and a.ran)
+        first_line = self.failed_sql.strip().splitlines()[0]
+        return (
+            f"deploy stopped at step {self.failed_step!r} (after {ran} of its statements "
+            f"ran): {first_line!r} failed: {self.error}. "
+            f"Installed, with their grants: {', '.join(self.installed) or 'nothing'}. "
+            f"Not installed: {', '.join(self.not_installed)}. Fix the cause and run the "
+            "deploy again: it resumes, skipping or harmlessly replacing what is in place."
+        )
+
+
+class DeployFailed(BackendError):
+    """A deploy stopped at a failed statement; ``report`` says what is and is not installed."""
+
+    def __init__(self, report: DeployReport) -> None:
+        super().__init__(report.message())
+        self.report = report
 
 
 def _already(backend: SnowflakeBackend, query: str) -> bool:
