@@ -114,7 +114,9 @@ def test_init_creates_the_schema_then_is_idempotent(tmp_path: Path) -> None:
 
 
 def test_commands_before_init_say_to_run_init(tmp_path: Path) -> None:
-    db = url(tmp_path / "empty.duckdb")
+    path = tmp_path / "empty.duckdb"
+    resq.connect(url(path)).close()  # a DuckDB file without the resq schema
+    db = url(path)
     result = run(db, "status")
     assert result.exit_code == 2
     assert "init" in result.stderr and "no resq schema" in result.stderr

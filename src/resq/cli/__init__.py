@@ -39,7 +39,7 @@ app = typer.Typer(
     help=(
         "ResQ OS: a self-healing supply chain for hospitals (oxygen), the public "
         "distribution system (rice) and NGOs (emergency kits).\n\n"
-        "Global options go before the command. Exit codes: 0 success; 1 a check failed "
+        "Global options go before or after the command. Exit codes: 0 success; 1 a check failed "
         "(validate, audit --verify, health RED) or the warehouse failed; 2 bad input or "
         "usage.\n\n"
         "Examples:\n\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
@@ -70,7 +71,10 @@ class State:
         if self._backend is None:
             import resq
 
-            self._backend = resq.connect(self.db)
+            # A command that reads an existing schema never creates an empty database
+            # file from a mistyped path.
+            options = {"create": False} if need_schema and _is_duckdb_file(self.db) else {}
+            self._backend = resq.connect(self.db, **options)
         if need_schema and self._backend.schema_version() == 0:
             raise UsageProblem(
                 f"the database {self.db} has no resq schema yet; "
@@ -129,6 +133,96 @@ class State:
         """Write exactly one JSON document to stdout."""
         sys.stdout.write(json.dumps(_text.jsonable(document), indent=2, ensure_ascii=False))
         sys.stdout.write("\n")
+
+
+def _is_duckdb_file(url: str) -> bool:
+    scheme, _, rest = url.partition("://")
+    return scheme.lower() == "duckdb" and rest.split("?", 1)[0] not in {"", "/", "localhost"}
+
+
+# ---------------------------------------------------------------------- options
+
+# The global options, accepted before or after the command (`resq orders --json`).
+GLOBAL_FLAGS = frozenset({"--json", "--debug"})
+GLOBAL_VALUED = frozenset({"--db", "--org"})
+
+
+def hoist_global_options(args: list[str], commands: Iterable[str]) -> list[str]:
+    """The arguments with every global option after the command moved before it.
+
+    Only tokens up to ``--`` are looked at; a valued option takes its value along (either
+    ``--db URL`` or ``--db=URL``).
+    """
+    names = set(commands)
+    first = None
+    i = 0
+    while i < len(args):
+        if args[i] == "--":
+            break
+        if args[i] in GLOBAL_VALUED:
+            i += 2
+            continue
+        if args[i] in names:
+            first = i
+            break
+        i += 1
+    if first is None:
+        return list(args)
+    head, tail = list(args[:first]), args[first:]
+    moved: list[str] = []
+    kept: list[str] = []
+    i = 0
+    while i < len(tail):
+        token = tail[i]
+        if token == "--":
+            kept.extend(tail[i:])
+            break
+        name = token.split("=", 1)[0]
+        if token in GLOBAL_FLAGS or (name in GLOBAL_VALUED and "=" in token):
+            moved.append(token)
+        elif token in GLOBAL_VALUED and i + 1 < len(tail):
+            moved.extend(tail[i : i + 2])
+            i += 1
+        else:
+            kept.append(token)
+        i += 1
+    return head + moved + kept
+
+
+def choice(values: Iterable[str], what: str) -> Callable[[str | None], str | None]:
+    """An option callback that accepts one of ``values`` in any letter case and returns it
+    as written there; anything else is a usage error (exit 2) listing the valid values."""
+    canonical = {v.upper(): v for v in values}
+
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        found = canonical.get(value.strip().upper())
+        if found is None:
+            raise typer.BadParameter(
+                f"{value!r} is not a valid {what}; use one of {', '.join(canonical.values())}"
+            )
+        return found
+
+    return check
+
+
+def _flags_without_type(command: Any) -> None:
+    """Show flags as flags in help (``--verify``, not ``--verify <bool>``), everywhere."""
+    for param in getattr(command, "params", ()):
+        if getattr(param, "is_bool_flag", False) and param.metavar is None:
+            param.metavar = ""
+    original = command.get_help_option
+
+    def get_help_option(ctx: Any) -> Any:
+        option = original(ctx)
+        if option is not None and option.metavar is None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = get_help_option
+    for sub in getattr(command, "commands", {}).values():
+        _flags_without_type(sub)
 
 
 def actor_or_default(actor: str | None) -> str:
@@ -211,15 +305,38 @@ def report_error(exc: BaseException, state: State) -> int:
 
 
 class ResqGroup(TyperGroup):
-    """The root command: turns library errors into one sentence and an exit code."""
+    """The root command: global options anywhere, flags shown as flags, and library errors
+    turned into one sentence and an exit code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _flags_without_type(self)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args, self.commands))
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
+        except BrokenPipeError:
+            # The reader went away (`resq orders | head`): stop quietly, like other tools.
+            _silence_stdout()
+            raise typer.Exit(EXIT_OK) from None
         except Exception as exc:
             obj = ctx.obj
             state = obj if isinstance(obj, State) else State()
             code = report_error(exc, state)
             raise typer.Exit(code) from None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -42,9 +42,16 @@ def days(value: float | None) -> str:
     return "never" if value is None else number(value)
 
 
+def utc(value: datetime) -> datetime:
+    """A warehouse timestamp in UTC: naive values are UTC already (every table stores UTC),
+    aware ones are converted."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def when(value: object) -> str:
+    """A timestamp with its zone said: ``2026-12-01 19:23:13 UTC``."""
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+        return utc(value).strftime("%Y-%m-%d %H:%M:%S UTC")
     return "-" if value is None else clean(value)
 
 
@@ -87,7 +94,9 @@ def jsonable(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if isinstance(value, Decimal):
         return jsonable(float(value))
-    if isinstance(value, (datetime, date)):
+    if isinstance(value, datetime):
+        return utc(value).isoformat()
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, bytes):
         return value.hex()

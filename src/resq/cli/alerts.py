@@ -6,7 +6,12 @@ from typing import Annotated, Any
 
 import typer
 
-from resq.cli._runtime import ActorOption, State, actor_or_default
+from resq.cli._runtime import ActorOption, State, actor_or_default, choice
+
+# resq.core.alerts.AlertState and Severity, written here so `resq --help` imports no numpy
+# (a test keeps them equal).
+ALERT_STATES = ("OPEN", "ACKED", "RESOLVED")
+SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 
 ALERT_COLUMNS = [
     ("alert_id", "Alert"),
@@ -24,11 +29,21 @@ def alerts(
     ctx: typer.Context,
     state_filter: Annotated[
         str | None,
-        typer.Option("--state", metavar="STATE", help="Only alerts in this state: OPEN or ACKED."),
+        typer.Option(
+            "--state",
+            metavar="STATE",
+            callback=choice(ALERT_STATES, "alert state"),
+            help="Only alerts in this state: " + ", ".join(ALERT_STATES) + ".",
+        ),
     ] = None,
     severity: Annotated[
         str | None,
-        typer.Option("--severity", metavar="SEV", help="Only this severity: SEV1 ... SEV4."),
+        typer.Option(
+            "--severity",
+            metavar="SEV",
+            callback=choice(SEVERITIES, "severity"),
+            help="Only this severity: " + ", ".join(SEVERITIES) + " (SEV1 is the most urgent).",
+        ),
     ] = None,
 ) -> None:
     """List alerts, most severe first: which stock needs attention, and why.
@@ -44,9 +59,9 @@ def alerts(
     org = state.scope()
     where: dict[str, Any] = {}
     if state_filter:
-        where["state"] = state_filter.upper()
+        where["state"] = state_filter
     if severity:
-        where["severity"] = severity.upper()
+        where["severity"] = severity
     rows = (
         state.backend()
         .read("alerts", org_id=org, where=where, order_by=("severity", "created_at", "alert_id"))

@@ -18,8 +18,10 @@ HEADER = """\
 the engine and only decides how to show the result. Rich tables on a terminal, plain
 text when piped, exactly one JSON document on stdout with `--json`.
 
-Global options (`--db`, `--org`, `--json`, `--debug`) go before the command:
-`resq --org HOSP-BLR-001 --json orders`.
+Global options (`--db`, `--org`, `--json`, `--debug`) go before or after the command:
+`resq --org HOSP-BLR-001 --json orders` and `resq orders --org HOSP-BLR-001 --json` are
+the same. Times are shown in UTC (`2026-12-01 19:23:13 UTC`; ISO 8601 with `+00:00` in
+`--json`).
 
 Exit codes:
 

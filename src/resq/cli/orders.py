@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from resq.cli._runtime import ActorOption, State, actor_or_default
+from resq.cli._runtime import ActorOption, State, actor_or_default, choice
 from resq.cli.heal import ORDER_COLUMNS, print_orders
 
 
@@ -34,13 +34,12 @@ LIST_COLUMNS = [c for c in ORDER_COLUMNS if c[0] != "rank"]
 def orders(
     ctx: typer.Context,
     status: Annotated[
-        OrderStatus | None,
+        str | None,
         typer.Option(
             "--status",
-            case_sensitive=False,
             metavar="STATUS",
-            help="Only orders in this status: PLACED, PENDING_APPROVAL, PENDING_VENDOR, "
-            "RECEIVED or CANCELLED.",
+            callback=choice(OrderStatus, "order status"),
+            help="Only orders in this status: " + ", ".join(OrderStatus) + ".",
         ),
     ] = None,
 ) -> None:
@@ -60,7 +59,7 @@ def orders(
         return
     state = State.of(ctx)
     org = state.scope()
-    where = {"status": status.value} if status is not None else None
+    where = {"status": status} if status is not None else None
     rows = (
         state.backend()
         .read(
@@ -72,7 +71,7 @@ def orders(
         .to_pylist()
     )
     if state.json:
-        state.emit({"org": org, "status": status.value if status else None, "orders": rows})
+        state.emit({"org": org, "status": status, "orders": rows})
         return
     print_orders(
         state.out,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from resq.cli import _text
-from resq.cli._runtime import EXIT_CHECK_FAILED, State
+from resq.cli._runtime import EXIT_CHECK_FAILED, State, choice
 from resq.cli.watch import ConfigOption
 
 
@@ -40,12 +40,12 @@ URGENT_FIRST = ("priority", "days_remaining NULLS LAST", "org_id", "sku")
 def status(
     ctx: typer.Context,
     sector: Annotated[
-        Sector | None,
+        str | None,
         typer.Option(
             "--sector",
-            case_sensitive=False,
             metavar="SECTOR",
-            help="Only this sector: HOSPITAL, PDS or NGO.",
+            callback=choice(Sector, "sector"),
+            help="Only this sector: " + ", ".join(Sector) + ".",
         ),
     ] = None,
     critical: Annotated[
@@ -69,7 +69,7 @@ def status(
     org = state.scope()
     where: dict[str, Any] = {}
     if sector is not None:
-        where["sector"] = sector.value
+        where["sector"] = sector
     if critical:
         where["status"] = "CRITICAL"
     with state.spinner("Reading the stock analysis"):

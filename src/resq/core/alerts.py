@@ -32,6 +32,14 @@ class Severity(StrEnum):
 SEVERITY_ORDER = (Severity.SEV1, Severity.SEV2, Severity.SEV3, Severity.SEV4)
 
 
+class AlertState(StrEnum):
+    """Where an alert is in its life: raised, acknowledged by a person, or resolved."""
+
+    OPEN = "OPEN"
+    ACKED = "ACKED"
+    RESOLVED = "RESOLVED"
+
+
 class AlertKind(StrEnum):
     """Why an alert was raised."""
 

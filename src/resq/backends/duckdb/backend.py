@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -28,6 +29,7 @@ from resq.errors import (
     BackendError,
     ConflictError,
     DatabaseLockedError,
+    NotFoundError,
     UnknownBackendError,
 )
 
@@ -68,8 +70,11 @@ class DuckDBBackend(WarehouseBackend):
         read_only: bool = False,
         target_lag_s: float = 60.0,
         memory_limit: str | None = None,
+        create: bool = True,
     ) -> None:
         self.path = path or ":memory:"
+        if self.path != ":memory:":
+            _check_path(self.path, create=create)
         self.target_lag_s = float(target_lag_s)
         config: dict[str, str | bool | int | float | list[str]] = (
             {"memory_limit": memory_limit} if memory_limit else {}
@@ -376,6 +381,22 @@ class _SharedFunctions:
 
 
 _LOCK_PID = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def _check_path(path: str, *, create: bool) -> None:
+    """A database file in a folder that does not exist, or (with ``create=False``) a file
+    that does not exist, is refused before DuckDB would create an empty one."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise NotFoundError(
+            f"cannot open DuckDB database {path!r}: the folder {str(target.parent)!r} "
+            "does not exist"
+        )
+    if not create and not target.exists():
+        raise NotFoundError(
+            f"no DuckDB database at {path!r} (nothing was created); check the path, or "
+            f"create it with `resq --db duckdb:///{path} init`"
+        )
 
 
 def _lock_error(path: str, exc: BaseException) -> BaseException:
