@@ -400,13 +400,13 @@ def test_in_streamlit_in_snowflake_the_app_uses_the_active_session(
 
     session, wrapped = object(), []
     fake = types.ModuleType("resq.backends.snowflake")
-    fake.from_session = lambda s: wrapped.append(s) or "the session's backend"  # type: ignore[attr-defined]
+    fake.from_session = lambda s, **o: wrapped.append((s, o)) or "the session's backend"  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "resq.backends.snowflake", fake)
     monkeypatch.setattr(_context, "_active_session", lambda: session)
     monkeypatch.delenv(DB_ENV, raising=False)
     backend, source = _context.connection()
     assert (backend, source) == ("the session's backend", "Snowflake (the app's Snowpark session)")
-    assert wrapped == [session]
+    assert wrapped == [(session, {"writes": "procedures"})]  # the app role writes no table
 
 
 def test_outside_snowflake_without_a_url_it_opens_the_default_file(

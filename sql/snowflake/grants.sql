@@ -1,19 +1,16 @@
 -- What the app role needs (the Streamlit in Snowflake dashboard, and people who use resq
--- with RESQ_APP): read the resq tables (org-scoped rows through the row access policy), act
--- on orders and alerts (every action is audited), call the functions and the heal
--- procedure. Granting again is a no-op. RESQ_APP must never be granted RESQ_ENGINE: the
--- engine role is exempt from the row access policy. Nobody but administrators gets
--- RESQ_ENTITLEMENTS.
+-- with RESQ_APP): read the resq tables (org-scoped rows through the row access policy) and
+-- call the functions and the write procedures. It writes no table directly: overrides,
+-- acknowledgements, chaos and heal are owner's-rights procedures that check the caller's
+-- entitlement (a row access policy filters reads, not writes). Granting again is a no-op.
+-- RESQ_APP must never be granted RESQ_ENGINE: the engine role is exempt from the row access
+-- policy. Nobody but administrators gets RESQ_ENTITLEMENTS.
 
 GRANT USAGE ON DATABASE RESQ TO ROLE RESQ_APP;
 
 GRANT USAGE ON SCHEMA RESQ.CORE TO ROLE RESQ_APP;
 
 GRANT USAGE ON WAREHOUSE RESQ_WH TO ROLE RESQ_APP;
-
--- resq stages the rows of a write in session-scoped temporary tables (resq_stage_*),
--- which needs CREATE TABLE on the schema.
-GRANT CREATE TABLE ON SCHEMA RESQ.CORE TO ROLE RESQ_APP;
 
 GRANT SELECT ON TABLE organizations TO ROLE RESQ_APP;
 
@@ -49,20 +46,6 @@ GRANT SELECT ON TABLE resq_schema_version TO ROLE RESQ_APP;
 
 GRANT SELECT ON DYNAMIC TABLE STOCK_ANALYSIS TO ROLE RESQ_APP;
 
--- Overrides (approve, cancel, receive, change quantity), acknowledgements and the
--- audit chain they extend.
-GRANT INSERT, UPDATE ON TABLE purchase_orders TO ROLE RESQ_APP;
-
-GRANT INSERT, UPDATE ON TABLE alerts TO ROLE RESQ_APP;
-
-GRANT UPDATE ON TABLE inventory_master TO ROLE RESQ_APP;
-
-GRANT INSERT, UPDATE ON TABLE notifications TO ROLE RESQ_APP;
-
-GRANT INSERT ON TABLE audit_log TO ROLE RESQ_APP;
-
-GRANT UPDATE ON TABLE audit_head TO ROLE RESQ_APP;
-
 GRANT USAGE ON FUNCTION GET_WEATHER_DATA(VARCHAR) TO ROLE RESQ_APP;
 
 GRANT USAGE ON FUNCTION GET_VENDOR_STATUS(VARCHAR) TO ROLE RESQ_APP;
@@ -70,4 +53,12 @@ GRANT USAGE ON FUNCTION GET_VENDOR_STATUS(VARCHAR) TO ROLE RESQ_APP;
 GRANT USAGE ON FUNCTION GENERATE_REALISTIC_SIMULATION(VARCHAR, VARCHAR, NUMBER, NUMBER)
     TO ROLE RESQ_APP;
 
-GRANT USAGE ON PROCEDURE RESQ_HEAL(BOOLEAN, VARCHAR) TO ROLE RESQ_APP;
+-- The app's writes: each procedure checks the caller's entitlement (procedure.sql).
+-- RESQ_HEAL itself is the engine's (the task calls it): the app heals through RESQ_HEAL_ORG.
+GRANT USAGE ON PROCEDURE RESQ_OVERRIDE_ORDER(VARCHAR, VARCHAR, FLOAT, VARCHAR) TO ROLE RESQ_APP;
+
+GRANT USAGE ON PROCEDURE RESQ_ACK_ALERT(VARCHAR, VARCHAR) TO ROLE RESQ_APP;
+
+GRANT USAGE ON PROCEDURE RESQ_CHAOS(VARCHAR) TO ROLE RESQ_APP;
+
+GRANT USAGE ON PROCEDURE RESQ_HEAL_ORG(VARCHAR, BOOLEAN) TO ROLE RESQ_APP;

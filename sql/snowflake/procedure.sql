@@ -14,3 +14,51 @@ PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot'
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.backends.snowflake.handlers.heal_procedure'
 EXECUTE AS OWNER;
+
+-- The app role's only way to write. Row access policies filter reads only, so RESQ_APP
+-- holds no INSERT, UPDATE, DELETE or MERGE on any table; what the dashboard changes goes
+-- through these owner's-rights procedures, each of which first checks that the calling
+-- user (CURRENT_USER()) is entitled in RESQ_ENTITLEMENTS to the organization it acts for
+-- ('*' for shared data and for all organizations), then runs the library's own action,
+-- audited as that user.
+CREATE OR REPLACE PROCEDURE RESQ_OVERRIDE_ORDER(
+    PO_ID VARCHAR, ACTION VARCHAR, QUANTITY FLOAT, ORG_ID VARCHAR
+)
+COPY GRANTS
+RETURNS VARIANT
+LANGUAGE PYTHON
+RUNTIME_VERSION = '3.11'
+PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+IMPORTS = ('@RESQ_CODE/resq.zip')
+HANDLER = 'resq.backends.snowflake.handlers.override_order_procedure'
+EXECUTE AS OWNER;
+
+CREATE OR REPLACE PROCEDURE RESQ_ACK_ALERT(ALERT_ID VARCHAR, ORG_ID VARCHAR)
+COPY GRANTS
+RETURNS VARIANT
+LANGUAGE PYTHON
+RUNTIME_VERSION = '3.11'
+PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+IMPORTS = ('@RESQ_CODE/resq.zip')
+HANDLER = 'resq.backends.snowflake.handlers.ack_alert_procedure'
+EXECUTE AS OWNER;
+
+CREATE OR REPLACE PROCEDURE RESQ_CHAOS(EVENT VARCHAR)
+COPY GRANTS
+RETURNS VARIANT
+LANGUAGE PYTHON
+RUNTIME_VERSION = '3.11'
+PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+IMPORTS = ('@RESQ_CODE/resq.zip')
+HANDLER = 'resq.backends.snowflake.handlers.chaos_procedure'
+EXECUTE AS OWNER;
+
+CREATE OR REPLACE PROCEDURE RESQ_HEAL_ORG(ORG_ID VARCHAR, DRY_RUN BOOLEAN)
+COPY GRANTS
+RETURNS VARIANT
+LANGUAGE PYTHON
+RUNTIME_VERSION = '3.11'
+PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+IMPORTS = ('@RESQ_CODE/resq.zip')
+HANDLER = 'resq.backends.snowflake.handlers.heal_org_procedure'
+EXECUTE AS OWNER;

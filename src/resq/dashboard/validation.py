@@ -207,11 +207,11 @@ def _chaos(scope: Scope, inventory: pd.DataFrame) -> None:
 
 def _heal_now(scope: Scope) -> None:
     try:
-        report = scope.engine.heal(org_id=scope.org_id)
+        report = scope.heal()
     except ResqError as exc:
         st.session_state[FLASH] = (False, f"Heal failed: {exc}")
         return
-    st.session_state[LAST_HEAL] = (scope.org_id, report.as_dict())
+    st.session_state[LAST_HEAL] = (scope.org_id, report)
 
 
 def _heal(scope: Scope, inventory: pd.DataFrame) -> None:

@@ -45,7 +45,8 @@ CONNECTOR_OPTIONS = frozenset(
         "client_session_keep_alive",
     }
 )
-RESQ_OPTIONS = frozenset({"analysis", "python", "target_lag", "connection_name"})
+RESQ_OPTIONS = frozenset({"analysis", "python", "target_lag", "connection_name", "writes"})
+WRITE_MODES = ("direct", "procedures")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -111,9 +112,18 @@ class SnowflakeBackend(WarehouseBackend):
         python: bool = True,
         target_lag_s: float = 60.0,
         warehouse: str | None = None,
+        writes: str = "direct",
     ) -> None:
         if (connect_params is None) == (session is None):
             raise BackendError("give exactly one of connect_params or session")
+        if writes not in WRITE_MODES:
+            raise UnknownBackendError(
+                f"writes must be one of {', '.join(WRITE_MODES)}, got {writes!r}"
+            )
+        #: With ``writes="procedures"`` (the dashboard in Streamlit in Snowflake, or anyone
+        #: using the app role) overrides, acknowledgements, chaos and heal are CALLs of the
+        #: owner's-rights write procedures, which check the caller's entitlement.
+        self.writes_through_procedures = writes == "procedures"
         if analysis not in {"dynamic", "view"}:
             raise UnknownBackendError(f"analysis must be 'dynamic' or 'view', got {analysis!r}")
         self.analysis_mode = analysis
@@ -157,9 +167,11 @@ class SnowflakeBackend(WarehouseBackend):
             )
         resq_kwargs: dict[str, Any] = {
             k: kwargs.pop(k)
-            for k in ("analysis", "python", "target_lag_s", "warehouse")
+            for k in ("analysis", "python", "target_lag_s", "warehouse", "writes")
             if k in kwargs
         }
+        if "writes" in options:
+            resq_kwargs.setdefault("writes", options.pop("writes"))
         if "analysis" in options:
             resq_kwargs.setdefault("analysis", options.pop("analysis"))
         else:
@@ -430,6 +442,63 @@ class SnowflakeBackend(WarehouseBackend):
     def _mark_changed(self) -> None:
         self._dirty = True
 
+    # ------------------------------------------------------------------ writes as procedures
+
+    def call(self, procedure: str, args: Sequence[Any]) -> Any:
+        """``CALL procedure(?, ...)`` with bound arguments; its VARIANT result as Python."""
+        import json
+
+        check_name = sqltext.check_identifier(procedure, "procedure")
+        marks = ", ".join("?" for _ in args)
+        value = self.fetch(f"CALL {check_name}({marks})", list(args)).column(0)[0].as_py()
+        return json.loads(value) if isinstance(value, str) else value
+
+    def override_order(
+        self,
+        po_id: str,
+        action: str,
+        *,
+        actor: str,
+        quantity: float | None = None,
+        org_id: str | None = None,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """The library's override, or (writes through procedures) RESQ_OVERRIDE_ORDER,
+        audited as the calling Snowflake user."""
+        if not self.writes_through_procedures:
+            return super().override_order(
+                po_id, action, actor=actor, quantity=quantity, org_id=org_id, now=now
+            )
+        qty = None if quantity is None else float(quantity)
+        result: dict[str, Any] = self.call("RESQ_OVERRIDE_ORDER", [po_id, action, qty, org_id])
+        return result
+
+    def ack_alert(
+        self, alert_id: str, *, actor: str, org_id: str | None = None, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """The library's acknowledgement, or (writes through procedures) RESQ_ACK_ALERT."""
+        if not self.writes_through_procedures:
+            return super().ack_alert(alert_id, actor=actor, org_id=org_id, now=now)
+        result: dict[str, Any] = self.call("RESQ_ACK_ALERT", [alert_id, org_id])
+        return result
+
+    def apply_chaos(self, event: Any, *, actor: str, now: datetime | None = None) -> None:
+        """The library's chaos edit, or (writes through procedures) RESQ_CHAOS."""
+        if not self.writes_through_procedures:
+            super().apply_chaos(event, actor=actor, now=now)
+            return
+        import json
+
+        self.call("RESQ_CHAOS", [json.dumps(event.as_dict(), default=str)])
+
+    def heal_in_warehouse(
+        self, *, org_id: str | None = None, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """One heal cycle run by RESQ_HEAL_ORG with the engine's rights, for an organization
+        the caller is entitled to (None: all, which needs '*'); the report as a dict."""
+        result: dict[str, Any] = self.call("RESQ_HEAL_ORG", [org_id, bool(dry_run)])
+        return result
+
     def refresh_analysis(
         self, *, force: bool = False, now: datetime | None = None
     ) -> RefreshResult:
@@ -487,7 +556,8 @@ class SnowflakeBackend(WarehouseBackend):
 def from_session(session: Any, **options: Any) -> SnowflakeBackend:
     """The backend over an existing Snowpark session (a notebook, a stored procedure,
     Streamlit in Snowflake). The session stays the caller's: closing the backend does not
-    close it. ``options``: ``analysis``, ``python``, ``target_lag_s``, ``warehouse``."""
+    close it. ``options``: ``analysis``, ``python``, ``target_lag_s``, ``warehouse``,
+    ``writes`` (``"procedures"``: write only through the app's owner's-rights procedures)."""
     return SnowflakeBackend(session=session, **options)
 
 

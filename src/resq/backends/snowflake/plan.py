@@ -140,7 +140,11 @@ def build(config: DeployConfig | None = None) -> list[Step]:
             "GET_WEATHER_DATA, GET_VENDOR_STATUS and GENERATE_REALISTIC_SIMULATION",
             file_statements("functions"),
         ),
-        Step("procedure", "RESQ_HEAL, the heal cycle", file_statements("procedure")),
+        Step(
+            "procedure",
+            "RESQ_HEAL, the heal cycle, and the write procedures the app role calls",
+            file_statements("procedure"),
+        ),
         analysis_step(config, policy=True),
         Step(
             "isolation",
