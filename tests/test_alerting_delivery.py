@@ -243,15 +243,19 @@ def test_a_crash_after_sending_resends_with_the_same_key(
         m.setattr(delivery_module.Deliverer, "_record_sent", crash)
         with pytest.raises(KeyboardInterrupt):
             Deliverer(backend, cfg).deliver(now=t0)
-    assert len(hook.requests) == 1
+    # The channel's worker may have sent the second notification while the first was
+    # being recorded: either way nothing is recorded SENT.
+    first = len(hook.requests)
+    assert first in {1, 2}
     assert [r["state"] for r in outbox(backend)] == ["PENDING", "PENDING"]
 
     Deliverer(backend, cfg).deliver(now=t0 + timedelta(seconds=30))
     keys = hook.keys()
-    assert len(keys) == 3 and len(set(keys)) == 2  # one duplicate, same key
-    assert hook.requests[0].body == next(
-        r.body for r in hook.requests[1:] if r.body["delivery_key"] == keys[0]
-    )
+    assert len(keys) == first + 2 and len(set(keys)) == 2  # duplicates keep their key
+    for i, key in enumerate(keys[:first]):
+        assert hook.requests[i].body == next(
+            r.body for r in hook.requests[first:] if r.body["delivery_key"] == key
+        )
     assert {r["state"] for r in outbox(backend)} == {"SENT"}
 
 

@@ -5,30 +5,40 @@ Each channel sends one outbox notification and returns only once the receiver ac
 it raises :class:`DeliveryError` otherwise (``permanent`` when retrying cannot help). Every
 message carries its delivery key (an ``Idempotency-Key`` header, a Message-ID derived from
 it) so a receiver can drop the duplicate that an at-least-once retry may produce.
+
+Every text a channel renders (subject, body, console line, header, JSON string) goes through
+:func:`resq.alerting.text.neutralise`, and ``timeout`` is a deadline for the whole send.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import smtplib
+import socket
 import ssl
 import sys
-import urllib.error
-import urllib.request
-from collections.abc import Mapping
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from resq.alerting.config import AlertingConfig, ChannelConfig
+from resq.alerting.text import neutralise, neutralise_tree
 
 if TYPE_CHECKING:
     from resq.backends.warehouse import WarehouseBackend
 
 USER_AGENT = "resq-alerting"
+MAX_REDIRECTS = 5
+MAX_RESPONSE_BYTES = 64 * 1024
 
 
 class DeliveryError(Exception):
@@ -70,44 +80,55 @@ class Notification:
 
     @property
     def severity(self) -> str:
-        return str(self.payload.get("severity") or "-")
+        return neutralise(self.payload.get("severity") or "-")
+
+    def field(self, name: str, default: str = "-") -> str:
+        """A payload value as one neutralised line of text (``default`` when empty)."""
+        value = self.payload.get(name)
+        return neutralise(default if value is None or value == "" else value)
 
     def subject(self) -> str:
-        p = self.payload
         escalated = f" (escalated to tier {self.tier})" if self.tier else ""
-        what = f"{p.get('kind', 'ALERT')} at {self.org_id}: {p.get('sku') or '-'}"
+        what = f"{self.field('kind', 'ALERT')} at {neutralise(self.org_id)}: {self.field('sku')}"
         return f"[resq {self.severity}] {what}{escalated}"
+
+    def message(self) -> str:
+        """The alert's own message, neutralised (the subject when it has none)."""
+        return self.field("message", "") or self.subject()
 
     def text(self) -> str:
         """The human-readable message: what happened, who is told, how to acknowledge."""
-        p = self.payload
+        alert_id = neutralise(self.alert_id)
         lines = [
-            str(p.get("message") or self.subject()),
+            self.message(),
             "",
-            f"Alert:        {self.alert_id} ({self.severity}, {p.get('kind', '-')})",
-            f"Organization: {self.org_id}   Item: {p.get('sku') or '-'}   "
-            f"Order: {p.get('po_id') or '-'}",
-            f"Stakeholder:  {self.stakeholder} (tier {self.tier})",
-            f"Data source:  {p.get('data_source', '-')}",
+            f"Alert:        {alert_id} ({self.severity}, {self.field('kind')})",
+            f"Organization: {neutralise(self.org_id)}   Item: {self.field('sku')}   "
+            f"Order: {self.field('po_id')}",
+            f"Stakeholder:  {neutralise(self.stakeholder)} (tier {self.tier})",
+            f"Data source:  {self.field('data_source')}",
             "",
-            f"Acknowledge with: resq ack {self.alert_id}",
-            f"Delivery key: {self.delivery_key}",
+            f"Acknowledge with: resq ack {alert_id}",
+            f"Delivery key: {neutralise(self.delivery_key)}",
         ]
         return "\n".join(lines)
 
     def document(self) -> dict[str, Any]:
-        """The JSON body of a webhook: identical on every retry of this notification."""
-        return {
-            "delivery_key": self.delivery_key,
-            "notification_id": self.notification_id,
-            "alert_id": self.alert_id,
-            "org_id": self.org_id,
-            "stakeholder": self.stakeholder,
-            "channel": self.channel,
-            "tier": self.tier,
-            "severity": self.severity,
-            "alert": dict(self.payload),
-        }
+        """The JSON body of a webhook: identical on every retry of this notification, every
+        string in it neutralised like the text channels."""
+        return neutralise_tree(
+            {
+                "delivery_key": self.delivery_key,
+                "notification_id": self.notification_id,
+                "alert_id": self.alert_id,
+                "org_id": self.org_id,
+                "stakeholder": self.stakeholder,
+                "channel": self.channel,
+                "tier": self.tier,
+                "severity": self.severity,
+                "alert": dict(self.payload),
+            }
+        )
 
 
 def message_id(delivery_key: str, domain: str = "resq.local") -> str:
@@ -132,12 +153,13 @@ class ConsoleChannel:
 
     def send(self, notification: Notification) -> str:
         stream = self.stream or sys.stdout
-        p = notification.payload
-        tier = f" tier {notification.tier}" if notification.tier else ""
+        n = notification
+        tier = f" tier {n.tier}" if n.tier else ""
+        who = f"{neutralise(n.alert_id)} -> {neutralise(n.stakeholder)}{tier}"
+        key = neutralise(n.delivery_key)
         stream.write(
-            f"ALERT {notification.severity} {notification.alert_id} -> "
-            f"{notification.stakeholder}{tier}: {p.get('message', '')} "
-            f"[{p.get('data_source', '-')}; key {notification.delivery_key}]\n"
+            f"ALERT {n.severity} {who}: {n.field('message', '')} "
+            f"[{n.field('data_source')}; key {key}]\n"
         )
         stream.flush()
         return "printed"
@@ -163,16 +185,18 @@ class WebhookChannel:
         doc = n.document()
         if self.config.format == "slack":
             icon = {"SEV1": ":rotating_light:", "SEV2": ":warning:"}.get(n.severity, ":bell:")
-            text = f"{icon} *{n.subject()}*\n{n.payload.get('message', '')}"
-            source = n.payload.get("data_source", "-")
-            context = f"`resq ack {n.alert_id}` · {source} · key {n.delivery_key}"
+            text = f"{icon} *{n.subject()}*\n{n.field('message', '')}"
+            source = n.field("data_source")
+            context = (
+                f"`resq ack {neutralise(n.alert_id)}` · {source} · key {neutralise(n.delivery_key)}"
+            )
             doc = {
                 "text": text,
                 "blocks": [
                     {"type": "section", "text": {"type": "mrkdwn", "text": text}},
                     {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
                 ],
-                "delivery_key": n.delivery_key,
+                "delivery_key": neutralise(n.delivery_key),
                 "resq": doc,
             }
         return json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()
@@ -180,27 +204,109 @@ class WebhookChannel:
     def send(self, n: Notification) -> str:
         c = self.config
         url = c.url or _env(str(c.url_env), self.env)
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": USER_AGENT,
-            "Idempotency-Key": n.delivery_key,
-            "X-Resq-Delivery-Key": n.delivery_key,
+        own = {
             **c.headers,
             **{h: _env(var, self.env) for h, var in c.headers_env.items()},
         }
-        request = urllib.request.Request(url, data=self.body(n), headers=headers, method="POST")
+        base = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": USER_AGENT,
+            "Idempotency-Key": neutralise(n.delivery_key),
+            "X-Resq-Delivery-Key": neutralise(n.delivery_key),
+        }
+        body = self.body(n)
+        deadline = time.monotonic() + c.timeout_s
+        origin = _origin(url)
+        for _hop in range(MAX_REDIRECTS + 1):
+            headers = {**base, **own} if _origin(url) == origin else base
+            status, reason, location = self._post(url, body, headers, deadline)
+            if 200 <= status < 300:
+                return f"HTTP {status}"
+            if status in {307, 308} and location:
+                target = urllib.parse.urljoin(url, location)
+                if urllib.parse.urlsplit(url).scheme == "https" and not target.startswith(
+                    "https://"
+                ):
+                    raise DeliveryError(
+                        f"webhook redirected (HTTP {status}) from https to {target}: "
+                        "not followed, the alert would leave TLS",
+                        permanent=True,
+                    )
+                url = target
+                continue
+            if 300 <= status < 400:
+                where = neutralise(location or "nowhere")
+                raise DeliveryError(
+                    f"webhook answered HTTP {status} {reason} (redirect to {where}): not"
+                    " delivered, only a 307 or 308 redirect re-sends the POST with its body;"
+                    " point the channel's url at the final address"
+                )
+            transient = status in {408, 425, 429} or status >= 500
+            raise DeliveryError(f"webhook answered HTTP {status} {reason}", permanent=not transient)
+        raise DeliveryError(f"webhook redirected more than {MAX_REDIRECTS} times: not delivered")
+
+    def _post(
+        self, url: str, body: bytes, headers: Mapping[str, str], deadline: float
+    ) -> tuple[int, str, str | None]:
+        """One POST within ``deadline``: (status, reason, Location)."""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise DeliveryError(f"webhook url {neutralise(url)!r} is not http(s)", permanent=True)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeliveryError(_late(self.config.timeout_s))
+        conn: http.client.HTTPConnection
+        if parts.scheme == "https":
+            context = ssl.create_default_context(cafile=self.config.ca_file)
+            conn = http.client.HTTPSConnection(
+                parts.hostname, parts.port, timeout=remaining, context=context
+            )
+        else:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=remaining)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
-            with urllib.request.urlopen(request, timeout=c.timeout_s) as response:
-                status = response.status
-        except urllib.error.HTTPError as exc:
-            transient = exc.code in {408, 425, 429} or exc.code >= 500
-            raise DeliveryError(
-                f"webhook answered HTTP {exc.code} {exc.reason}", permanent=not transient
-            ) from None
-        except (TimeoutError, urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise DeliveryError(f"webhook unreachable: {reason}") from None
-        return f"HTTP {status}"
+            with deadline_guard(deadline, lambda: conn.sock):
+                conn.request("POST", path, body=body, headers=dict(headers))
+                response = conn.getresponse()
+                response.read(MAX_RESPONSE_BYTES)
+            return response.status, response.reason, response.getheader("Location")
+        except (http.client.HTTPException, OSError, ValueError) as exc:
+            if time.monotonic() >= deadline:
+                raise DeliveryError(_late(self.config.timeout_s)) from None
+            raise DeliveryError(f"webhook unreachable: {neutralise(exc)}") from None
+        finally:
+            conn.close()
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+def _late(timeout_s: float) -> str:
+    return f"no answer within the {timeout_s:g}s deadline for the whole send"
+
+
+@contextmanager
+def deadline_guard(deadline: float, sock: Callable[[], socket.socket | None]) -> Iterator[None]:
+    """Bound a whole exchange, not each read: at ``deadline`` the connection's socket is shut
+    down, so a receiver that drips one byte at a time cannot hold the send open."""
+
+    def cut() -> None:
+        s = sock()
+        if s is not None:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 class EmailChannel:
@@ -234,8 +340,8 @@ class EmailChannel:
         msg["Subject"] = n.subject()
         msg["Date"] = format_datetime(datetime.now(UTC))
         msg["Message-ID"] = message_id(n.delivery_key, str(c.sender).rpartition("@")[2])
-        msg["X-Resq-Delivery-Key"] = n.delivery_key
-        msg["X-Resq-Alert-Id"] = n.alert_id
+        msg["X-Resq-Delivery-Key"] = neutralise(n.delivery_key)
+        msg["X-Resq-Alert-Id"] = neutralise(n.alert_id)
         msg.set_content(n.text())
         return msg
 
@@ -243,15 +349,18 @@ class EmailChannel:
         c = self.config
         msg = self.message(n)
         context = ssl.create_default_context(cafile=c.ca_file) if (c.starttls or c.ssl) else None
+        deadline = time.monotonic() + c.timeout_s
+        smtp: smtplib.SMTP
+        if c.ssl:
+            smtp = smtplib.SMTP_SSL(timeout=c.timeout_s, context=context)
+        else:
+            smtp = smtplib.SMTP(timeout=c.timeout_s)
+        # Connecting inside the deadline guard (not in the constructor) means the TLS
+        # server name must be given the way the constructor would have.
+        smtp._host = str(c.host)  # type: ignore[attr-defined]
         try:
-            smtp: smtplib.SMTP
-            if c.ssl:
-                smtp = smtplib.SMTP_SSL(
-                    str(c.host), c.port or 465, timeout=c.timeout_s, context=context
-                )
-            else:
-                smtp = smtplib.SMTP(str(c.host), c.port or 25, timeout=c.timeout_s)
-            with smtp:
+            with deadline_guard(deadline, lambda: getattr(smtp, "sock", None)), smtp:
+                smtp.connect(str(c.host), c.port or (465 if c.ssl else 25))
                 if c.starttls:
                     smtp.starttls(context=context)
                 if c.username_env:
@@ -269,6 +378,8 @@ class EmailChannel:
             )
             raise DeliveryError(f"SMTP answered {exc.smtp_code} {text}") from None
         except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
+            if time.monotonic() >= deadline:
+                raise DeliveryError(_late(c.timeout_s)) from None
             raise DeliveryError(f"SMTP failed: {exc}") from None
         if refused:
             return f"accepted, refused {sorted(refused)}"
@@ -287,6 +398,8 @@ class SnowflakeChannel:
         "CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION("
         "SNOWFLAKE.NOTIFICATION.TEXT_PLAIN(?), SNOWFLAKE.NOTIFICATION.INTEGRATION(?))"
     )
+
+    uses_backend = True  # sent from the delivering thread, which owns the connection
 
     def __init__(self, config: ChannelConfig, backend: WarehouseBackend) -> None:
         self.name = config.name

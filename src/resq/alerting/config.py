@@ -91,6 +91,7 @@ class DeliverySettings:
     backoff_s: float = 30.0
     max_backoff_s: float = 1800.0
     batch: int = 100
+    concurrency: int = 8
 
 
 CONSOLE = ChannelConfig("console", "console")
@@ -211,13 +212,14 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Alerti
             seconds = p.duration(value, f"escalation.{sev}", allow_never=True)
             timeouts[sev] = None if seconds is None else timedelta(seconds=seconds)
     delivery = p.table(data, "delivery")
-    p.keys(delivery, "delivery", {"max_attempts", "backoff", "max_backoff", "batch"})
+    p.keys(delivery, "delivery", {"max_attempts", "backoff", "max_backoff", "batch", "concurrency"})
     settings = DeliverySettings(
         max_attempts=p.integer(delivery, "delivery", "max_attempts", 6, low=1, high=100),
         backoff_s=p.duration(delivery.get("backoff", 30), "delivery.backoff") or 30.0,
         max_backoff_s=p.duration(delivery.get("max_backoff", 1800), "delivery.max_backoff")
         or 1800.0,
         batch=p.integer(delivery, "delivery", "batch", 100, low=1, high=10_000),
+        concurrency=p.integer(delivery, "delivery", "concurrency", 8, low=1, high=64),
     )
     watch = p.table(data, "watch")
     p.keys(watch, "watch", {"interval"})

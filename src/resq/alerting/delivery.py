@@ -5,12 +5,19 @@ of the next one *before* sending, so a crash mid-send is retried after the backo
 the same delivery key, which receivers use to drop the duplicate). A row is SENT only after
 its channel accepted it; after ``max_attempts`` (or an error no retry can fix) it is FAILED,
 which health reports. Every outcome is audited in the transaction that records it.
+
+Channels are sent to concurrently (one worker per channel, at most ``concurrency`` at once),
+each channel's notifications in order, and each outcome is recorded as it arrives: a slow or
+dead receiver holds only its own channel, for at most its deadline per notification.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TextIO
@@ -107,23 +114,55 @@ class Deliverer:
             log.info("another deliverer claimed the outbox first; trying again next pass")
             return report
         report.claimed = len(batch)
+        by_channel: dict[str, list[Notification]] = {}
         for n in batch:
-            channel = self.channels.get(n.channel)
+            by_channel.setdefault(n.channel, []).append(n)
+        # Channels that talk through the backend's own connection are sent from this thread;
+        # the others run in the pool. Outcomes are recorded here only, one by one.
+        inline = [c for c in by_channel if getattr(self.channels.get(c), "uses_backend", False)]
+        pooled = [c for c in by_channel if c not in inline]
+        outcomes: queue.Queue[tuple[Notification, str | None, DeliveryError | None]]
+        outcomes = queue.Queue()
+        stop = threading.Event()  # set when this pass dies: claimed, unsent rows wait a retry
+
+        def run(items: list[Notification]) -> None:
+            for n in items:
+                if stop.is_set():
+                    return
+                outcomes.put((n, *self._send(n)))
+
+        workers = max(1, min(self.settings.concurrency, len(pooled) or 1))
+        with ThreadPoolExecutor(workers, thread_name_prefix="resq-deliver") as pool:
+            for name in pooled:
+                pool.submit(run, by_channel[name])
+            for name in inline:
+                run(by_channel[name])
             try:
-                if channel is None:
-                    raise DeliveryError(
-                        f"channel {n.channel!r} is not configured "
-                        f"(configured: {', '.join(sorted(self.channels)) or 'none'})"
-                    )
-                receipt = channel.send(n)
-            except DeliveryError as exc:
-                self._record_failure(n, exc, now, report)
-            except Exception as exc:  # a channel bug must not stop the others
-                self._record_failure(n, DeliveryError(f"{type(exc).__name__}: {exc}"), now, report)
-            else:
-                self._record_sent(n, receipt, now)
-                report.sent += 1
+                for _ in range(len(batch)):
+                    n, receipt, error = outcomes.get()
+                    if error is not None:
+                        self._record_failure(n, error, now, report)
+                    else:
+                        self._record_sent(n, str(receipt), now)
+                        report.sent += 1
+            finally:
+                stop.set()
         return report
+
+    def _send(self, n: Notification) -> tuple[str | None, DeliveryError | None]:
+        """Send one notification: (receipt, None) when accepted, (None, error) otherwise."""
+        channel = self.channels.get(n.channel)
+        try:
+            if channel is None:
+                raise DeliveryError(
+                    f"channel {n.channel!r} is not configured "
+                    f"(configured: {', '.join(sorted(self.channels)) or 'none'})"
+                )
+            return channel.send(n), None
+        except DeliveryError as exc:
+            return None, exc
+        except BaseException as exc:  # a channel bug must not stop the others
+            return None, DeliveryError(f"{type(exc).__name__}: {exc}")
 
     # ------------------------------------------------------------------ steps
 
