@@ -5,12 +5,14 @@
 -- entitlement (a row access policy filters reads, not writes). Granting again is a no-op.
 -- RESQ_APP must never be granted RESQ_ENGINE: the engine role is exempt from the row access
 -- policy. Nobody but administrators gets RESQ_ENTITLEMENTS.
+--
+-- The deploy plan runs each grant right after the step that creates its object (a grant on
+-- an org-scoped table after the table's row access policy is attached). USAGE on the
+-- warehouse is the account set-up's: the engine role does not own the warehouse.
 
 GRANT USAGE ON DATABASE RESQ TO ROLE RESQ_APP;
 
 GRANT USAGE ON SCHEMA RESQ.CORE TO ROLE RESQ_APP;
-
-GRANT USAGE ON WAREHOUSE RESQ_WH TO ROLE RESQ_APP;
 
 GRANT SELECT ON TABLE organizations TO ROLE RESQ_APP;
 

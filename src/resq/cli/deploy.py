@@ -43,6 +43,14 @@ def snowflake(
             "(object, problem, fix); exit 1 on any finding.",
         ),
     ] = False,
+    account_setup: Annotated[
+        bool,
+        typer.Option(
+            "--account-setup",
+            help="Print the one-time account set-up an administrator runs first, in "
+            "order, with these names; connect to nothing.",
+        ),
+    ] = False,
     out: Annotated[
         Path,
         typer.Option(
@@ -101,16 +109,20 @@ def snowflake(
     """Create or upgrade every resq object in Snowflake, idempotently.
 
     The plan, in order: the tables, the entitlement mapping, the row access policy, the
-    resq code stage, the Python functions, the RESQ_HEAL procedure, the stock_analysis
-    dynamic table, the policy on every org-scoped table, the stream and the task that heal
-    on change, alert delivery (when present) and the app role's grants. Re-running changes
-    nothing that is already right and drops no data. It also writes snowflake.yml
-    (definition_version 2) and environment.yml, so `snow streamlit deploy` publishes the
-    dashboard. Run it with the engine role (see docs/snowflake.md for the one-time set-up).
+    resq code stage, the Python functions, the procedures (RESQ_HEAL and the app's write
+    procedures), the stock_analysis dynamic table, the policy on every org-scoped table,
+    the stream and the task that heal on change, and alert delivery (when present). Each
+    object's grants to the app role come right after it (an org-scoped table's after its
+    policy), so a deploy that stops part-way leaves a usable installation and says which
+    step failed. Re-running changes nothing that is already right and drops no data. It
+    also writes snowflake.yml (definition_version 2) and environment.yml, so `snow
+    streamlit deploy` publishes the dashboard. Run it with the engine role, after the
+    one-time account set-up (--account-setup prints it; see docs/snowflake.md).
 
     Examples:
 
     ```
+    resq deploy snowflake --account-setup > account_setup.sql
     resq deploy snowflake --dry-run > plan.sql
     resq --db 'snowflake://?connection_name=prod' deploy snowflake --out deploy/
     ```
@@ -132,6 +144,13 @@ def snowflake(
     }
     if check:
         _check(state, plan.DeployConfig(**names))
+        return
+    if account_setup:
+        statements = plan.account_setup(plan.DeployConfig(**names))
+        if state.json:
+            state.emit({"account_setup": statements})
+        else:
+            typer.echo(plan.render_account_setup(statements), nl=False)
         return
     if dry_run:
         config = plan.DeployConfig(**names, code_zip=(out / plan.CODE_ZIP).resolve())

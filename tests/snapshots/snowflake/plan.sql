@@ -212,7 +212,20 @@ CREATE TABLE IF NOT EXISTS watch_lease (
     expires_at TIMESTAMP_NTZ NOT NULL
 );
 
--- step 2: support: the entitlement mapping the row access policy reads, and the trigger log
+-- step 2: schema.grants: what the app role may read and call of what schema installed
+GRANT USAGE ON DATABASE RESQ TO ROLE RESQ_APP;
+GRANT USAGE ON SCHEMA RESQ.CORE TO ROLE RESQ_APP;
+GRANT SELECT ON TABLE sector_config TO ROLE RESQ_APP;
+GRANT SELECT ON TABLE vendors TO ROLE RESQ_APP;
+GRANT SELECT ON TABLE vendor_catalog TO ROLE RESQ_APP;
+GRANT SELECT ON TABLE city_weather TO ROLE RESQ_APP;
+GRANT SELECT ON TABLE vendor_status TO ROLE RESQ_APP;
+GRANT SELECT ON TABLE vendor_status_log TO ROLE RESQ_APP;
+GRANT SELECT ON TABLE audit_head TO ROLE RESQ_APP;
+GRANT SELECT ON TABLE heal_cycles TO ROLE RESQ_APP;
+GRANT SELECT ON TABLE resq_schema_version TO ROLE RESQ_APP;
+
+-- step 3: support: the entitlement mapping the row access policy reads, and the trigger log
 CREATE TABLE IF NOT EXISTS resq_entitlements (
     user_name VARCHAR NOT NULL,
     org_id VARCHAR NOT NULL,
@@ -225,7 +238,7 @@ CREATE TABLE IF NOT EXISTS resq_heal_triggers (
     changed_rows INTEGER NOT NULL
 );
 
--- step 3: policy: the row access policy (created once, its body kept up to date)
+-- step 4: policy: the row access policy (created once, its body kept up to date)
 EXECUTE IMMEDIATE $$
 CREATE ROW ACCESS POLICY IF NOT EXISTS RESQ_TENANT_POLICY
 AS (ROW_ORG_ID VARCHAR) RETURNS BOOLEAN -> FALSE
@@ -239,11 +252,11 @@ ALTER ROW ACCESS POLICY RESQ_TENANT_POLICY SET BODY ->
             AND (e.org_id = '*' OR e.org_id = ROW_ORG_ID)
     );
 
--- step 4: code: the stage holding the resq package, and the package itself
+-- step 5: code: the stage holding the resq package, and the package itself
 CREATE STAGE IF NOT EXISTS RESQ_CODE;
 PUT 'file:///opt/resq-deploy/resq.zip' @RESQ_CODE AUTO_COMPRESS = FALSE OVERWRITE = TRUE;
 
--- step 5: functions: GET_WEATHER_DATA, GET_VENDOR_STATUS and GENERATE_REALISTIC_SIMULATION
+-- step 6: functions: GET_WEATHER_DATA, GET_VENDOR_STATUS and GENERATE_REALISTIC_SIMULATION
 CREATE OR REPLACE FUNCTION GET_WEATHER_DATA(CITY VARCHAR)
 COPY GRANTS
 RETURNS VARCHAR
@@ -274,7 +287,13 @@ PACKAGES = ('numpy', 'pyarrow')
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.backends.snowflake.handlers.SimulationSeries';
 
--- step 6: procedure: RESQ_HEAL, the heal cycle, and the write procedures the app role calls
+-- step 7: functions.grants: what the app role may read and call of what functions installed
+GRANT USAGE ON FUNCTION GET_WEATHER_DATA(VARCHAR) TO ROLE RESQ_APP;
+GRANT USAGE ON FUNCTION GET_VENDOR_STATUS(VARCHAR) TO ROLE RESQ_APP;
+GRANT USAGE ON FUNCTION GENERATE_REALISTIC_SIMULATION(VARCHAR, VARCHAR, NUMBER, NUMBER)
+    TO ROLE RESQ_APP;
+
+-- step 8: procedure: RESQ_HEAL, the heal cycle, and the write procedures the app role calls
 CREATE OR REPLACE PROCEDURE RESQ_HEAL(DRY_RUN BOOLEAN, TRIGGERED_BY VARCHAR)
 COPY GRANTS
 RETURNS VARIANT
@@ -323,7 +342,13 @@ IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.backends.snowflake.handlers.heal_org_procedure'
 EXECUTE AS OWNER;
 
--- step 7: analysis: stock_analysis, the dynamic table (replaced only when its definition changed; the stream over it is recreated with it)
+-- step 9: procedure.grants: what the app role may read and call of what procedure installed
+GRANT USAGE ON PROCEDURE RESQ_OVERRIDE_ORDER(VARCHAR, VARCHAR, FLOAT, VARCHAR) TO ROLE RESQ_APP;
+GRANT USAGE ON PROCEDURE RESQ_ACK_ALERT(VARCHAR, VARCHAR) TO ROLE RESQ_APP;
+GRANT USAGE ON PROCEDURE RESQ_CHAOS(VARCHAR) TO ROLE RESQ_APP;
+GRANT USAGE ON PROCEDURE RESQ_HEAL_ORG(VARCHAR, BOOLEAN) TO ROLE RESQ_APP;
+
+-- step 10: analysis: stock_analysis, the dynamic table (replaced only when its definition changed; the stream over it is recreated with it)
 -- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 2706fec29494cee0'
 CREATE OR REPLACE DYNAMIC TABLE stock_analysis
     TARGET_LAG = '1 minute'
@@ -434,7 +459,10 @@ FROM (
 -- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 2706fec29494cee0'
 CREATE OR REPLACE STREAM STOCK_ANALYSIS_CHANGES ON DYNAMIC TABLE stock_analysis;
 
--- step 8: isolation: the row access policy on every org-scoped table (stock_analysis has it inline)
+-- step 11: analysis.grants: what the app role may read and call of what analysis installed
+GRANT SELECT ON DYNAMIC TABLE STOCK_ANALYSIS TO ROLE RESQ_APP;
+
+-- step 12: isolation: the row access policy on every org-scoped table (stock_analysis has it inline)
 -- skipped when this returns more than 0: SELECT COUNT(*) FROM TABLE(INFORMATION_SCHEMA.POLICY_REFERENCES(REF_ENTITY_NAME => 'RESQ.CORE.ORGANIZATIONS', REF_ENTITY_DOMAIN => 'table')) WHERE POLICY_KIND = 'ROW_ACCESS_POLICY'
 ALTER TABLE organizations ADD ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id);
 -- skipped when this returns more than 0: SELECT COUNT(*) FROM TABLE(INFORMATION_SCHEMA.POLICY_REFERENCES(REF_ENTITY_NAME => 'RESQ.CORE.INVENTORY_MASTER', REF_ENTITY_DOMAIN => 'table')) WHERE POLICY_KIND = 'ROW_ACCESS_POLICY'
@@ -450,7 +478,16 @@ ALTER TABLE notifications ADD ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id);
 -- skipped when this returns more than 0: SELECT COUNT(*) FROM TABLE(INFORMATION_SCHEMA.POLICY_REFERENCES(REF_ENTITY_NAME => 'RESQ.CORE.STOCK_HISTORY', REF_ENTITY_DOMAIN => 'table')) WHERE POLICY_KIND = 'ROW_ACCESS_POLICY'
 ALTER TABLE stock_history ADD ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id);
 
--- step 9: trigger: the stream on stock_analysis and the task that calls RESQ_HEAL when it has data
+-- step 13: isolation.grants: what the app role may read and call of what isolation installed
+GRANT SELECT ON TABLE organizations TO ROLE RESQ_APP;
+GRANT SELECT ON TABLE inventory_master TO ROLE RESQ_APP;
+GRANT SELECT ON TABLE purchase_orders TO ROLE RESQ_APP;
+GRANT SELECT ON TABLE audit_log TO ROLE RESQ_APP;
+GRANT SELECT ON TABLE alerts TO ROLE RESQ_APP;
+GRANT SELECT ON TABLE notifications TO ROLE RESQ_APP;
+GRANT SELECT ON TABLE stock_history TO ROLE RESQ_APP;
+
+-- step 14: trigger: the stream on stock_analysis and the task that calls RESQ_HEAL when it has data
 CREATE STREAM IF NOT EXISTS STOCK_ANALYSIS_CHANGES ON DYNAMIC TABLE STOCK_ANALYSIS;
 ALTER TASK IF EXISTS RESQ_HEAL_ON_CHANGE SUSPEND;
 CREATE OR REPLACE TASK RESQ_HEAL_ON_CHANGE
@@ -461,7 +498,7 @@ AS
     CALL RESQ_HEAL(FALSE, 'STREAM');
 ALTER TASK RESQ_HEAL_ON_CHANGE RESUME;
 
--- step 10: notifications: alert delivery and escalation (sql/snowflake/notifications.sql)
+-- step 15: notifications: alert delivery and escalation (sql/snowflake/notifications.sql)
 CREATE OR REPLACE PROCEDURE resq_deliver_notifications(max_attempts INTEGER)
 COPY GRANTS
 RETURNS VARIANT
@@ -522,33 +559,3 @@ CREATE OR REPLACE ALERT resq_failed_delivery_alert
 ALTER TASK resq_delivery_task RESUME;
 ALTER TASK resq_escalation_task RESUME;
 ALTER ALERT resq_failed_delivery_alert RESUME;
-
--- step 11: grants: what the app role (the dashboard) may read, do and call
-GRANT USAGE ON DATABASE RESQ TO ROLE RESQ_APP;
-GRANT USAGE ON SCHEMA RESQ.CORE TO ROLE RESQ_APP;
-GRANT USAGE ON WAREHOUSE RESQ_WH TO ROLE RESQ_APP;
-GRANT SELECT ON TABLE organizations TO ROLE RESQ_APP;
-GRANT SELECT ON TABLE sector_config TO ROLE RESQ_APP;
-GRANT SELECT ON TABLE inventory_master TO ROLE RESQ_APP;
-GRANT SELECT ON TABLE vendors TO ROLE RESQ_APP;
-GRANT SELECT ON TABLE vendor_catalog TO ROLE RESQ_APP;
-GRANT SELECT ON TABLE city_weather TO ROLE RESQ_APP;
-GRANT SELECT ON TABLE vendor_status TO ROLE RESQ_APP;
-GRANT SELECT ON TABLE vendor_status_log TO ROLE RESQ_APP;
-GRANT SELECT ON TABLE purchase_orders TO ROLE RESQ_APP;
-GRANT SELECT ON TABLE audit_log TO ROLE RESQ_APP;
-GRANT SELECT ON TABLE audit_head TO ROLE RESQ_APP;
-GRANT SELECT ON TABLE alerts TO ROLE RESQ_APP;
-GRANT SELECT ON TABLE notifications TO ROLE RESQ_APP;
-GRANT SELECT ON TABLE heal_cycles TO ROLE RESQ_APP;
-GRANT SELECT ON TABLE stock_history TO ROLE RESQ_APP;
-GRANT SELECT ON TABLE resq_schema_version TO ROLE RESQ_APP;
-GRANT SELECT ON DYNAMIC TABLE STOCK_ANALYSIS TO ROLE RESQ_APP;
-GRANT USAGE ON FUNCTION GET_WEATHER_DATA(VARCHAR) TO ROLE RESQ_APP;
-GRANT USAGE ON FUNCTION GET_VENDOR_STATUS(VARCHAR) TO ROLE RESQ_APP;
-GRANT USAGE ON FUNCTION GENERATE_REALISTIC_SIMULATION(VARCHAR, VARCHAR, NUMBER, NUMBER)
-    TO ROLE RESQ_APP;
-GRANT USAGE ON PROCEDURE RESQ_OVERRIDE_ORDER(VARCHAR, VARCHAR, FLOAT, VARCHAR) TO ROLE RESQ_APP;
-GRANT USAGE ON PROCEDURE RESQ_ACK_ALERT(VARCHAR, VARCHAR) TO ROLE RESQ_APP;
-GRANT USAGE ON PROCEDURE RESQ_CHAOS(VARCHAR) TO ROLE RESQ_APP;
-GRANT USAGE ON PROCEDURE RESQ_HEAL_ORG(VARCHAR, BOOLEAN) TO ROLE RESQ_APP;

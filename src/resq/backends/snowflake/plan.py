@@ -172,17 +172,61 @@ def build(config: DeployConfig | None = None) -> list[Step]:
             )
         )
     steps = [suspend_before_replacing(s) for s in steps]
-    steps.append(
-        Step(
-            "grants",
-            "what the app role (the dashboard) may read, do and call",
-            file_statements(
-                "grants",
-                {"RESQ": config.database, "CORE": config.schema},
-            ),
-        )
-    )
-    return steps
+    grants = file_statements("grants", {"RESQ": config.database, "CORE": config.schema})
+    return place_grants(steps, grants)
+
+
+_CREATES = re.compile(
+    r"^CREATE\s+(?:OR\s+REPLACE\s+)?(?:SECURE\s+)?(DYNAMIC\s+TABLE|TABLE|VIEW|FUNCTION|"
+    r"PROCEDURE)\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z_][A-Za-z0-9_$]*)",
+    re.IGNORECASE,
+)
+_GRANTS_ON = re.compile(
+    r"^GRANT\s+.+?\s+ON\s+(?:DYNAMIC\s+TABLE|TABLE|VIEW|FUNCTION|PROCEDURE)\s+"
+    r"([A-Za-z_][A-Za-z0-9_$]*)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def place_grants(steps: Sequence[Step], grants: Sequence[Statement]) -> list[Step]:
+    """``steps`` with each grant of sql/snowflake/grants.sql in a step of its own
+    (``<step>.grants``) right after the step that creates its object, so a deploy that
+    stops part-way leaves every object it created usable by the app role. A grant on an
+    org-scoped table waits for the ``isolation`` step (the table's row access policy):
+    the app never reads such a table unfiltered. Grants on the database and schema go
+    with the first step."""
+    creator: dict[str, str] = {}
+    for step in steps:
+        for statement in step.statements:
+            match = _CREATES.match(statement.sql)
+            if match is not None:
+                creator.setdefault(match.group(2).upper(), step.name)
+    scoped = {t.upper() for t in POLICY_TABLES}
+    names = [s.name for s in steps]
+    placed: dict[str, list[Statement]] = {}
+    for grant in grants:
+        match = _GRANTS_ON.match(grant.sql)
+        target = names[0]
+        if match is not None:
+            obj = match.group(1).upper()
+            target = (
+                "isolation"
+                if obj in scoped and "isolation" in names
+                else creator.get(obj, names[0])
+            )
+        placed.setdefault(target, []).append(grant)
+    out: list[Step] = []
+    for step in steps:
+        out.append(step)
+        if step.name in placed:
+            out.append(
+                Step(
+                    f"{step.name}.grants",
+                    f"what the app role may read and call of what {step.name} installed",
+                    tuple(placed[step.name]),
+                )
+            )
+    return out
 
 
 def analysis_step(config: DeployConfig, *, policy: bool) -> Step:
@@ -269,6 +313,29 @@ def suspend_before_replacing(step: Step) -> Step:
     suspends = tuple(Statement(f"ALTER {k} IF EXISTS {n} SUSPEND") for k, n in targets)
     statements = step.statements[:first] + suspends + step.statements[first:]
     return replace(step, statements=statements)
+
+
+# --------------------------------------------------------------------------- account set-up
+
+
+def account_setup(config: DeployConfig | None = None) -> list[str]:
+    """The one-time account set-up (sql/snowflake/account_setup.sql) with this
+    installation's names, in the order an administrator runs it. ``resq deploy`` never
+    runs it: it needs administrator rights the engine role must not have."""
+    config = config or DeployConfig()
+    names = {**config.names(), "RESQ": config.database, "CORE": config.schema}
+    return [
+        sqltext.rename(s, names) for s in sqltext.split(sqltext.snowflake_file("account_setup"))
+    ]
+
+
+def render_account_setup(statements: Sequence[str]) -> str:
+    out = [
+        "-- resq one-time account set-up: run once, in this order, as an administrator",
+        "-- (ACCOUNTADMIN). Edit the notification recipients and the webhook secret first.",
+    ]
+    out += ["", *(s.rstrip().rstrip(";") + ";" for s in statements)]
+    return "\n".join(out) + "\n"
 
 
 # --------------------------------------------------------------------------- output
