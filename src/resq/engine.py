@@ -21,12 +21,13 @@ import pyarrow.compute as pc
 from resq import simulation
 from resq.backends.warehouse import WarehouseBackend, default_actor, utcnow
 from resq.core import alerts as core_alerts
+from resq.core import urgency
 from resq.core.health import HealthReport
 from resq.core.ordering import Action, OrderStatus, PlanOptions, plan_orders, po_id
 from resq.errors import ConflictError, ResqError
 
 ENGINE_ACTOR = "resq-engine"
-URGENT_FIRST = ("priority", "days_remaining NULLS LAST", "org_id", "sku")
+URGENT_FIRST = urgency.ITEMS
 """The order of ``stock_analysis`` rows, most urgent first (``read(..., order_by=...)``)."""
 
 

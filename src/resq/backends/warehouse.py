@@ -23,6 +23,7 @@ from sqlglot import exp
 from resq import sqlfiles
 from resq.backends.base import Backend, Result
 from resq.core import audit as audit_chain
+from resq.core import urgency
 from resq.core.ordering import OPEN_STATUSES, OrderStatus, transition
 from resq.core.sectors import DEFAULT_SECTOR_CONFIG
 from resq.core.validation import TableSpec, table_spec, validate_table
@@ -883,7 +884,7 @@ class TenantView:
             raise TenantScopeError(f"table {table!r} is not available to a tenant")
         for item in kwargs.get("order_by", ()):
             # backend.read parses order_by as SQL: a subquery there would read unscoped rows.
-            if not _ORDER_ITEM.fullmatch(str(item)):
+            if not (_ORDER_ITEM.fullmatch(str(item)) or item in urgency.TERMS):
                 raise TenantScopeError(f"a tenant may only order by column names, got {item!r}")
         return self.backend.read(table, org_id=self.org_id, **kwargs)
 

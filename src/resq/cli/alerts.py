@@ -55,6 +55,8 @@ def alerts(
     resq alerts --state OPEN --severity SEV1
     ```
     """
+    from resq.core import urgency
+
     state = State.of(ctx)
     org = state.scope()
     where: dict[str, Any] = {}
@@ -63,9 +65,7 @@ def alerts(
     if severity:
         where["severity"] = severity
     rows = (
-        state.backend()
-        .read("alerts", org_id=org, where=where, order_by=("severity", "created_at", "alert_id"))
-        .to_pylist()
+        state.backend().read("alerts", org_id=org, where=where, order_by=urgency.ALERTS).to_pylist()
     )
     if state.json:
         state.emit({"org": org, "filters": where, "alerts": rows})

@@ -45,7 +45,8 @@ def orders(
 ) -> None:
     """List purchase orders, or override one by hand (audited with the acting user).
 
-    Without a subcommand, lists the orders newest first, with why each was raised.
+    Without a subcommand, lists the orders most urgent first (waiting for a vendor, then
+    for approval, then placed; hospitals first; newest first), with why each was raised.
 
     Examples:
 
@@ -57,6 +58,8 @@ def orders(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from resq.core import urgency
+
     state = State.of(ctx)
     org = state.scope()
     where = {"status": status} if status is not None else None
@@ -66,7 +69,7 @@ def orders(
             "purchase_orders",
             org_id=org,
             where=where,
-            order_by=("created_at DESC", "rank", "po_id"),
+            order_by=urgency.ORDERS,
         )
         .to_pylist()
     )

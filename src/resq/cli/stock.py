@@ -33,9 +33,6 @@ STATUS_COLUMNS = [
     ("data_source", "Source"),
 ]
 
-# The order engine.analyse uses: most urgent first.
-URGENT_FIRST = ("priority", "days_remaining NULLS LAST", "org_id", "sku")
-
 
 def status(
     ctx: typer.Context,
@@ -65,6 +62,8 @@ def status(
     resq --org HOSP-BLR-001 --json status
     ```
     """
+    from resq.core import urgency
+
     state = State.of(ctx)
     org = state.scope()
     where: dict[str, Any] = {}
@@ -75,7 +74,7 @@ def status(
     with state.spinner("Reading the stock analysis"):
         rows = (
             state.backend()
-            .read("stock_analysis", org_id=org, where=where, order_by=URGENT_FIRST)
+            .read("stock_analysis", org_id=org, where=where, order_by=urgency.ITEMS)
             .to_pylist()
         )
     counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("CRITICAL", "WARNING", "OK")}

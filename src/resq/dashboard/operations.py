@@ -14,9 +14,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from resq.core import urgency
 from resq.core.ordering import OVERRIDES
 from resq.dashboard import _ui
-from resq.engine import URGENT_FIRST
 from resq.errors import ResqError
 
 if TYPE_CHECKING:
@@ -34,9 +34,9 @@ def render(scope: Scope) -> None:
     )
     _health(scope)
     _sector_figures(scope)
-    analysis = scope.read("stock_analysis", order_by=URGENT_FIRST)
+    analysis = scope.read("stock_analysis", order_by=urgency.ITEMS)
     _critical_items(analysis)
-    orders = scope.read("purchase_orders", order_by=("created_at DESC", "po_id"), limit=1000)
+    orders = scope.read("purchase_orders", order_by=urgency.ORDERS, limit=1000)
     left, right = st.columns(2)
     with left:
         _days_by_sector(analysis)
@@ -341,15 +341,13 @@ def _orders(scope: Scope, orders: pd.DataFrame, analysis: pd.DataFrame) -> None:
 
 
 def _alerts(scope: Scope) -> None:
-    alerts = scope.read("alerts", order_by=("created_at DESC", "alert_id"), limit=1000)
+    alerts = scope.read("alerts", order_by=urgency.ALERTS, limit=1000)
     _ui.section("Alerts", _ui.frame_source(alerts))
     _flash("alerts")
     if alerts.empty:
         st.info("No alerts in this scope.")
         return
-    open_first = alerts.assign(_open=alerts["state"] != "OPEN").sort_values(
-        ["_open", "severity", "created_at"], kind="stable"
-    )
+    open_first = alerts  # most urgent first, as read (resq.core.urgency.ALERTS)
     _ui.table(
         pd.DataFrame(
             {
