@@ -288,6 +288,11 @@ class WarehouseBackend(Backend):
         except AnalysisSuspendedError:
             pass
 
+    def fetch_tenant(self, sql: str, params: Sequence[Any]) -> pa.Table:
+        """Run a tenant's query, already checked and scoped by TenantView.sql. A backend
+        whose engine can restrict the connection further (DuckDB) does so here."""
+        return self.fetch(sql, params)
+
     # ------------------------------------------------------------------ loading
 
     def load(
@@ -841,37 +846,6 @@ _ORDER_ITEM = re.compile(
 )
 
 
-def _is_cte_reference(table: exp.Table) -> bool:
-    """Whether ``table`` names a CTE in its scope: one defined in an enclosing WITH, and,
-    from inside a CTE's own body, only one defined before it. Anything else is treated as
-    a real table (scoped or refused), so a CTE that shadows a table name elsewhere in the
-    query, or refers to its own name, can never unscope the real table."""
-    if table.db or table.catalog or not isinstance(table.this, exp.Identifier):
-        return False
-    name = table.name.lower()
-    node: exp.Expr = table
-    while node.parent is not None:
-        parent = node.parent
-        if isinstance(parent, exp.With):
-            before = parent.expressions[
-                : next(i for i, c in enumerate(parent.expressions) if c is node)
-            ]
-            if any(c.alias_or_name.lower() == name for c in before):
-                return True
-            if parent.parent is None:
-                return False
-            node = parent.parent  # the query that owns this WITH: its later CTEs are not visible
-            continue
-        if isinstance(parent, exp.Query):
-            with_ = parent.args.get("with_") or parent.args.get("with")
-            if isinstance(with_, exp.With) and any(
-                c.alias_or_name.lower() == name for c in with_.expressions
-            ):
-                return True
-        node = parent
-    return False
-
-
 class TenantView:
     """The same reads and actions as a backend, limited to one organization."""
 
@@ -907,41 +881,23 @@ class TenantView:
         return self.backend.sector_summary(org_id=self.org_id)
 
     def sql(self, query: str) -> Result:
-        """Read-only Snowflake-dialect SQL where every org-scoped table shows only this
-        organization's rows; any other table, or any write, is refused."""
-        from resq.sqlfiles import parse_snowflake
+        """One read-only Snowflake-dialect query where every org-scoped table shows only this
+        organization's rows; anything outside the allow-list (other tables, table functions,
+        files, functions that are not pure, any write) is refused with TenantScopeError.
+        The checks run on the statement as rendered for the engine: see
+        :mod:`resq.backends.tenant_sql` and the threat model in docs/backends.md."""
+        from resq.backends.tenant_sql import scope_query
 
-        statements = parse_snowflake(query)  # unparsable SQL: SQLTranslationError
-        if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-            raise TenantScopeError("a tenant may only run one read-only query (SELECT)")
-        statement = statements[0]
-        params: list[Any] = []
-        for table in list(statement.find_all(exp.Table)):
-            name = table.name.lower()
-            if _is_cte_reference(table):
-                continue
-            if table.db or table.catalog or name not in TENANT_TABLES:
-                raise TenantScopeError(
-                    f"table {table.sql('snowflake')!r} is not available to a tenant"
-                )
-            scope = TENANT_TABLES[name]
-            if scope is None:
-                continue
-            sub = (
-                exp.select("*")
-                .from_(exp.to_table(name))
-                .where(exp.column(scope).eq(exp.Placeholder()))
-            )
-            table.replace(exp.alias_(exp.Subquery(this=sub), table.alias_or_name, table=True))
-        for func in statement.find_all(exp.Anonymous, exp.Func):
-            if isinstance(func, exp.Anonymous) and func.name.upper() not in {
-                "GET_WEATHER_DATA",
-                "GET_VENDOR_STATUS",
-            }:
-                raise TenantScopeError(f"function {func.name!r} is not available to a tenant")
-        # Placeholders are numbered in document order; bind one org_id per scoped table.
-        params = [self.org_id] * sum(1 for p in statement.find_all(exp.Placeholder))
-        return Result(self.backend.fetch(self.backend.render(statement), params))
+        scoped = scope_query(
+            query,
+            self.org_id,
+            dialect=self.backend.dialect,
+            render=self.backend.render,
+            tables=TENANT_TABLES,
+        )
+        if "stock_analysis" in scoped.tables:
+            self.backend.refresh_if_due()
+        return Result(self.backend.fetch_tenant(scoped.sql, scoped.params))
 
     def override_order(self, po_id: str, action: str, **kwargs: Any) -> dict[str, Any]:
         return self.backend.override_order(po_id, action, org_id=self.org_id, **kwargs)

@@ -8,6 +8,7 @@ suspension after 5 consecutive failed refreshes until resumed.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -30,6 +31,7 @@ from resq.errors import (
     ConflictError,
     DatabaseLockedError,
     NotFoundError,
+    TenantScopeError,
     UnknownBackendError,
 )
 
@@ -71,6 +73,7 @@ class DuckDBBackend(WarehouseBackend):
         target_lag_s: float = 60.0,
         memory_limit: str | None = None,
         create: bool = True,
+        external_access: bool = True,
     ) -> None:
         self.path = path or ":memory:"
         if self.path != ":memory:":
@@ -79,6 +82,17 @@ class DuckDBBackend(WarehouseBackend):
         config: dict[str, str | bool | int | float | list[str]] = (
             {"memory_limit": memory_limit} if memory_limit else {}
         )
+        if not external_access:
+            # Database-wide in DuckDB: no file, network or extension access from SQL, no
+            # Python replacement scans, and no SET can undo it.
+            # https://duckdb.org/docs/stable/operations_manual/securing_duckdb/overview
+            config.update(
+                enable_external_access=False,
+                python_enable_replacements=False,
+                autoinstall_known_extensions=False,
+                autoload_known_extensions=False,
+                lock_configuration=True,
+            )
         try:
             self._root = duckdb.connect(self.path, read_only=read_only, config=config)
         except duckdb.IOException as exc:
@@ -94,7 +108,9 @@ class DuckDBBackend(WarehouseBackend):
         """``duckdb://`` is in memory; ``duckdb:///rel/path.db``; ``duckdb:////abs/path.db``.
 
         Query options: ``read_only=true``, ``target_lag=<seconds>``, ``memory_limit=<size>``
-        (DuckDB's memory limit, e.g. ``1GB``: larger work spills to disk instead).
+        (DuckDB's memory limit, e.g. ``1GB``: larger work spills to disk instead),
+        ``external_access=false`` (no SQL on this database may touch files, the network or
+        extensions, and its configuration is locked: for a process that serves tenants).
         """
         parts = urlsplit(url)
         if parts.scheme.lower() != "duckdb":
@@ -107,11 +123,18 @@ class DuckDBBackend(WarehouseBackend):
             )
         path = unquote(parts.path[1:]) if parts.path.startswith("/") else unquote(parts.path)
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        unknown = set(options) - {"read_only", "target_lag", "memory_limit"}
+        unknown = set(options) - {"read_only", "target_lag", "memory_limit", "external_access"}
         if unknown:
             raise UnknownBackendError(f"unknown DuckDB URL option(s): {', '.join(sorted(unknown))}")
         if "read_only" in options:
             kwargs.setdefault("read_only", options["read_only"].lower() in {"1", "true", "yes"})
+        if "external_access" in options:
+            value = options["external_access"].lower()
+            if value not in {"true", "false", "1", "0", "yes", "no"}:
+                raise UnknownBackendError(
+                    f"external_access must be true or false, got {options['external_access']!r}"
+                )
+            kwargs.setdefault("external_access", value in {"1", "true", "yes"})
         if "target_lag" in options:
             try:
                 kwargs.setdefault("target_lag_s", float(options["target_lag"]))
@@ -141,10 +164,11 @@ class DuckDBBackend(WarehouseBackend):
         return conn
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        for attr in ("tenant_conn", "conn"):
+            conn = getattr(self._local, attr, None)
+            if conn is not None:
+                conn.close()
+                setattr(self._local, attr, None)
         self._root.close()
 
     # ------------------------------------------------------------------ primitives
@@ -166,6 +190,40 @@ class DuckDBBackend(WarehouseBackend):
             return rel.to_arrow_table() if rel is not None else pa.table({})
         except duckdb.Error as exc:
             raise _translate(exc) from exc
+
+    def fetch_tenant(self, sql: str, params: Sequence[Any]) -> pa.Table:
+        """Run a checked, scoped tenant query on the thread's tenant cursor, after DuckDB's
+        own parser agrees it is one SELECT over tenant tables with no table function.
+
+        The cursor is not the one resq writes with: it sees no staged tables or temporary
+        objects, and Python replacement scans (a variable's name as a table) are off on it.
+        ``enable_external_access`` is a database-wide setting in DuckDB (it cannot be set
+        per connection, nor re-enabled once off), so it is off only when the database was
+        opened with ``external_access=false``; see docs/backends.md."""
+        from resq.backends.warehouse import TENANT_TABLES
+
+        conn = self._tenant_conn()
+        try:
+            statements = conn.extract_statements(sql)
+            if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+                raise TenantScopeError("a tenant may only run one read-only query (SELECT)")
+            tree = json.loads(conn.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
+            _check_tenant_tree(tree, set(TENANT_TABLES))
+            rel = conn.sql(sql, params=list(params) if params else None)
+            return rel.to_arrow_table() if rel is not None else pa.table({})
+        except duckdb.Error as exc:
+            raise _translate(exc) from exc
+
+    def _tenant_conn(self) -> duckdb.DuckDBPyConnection:
+        conn: duckdb.DuckDBPyConnection | None = getattr(self._local, "tenant_conn", None)
+        if conn is None:
+            conn = self._root.cursor()
+            try:
+                conn.execute("SET python_enable_replacements = false")
+            except duckdb.Error:
+                pass  # configuration locked: replacements were turned off when it was opened
+            self._local.tenant_conn = conn
+        return conn
 
     def stage(self, name: str, data: pa.Table) -> None:
         conn = self._conn()
@@ -410,6 +468,40 @@ def _lock_error(path: str, exc: BaseException) -> BaseException:
         "file. Stop that process (for example a running `resq watch` or dashboard), or use "
         "another database file."
     )
+
+
+def _check_tenant_tree(tree: Any, tables: set[str]) -> None:
+    """Walk DuckDB's own parse of a tenant query (``json_serialize_sql``): every table is
+    a tenant table or one of the query's CTEs, unqualified, and no table function is
+    called. A second parser, the engine's, so a difference between sqlglot's reading of
+    the statement and DuckDB's cannot open a way out."""
+    if not isinstance(tree, dict) or tree.get("error"):
+        raise TenantScopeError("the query could not be checked for tenant scope")
+    ctes: set[str] = set()
+    refs: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            kind = node.get("type")
+            if kind == "TABLE_FUNCTION" or kind == "SHOW_REF" or kind == "COLUMN_DATA_REF":
+                raise TenantScopeError("table functions are not available to a tenant")
+            if kind == "BASE_TABLE":
+                refs.append(node)
+            cte_map = node.get("cte_map")
+            if isinstance(cte_map, dict):
+                for entry in cte_map.get("map") or []:
+                    ctes.add(str(entry.get("key", "")).lower())
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(tree.get("statements"))
+    for ref in refs:
+        name = str(ref.get("table_name", "")).lower()
+        if ref.get("schema_name") or ref.get("catalog_name") or name not in tables | ctes:
+            raise TenantScopeError(f"table {ref.get('table_name')!r} is not available to a tenant")
 
 
 def _translate(exc: BaseException) -> BaseException:
