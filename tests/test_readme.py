@@ -73,3 +73,76 @@ def test_the_command_line_tour_runs_line_by_line(tmp_path: Path) -> None:
             timeout=300,
         )
         assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-2000:])
+
+
+def _reason_example() -> dict[str, object]:
+    import json
+
+    text = (ROOT / "docs" / "heal-cycle.md").read_text(encoding="utf-8")
+    section = text[text.index("## The order and its reason") :]
+    body = next(m["body"] for m in FENCE.finditer(section) if m["info"].strip() == "json")
+    return json.loads(body)
+
+
+def _rounded(value: object) -> object:
+    if isinstance(value, float):
+        return round(value, 1)
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
+
+
+def test_the_documented_reason_is_the_demo_oxygen_orders_reason() -> None:
+    import json
+
+    import resq
+
+    backend = resq.connect("duckdb://")
+    try:
+        backend.init()
+        engine = resq.SelfHealingEngine(backend)
+        engine.seed()
+        engine.drop_stock("HOSP-BLR-001", "OXY-CYL")
+        engine.heal()
+        (order,) = backend.read(
+            "purchase_orders", where={"org_id": "HOSP-BLR-001", "sku": "OXY-CYL"}
+        ).to_pylist()
+    finally:
+        backend.close()
+    reason = order["reason"]
+    actual = json.loads(reason) if isinstance(reason, str) else reason
+    assert _rounded(_reason_example()) == _rounded(actual)
+
+
+def test_the_ack_example_has_the_shape_of_a_real_alert_id() -> None:
+    from resq.cli import alerts
+
+    example = re.search(r"resq ack (\S+)", alerts.ack.__doc__ or "")
+    assert example and re.fullmatch(r"AL-[0-9A-F]{20}", example[1]), example
+
+
+def test_an_ordered_warning_item_raises_no_alert_as_concepts_says() -> None:
+    """docs/concepts.md: a WARNING item that gets an order raises no alert; a CRITICAL
+    item raises CRITICAL_STOCK with its order."""
+    import resq
+
+    backend = resq.connect("duckdb://")
+    try:
+        backend.init()
+        engine = resq.SelfHealingEngine(backend)
+        engine.seed()
+        item = {"org_id": "HOSP-BLR-001", "sku": "AMOX-500"}
+        (row,) = backend.read("stock_analysis", where=item).to_pylist()
+        engine.drop_stock(item["org_id"], item["sku"], to=row["daily_consumption"] * 5)
+        engine.drop_stock("HOSP-BLR-001", "OXY-CYL")
+        engine.heal()
+        (after,) = backend.read("stock_analysis", where=item).to_pylist()
+        assert after["status"] == "WARNING"
+        assert backend.read("purchase_orders", where=item).num_rows == 1
+        assert backend.read("alerts", where=item).num_rows == 0
+        oxygen = backend.read("alerts", where={"org_id": "HOSP-BLR-001", "sku": "OXY-CYL"})
+        assert oxygen.column("kind").to_pylist() == ["CRITICAL_STOCK"]
+    finally:
+        backend.close()

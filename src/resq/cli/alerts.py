@@ -86,7 +86,7 @@ def ack(
     ctx: typer.Context,
     alert_id: Annotated[
         str,
-        typer.Argument(metavar="ALERT_ID", help="Alert id, e.g. AL-5740B7041AED87E7-CR."),
+        typer.Argument(metavar="ALERT_ID", help="Alert id, e.g. AL-8C001F6C8B5462388B28."),
     ],
     actor: ActorOption = None,
 ) -> None:
@@ -97,7 +97,7 @@ def ack(
     Examples:
 
     ```
-    resq ack AL-5740B7041AED87E7-CR --actor alice
+    resq ack AL-8C001F6C8B5462388B28 --actor alice
     ```
     """
     state = State.of(ctx)
