@@ -142,6 +142,9 @@ def test_statements_map_to_the_privileges_they_need() -> None:
         ("USAGE", "FUNCTION", "GET_WEATHER_DATA"),
     ]
     assert m("SHOW DYNAMIC TABLES LIKE 'STOCK_ANALYSIS'") == []
+    assert m("ALTER DYNAMIC TABLE stock_analysis REFRESH") == [
+        ("OPERATE", "DYNAMIC TABLE", "STOCK_ANALYSIS")
+    ]
 
 
 def test_the_app_issues_only_reads_and_procedure_calls() -> None:
@@ -174,3 +177,14 @@ def test_cli_prints_the_account_set_up_in_order_with_the_names() -> None:
     ]
     positions = [text.index(line) for line in order]
     assert positions == sorted(positions)
+
+
+def test_an_app_that_asks_for_a_refresh_needs_operate(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent = privileges.app_statements()
+    assert not any(s.upper().startswith("ALTER") for s in sent)  # heals refresh in the warehouse
+    monkeypatch.setattr(
+        privileges, "app_statements", lambda: (*sent, "ALTER DYNAMIC TABLE stock_analysis REFRESH")
+    )
+    found = _findings()
+    assert [f.problem.split(" (")[0] for f in found] == ["RESQ_APP lacks OPERATE"]
+    assert found[0].fix == "GRANT OPERATE ON DYNAMIC TABLE STOCK_ANALYSIS TO ROLE RESQ_APP"

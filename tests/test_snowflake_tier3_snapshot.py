@@ -392,3 +392,33 @@ def test_snowflake_tier3_snapshot_a_failed_step_says_what_is_and_is_not_installe
     assert "Insufficient privileges" in message and "Not installed: " + names[at] in message
     # Nothing after the failed statement was sent.
     assert not any("ADD ROW ACCESS POLICY" in s for s in backend.sent)
+
+
+def test_snowflake_tier3_snapshot_cli_says_which_step_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`resq deploy snowflake` on a connection that refuses the dynamic table: exit 1, and
+    the error names the step, the statement, Snowflake's reason, what is installed and
+    what is not."""
+    from typer.testing import CliRunner
+
+    from resq.cli import app, deploy
+
+    class Refusing(FailingBackend):
+        name = "snowflake"
+
+        def deploy_config(self) -> plan.DeployConfig:
+            return CONFIG
+
+        def deploy(self, config: plan.DeployConfig) -> list[plan.Applied]:
+            return plan.apply(self, plan.build(config))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(
+        deploy, "_snowflake_backend", lambda state: Refusing("CREATE OR REPLACE DYNAMIC TABLE")
+    )
+    result = CliRunner().invoke(app, ["deploy", "snowflake", "--out", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    err = " ".join(result.stderr.split())
+    assert "deploy stopped at step 'analysis'" in err and "Insufficient privileges" in err
+    assert "Installed, with their grants: schema, schema.grants," in err
+    assert "Not installed: analysis, analysis.grants, isolation" in err

@@ -232,6 +232,9 @@ def heal_as(
     from resq.engine import SelfHealingEngine
 
     require_entitled(backend, user, org_id)
+    # Each CALL is a new backend that has written nothing yet: refresh first, so a heal
+    # right after a chaos edit or an override (another CALL) sees it, as the library does.
+    backend.refresh_analysis(force=True)
     engine = SelfHealingEngine(backend, actor=user)
     return _jsonable(engine.heal(org_id=org_id, dry_run=bool(dry_run)).as_dict())
 

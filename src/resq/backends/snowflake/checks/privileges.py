@@ -154,6 +154,9 @@ def table_privileges(sql: str) -> list[tuple[str, str, str]]:
     call = re.match(rf"^\s*CALL\s+{_IDENT}\s*\(", sql, re.IGNORECASE)
     if call is not None:
         return [("USAGE", "PROCEDURE", _n(call.group(1)))]
+    refresh = re.match(rf"^\s*ALTER\s+DYNAMIC\s+TABLE\s+{_IDENT}\s+REFRESH", sql, re.IGNORECASE)
+    if refresh is not None:
+        return [("OPERATE", "DYNAMIC TABLE", _n(refresh.group(1)))]
     if re.match(r"^\s*(SHOW|DESCRIBE|DESC|EXPLAIN)\b", sql, re.IGNORECASE):
         return []
     try:
@@ -235,6 +238,7 @@ def app_statements() -> tuple[str, ...]:
         lambda: backend.apply_chaos(simulation.drop_stock("ORG", "SKU", 0.0), actor="x"),
         lambda: backend.heal_in_warehouse(org_id="ORG"),
         lambda: SelfHealingEngine(backend).health(),
+        backend.refresh_analysis,  # the app asks for no refresh: heals refresh in the warehouse
     ]
     for action in actions:
         try:
