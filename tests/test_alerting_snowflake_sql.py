@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = "PACKAGES = ('snowflake-snowpark-python', 'pyarrow', 'numpy', 'sqlglot', 'tenacity')"
 EXPECTED = [
     f"""CREATE OR REPLACE PROCEDURE resq_deliver_notifications(max_attempts INTEGER)
+COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
@@ -45,6 +46,7 @@ def run(session, max_attempts):
     return deliver(session, max_attempts)
 $$""",
     f"""CREATE OR REPLACE PROCEDURE resq_escalate_alerts()
+COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'

@@ -11,19 +11,11 @@
 -- Names the deploy plan provides or renames: the warehouse RESQ_WH and the stage RESQ_CODE
 -- holding resq.zip (the resq package).
 --
--- Created once by an account administrator, because they carry recipients and secrets
--- (this file never does):
---   CREATE NOTIFICATION INTEGRATION resq_email TYPE = EMAIL ENABLED = TRUE
---     ALLOWED_RECIPIENTS = ('stores@example.org', 'ms@example.org')
---     DEFAULT_SUBJECT = 'resq alert';
---   CREATE SECRET resq_slack_secret TYPE = GENERIC_STRING SECRET_STRING = 'T000/B000/XXXX';
---   CREATE NOTIFICATION INTEGRATION resq_slack TYPE = WEBHOOK ENABLED = TRUE
---     WEBHOOK_URL = 'https://hooks.slack.com/services/SNOWFLAKE_WEBHOOK_SECRET'
---     WEBHOOK_SECRET = resq_slack_secret
---     WEBHOOK_BODY_TEMPLATE = '{"text": "SNOWFLAKE_WEBHOOK_MESSAGE"}'
---     WEBHOOK_HEADERS = ('Content-Type' = 'application/json');
---   GRANT USAGE ON INTEGRATION resq_email TO ROLE resq_app;
---   GRANT USAGE ON INTEGRATION resq_slack TO ROLE resq_app;
+-- The notification integrations and the webhook's secret carry recipients and secrets, so
+-- an administrator creates them once, with USAGE on each integration and READ on the secret
+-- for the engine role (the role that sends: these procedures and the alert run with its
+-- rights): step 6 of sql/snowflake/account_setup.sql (`resq deploy snowflake
+-- --account-setup`). This file never holds them.
 
 -- Deliver the due PENDING outbox rows (at least once, backoff persisted in the table; FAILED
 -- after max_attempts). Returns the counts as a VARIANT.
