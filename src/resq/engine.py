@@ -372,12 +372,38 @@ class SelfHealingEngine:
             Check("GET_VENDOR_STATUS('Dunzo')", "OFFLINE", str(dunzo.get("status"))),
         ]
 
-    def health(self, *, now: datetime | None = None) -> HealthReport:
-        """GREEN / AMBER / RED from vendors (now and over 24 h), analysis freshness and
-        refresh failures, heal cycles and the outbox (details: resq.alerting.check_health)."""
+    def health(
+        self,
+        *,
+        now: datetime | None = None,
+        window: timedelta = timedelta(hours=24),
+        config: Any = None,
+    ) -> HealthReport:
+        """GREEN / AMBER / RED from vendors (now and over ``window``), analysis freshness
+        and refresh failures, heal cycles and the outbox (details:
+        resq.alerting.check_health). Heal cycles are judged against the watch interval of
+        ``config`` (an AlertingConfig; default: ``resq.toml`` found as ``resq watch`` finds
+        it), so ``resq health`` and the dashboard always agree."""
+        return self.health_snapshot(now=now, window=window, config=config).report
+
+    def health_snapshot(
+        self,
+        *,
+        now: datetime | None = None,
+        window: timedelta = timedelta(hours=24),
+        config: Any = None,
+    ) -> Any:
+        """The health report with the inputs it was judged from (``resq health --json``)."""
+        from resq.alerting.config import load_config
         from resq.alerting.monitor import check_health
 
-        return check_health(self.backend, now=now or self.clock()).report
+        cfg = config if config is not None else load_config(None)
+        return check_health(
+            self.backend,
+            now=now or self.clock(),
+            window=window,
+            cycle_interval_s=cfg.watch_interval_s,
+        )
 
     # ------------------------------------------------------------------ seeding
 

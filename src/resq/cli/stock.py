@@ -176,17 +176,12 @@ def health(
     """
     from datetime import timedelta
 
-    from resq.alerting import check_health
     from resq.cli.watch import load_alerting_config
 
     state = State.of(ctx)
     state.scope()
     cfg = load_alerting_config(config)
-    snap = check_health(
-        state.backend(),
-        window=timedelta(hours=window),
-        cycle_interval_s=cfg.watch_interval_s,
-    )
+    snap = state.engine().health_snapshot(window=timedelta(hours=window), config=cfg)
     doc = snap.as_dict()
     if state.json:
         state.emit(doc)
