@@ -27,7 +27,10 @@ from resq.backends.warehouse import WarehouseBackend
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PACKAGES = "PACKAGES = ('snowflake-snowpark-python', 'pyarrow', 'numpy', 'sqlglot', 'tenacity')"
+PACKAGES = (
+    "PACKAGES = ('snowflake-snowpark-python', 'pyarrow', 'numpy==2.*', 'sqlglot==30.*', "
+    "'tenacity==9.*')"
+)
 EXPECTED = [
     f"""CREATE OR REPLACE PROCEDURE resq_deliver_notifications(max_attempts INTEGER)
 COPY GRANTS

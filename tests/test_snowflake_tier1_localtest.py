@@ -1,6 +1,6 @@
 """Tier 1: Snowpark local testing (``Session.builder.config("local_testing", True)``).
 
-The handlers Snowflake runs (resq.backends.snowflake.handlers: the vectorized
+The handlers Snowflake runs (resq.inside: the vectorized
 GET_WEATHER_DATA and GET_VENDOR_STATUS, the GENERATE_REALISTIC_SIMULATION table function,
 the RESQ_HEAL procedure) are registered with Snowpark and called through DataFrames, run
 as local Python. What local testing cannot run (SQL text, MERGE) is tier 2; the SQL that
@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from resq import simulation
-from resq.backends.snowflake import handlers
+from resq.inside import functions, heal, series
 
 snowpark = pytest.importorskip("snowflake.snowpark")  # part of the dev extra: never skipped
 
@@ -44,20 +44,20 @@ def _batch(handler, value):  # type: ignore[no-untyped-def]
 
 
 def _weather(cities):  # type: ignore[no-untyped-def]
-    return _batch(handlers.weather_series, cities)
+    return _batch(functions.weather_series, cities)
 
 
 def _vendor_status(vendors):  # type: ignore[no-untyped-def]
-    return _batch(handlers.vendor_status_series, vendors)
+    return _batch(functions.vendor_status_series, vendors)
 
 
 class _Series:
     def process(self, org_id, sku, days, seed):  # type: ignore[no-untyped-def]
-        yield from handlers.SimulationSeries().process(org_id, sku, days, seed)
+        yield from series.SimulationSeries().process(org_id, sku, days, seed)
 
 
 def _heal(session, dry_run, triggered_by):  # type: ignore[no-untyped-def]
-    return handlers.heal_procedure(session, dry_run, triggered_by)
+    return heal.heal_procedure(session, dry_run, triggered_by)
 
 
 CITIES = ["Bangalore", "Delhi", None, "Pune", " delhi ", "x'); DROP TABLE t;--"]
@@ -142,7 +142,7 @@ def test_snowflake_tier1_localtest_simulation_table_function(session: Any) -> No
     ).collect()
     expected = simulation.generate_realistic_simulation(["HOSP-1"], ["OXY-CYL"], 30, 7)
     assert len(rows) == 30
-    for name in handlers.SERIES_COLUMNS:
+    for name in series.SERIES_COLUMNS:
         assert [r[name.upper()] for r in rows] == expected.column(name).to_pylist(), name
     assert {r["DATA_SOURCE"] for r in rows} == {"SIMULATED"}
 
@@ -170,7 +170,7 @@ def test_snowflake_tier1_localtest_needs_healing_is_a_dataframe_check(
     session: Any, statuses: list[str], expected: bool
 ) -> None:
     _analysis(session, statuses)
-    assert handlers.needs_healing(session) is expected
+    assert heal.needs_healing(session) is expected
 
 
 def test_snowflake_tier1_localtest_heal_procedure_runs_the_engine_when_needed(
@@ -200,7 +200,7 @@ def test_snowflake_tier1_localtest_heal_procedure_runs_the_engine_when_needed(
     # by module path: Snowpark's procedure registration may have re-imported the modules
     monkeypatch.setattr("resq.backends.snowflake.from_session", lambda s: ("backend of", s))
     monkeypatch.setattr("resq.engine.SelfHealingEngine", FakeEngine)
-    result = handlers.heal_procedure(session, True, "DASHBOARD")
+    result = heal.heal_procedure(session, True, "DASHBOARD")
     assert result == {"triggered_by": "DASHBOARD", "noop": False, "created": 1}
     assert seen == {
         "backend": ("backend of", session),
@@ -236,7 +236,7 @@ def test_snowflake_tier1_localtest_handlers_import_nothing_heavy() -> None:
     import sys
 
     code = (
-        "import sys, resq.backends.snowflake.handlers, resq.backends.snowflake\n"
+        "import sys, resq.inside.functions, resq.inside.series, resq.inside.heal\n"
         "print([m for m in ('pandas', 'snowflake.snowpark', 'snowflake.connector', 'duckdb')"
         " if m in sys.modules])"
     )

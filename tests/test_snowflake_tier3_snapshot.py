@@ -267,27 +267,56 @@ def test_snowflake_tier3_snapshot_names_are_renamed_token_by_token() -> None:
 
 
 def test_snowflake_tier3_snapshot_project_files(tmp_path: Path) -> None:
+    """--out holds a self-contained project: every artifact a relative path inside it."""
     import yaml
 
-    written = plan.write_project(CONFIG, tmp_path)
+    from resq.inside import APP_PACKAGES
+
+    out = tmp_path / "deploy"
+    written = plan.write_project(CONFIG, out)
     assert sorted(p.name for p in written) == [
         "environment.yml",
+        "resq",
         "snowflake.yml",
         "streamlit_app.py",
     ]
-    project = yaml.safe_load((tmp_path / "snowflake.yml").read_text())
+    project = yaml.safe_load((out / "snowflake.yml").read_text())
     assert project["definition_version"] == 2
     app = project["entities"]["resq_dashboard"]
     assert app["type"] == "streamlit"
     assert app["main_file"] == "streamlit_app.py"
     assert app["query_warehouse"] == "RESQ_WH"
-    package = next(a for a in app["artifacts"] if isinstance(a, dict))
-    assert (tmp_path / package["src"] / "dashboard" / "app.py").is_file()
-    assert package["dest"] == "resq/"
-    env = yaml.safe_load((tmp_path / "environment.yml").read_text())
+    for artifact in app["artifacts"]:
+        assert isinstance(artifact, str) and not Path(artifact).is_absolute(), artifact
+        assert ".." not in Path(artifact).parts
+        assert (out / artifact).resolve().is_relative_to(out.resolve())
+        assert (out / artifact).exists(), artifact
+    for needed in ("dashboard/app.py", "inside/heal.py", "sql/schema.sql", "sql/snowflake"):
+        assert (out / "resq" / needed).exists(), needed
+    assert not list((out / "resq").rglob("__pycache__"))
+    env = yaml.safe_load((out / "environment.yml").read_text())
     assert env["channels"] == ["snowflake"]
-    assert "snowflake-snowpark-python" in env["dependencies"]
-    assert "resq.dashboard.app" in (tmp_path / "streamlit_app.py").read_text()
+    assert env["dependencies"] == [p.replace("==", "=") for p in APP_PACKAGES]
+    assert "resq.dashboard.app" in (out / "streamlit_app.py").read_text()
+
+
+def test_snowflake_tier3_snapshot_project_is_self_contained_wherever_it_is(
+    tmp_path: Path,
+) -> None:
+    """Moved elsewhere, the project still passes the Snowflake CLI's rules, and a second
+    write replaces the package (no stale module is published)."""
+    import shutil
+
+    from resq.backends.snowflake.checks import project
+
+    plan.write_project(CONFIG, tmp_path / "a")
+    stale = tmp_path / "a" / "resq" / "stale_module.py"
+    stale.write_text("raise SystemExit", encoding="utf-8")
+    plan.write_project(CONFIG, tmp_path / "a")
+    assert not stale.exists()
+    shutil.move(tmp_path / "a", tmp_path / "elsewhere")
+    moved = tmp_path / "elsewhere"
+    assert project.problems(moved) == [] and project.code_problems(moved) == []
 
 
 def test_snowflake_tier3_snapshot_code_zip_carries_the_package_and_sql(tmp_path: Path) -> None:
@@ -297,7 +326,7 @@ def test_snowflake_tier3_snapshot_code_zip_carries_the_package_and_sql(tmp_path:
     second = plan.build_code_zip(tmp_path / "b" / "resq.zip")
     assert first.read_bytes() == second.read_bytes()  # reproducible
     names = zipfile.ZipFile(first).namelist()
-    assert "resq/backends/snowflake/handlers.py" in names
+    assert "resq/inside/heal.py" in names and "resq/inside/functions.py" in names
     assert "resq/engine.py" in names
     assert "resq/sql/merge_orders.sql" in names
     assert not any("__pycache__" in n for n in names)
@@ -317,6 +346,8 @@ def test_snowflake_tier3_snapshot_cli_dry_run_prints_the_plan(tmp_path: Path) ->
     assert result.stdout == plan.render(plan.build(config))
     for name in ("snowflake.yml", "environment.yml", "streamlit_app.py", "resq.zip"):
         assert (tmp_path / name).is_file(), name
+        assert str(tmp_path / name) in result.stderr, name  # says what it wrote, off stdout
+    assert str(tmp_path / "resq") in result.stderr
 
 
 def test_snowflake_tier3_snapshot_cli_dry_run_json_and_names(tmp_path: Path) -> None:

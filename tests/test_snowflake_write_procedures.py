@@ -19,9 +19,10 @@ import pyarrow as pa
 import pytest
 
 import resq
-from resq.backends.snowflake import handlers, plan, sqltext
+from resq.backends.snowflake import plan, sqltext
 from resq.backends.warehouse import WarehouseBackend
 from resq.errors import NotFoundError, TenantScopeError
+from resq.inside import procedures
 
 CONFIG = plan.DeployConfig(code_zip=Path("/opt/resq-deploy/resq.zip"))
 WRITE_PROCEDURES = {
@@ -54,16 +55,16 @@ def test_overrides_check_the_callers_entitlement(seeded: WarehouseBackend) -> No
     other = next(o for o in orders if o["org_id"] != mine["org_id"])
     _entitle(seeded, ("ASHA", mine["org_id"]))
     with pytest.raises(TenantScopeError, match="not entitled"):
-        handlers.override_order_as(seeded, "ASHA", other["po_id"], "cancel")
+        procedures.override_order_as(seeded, "ASHA", other["po_id"], "cancel")
     assert seeded.order(other["po_id"])["status"] == other["status"]  # nothing written
-    done = handlers.override_order_as(seeded, "ASHA", mine["po_id"], "cancel")
+    done = procedures.override_order_as(seeded, "ASHA", mine["po_id"], "cancel")
     assert done["status"] == "CANCELLED"
     audit = seeded.read("audit_log", where={"entity_id": mine["po_id"]}).to_pylist()
     assert [a["actor"] for a in audit if a["action"] == "order.cancel"] == ["ASHA"]
     # A tenant-scoped call cannot reach another organization's order even when entitled.
     _entitle(seeded, ("RAVI", "*"))
     with pytest.raises(NotFoundError):
-        handlers.override_order_as(seeded, "RAVI", other["po_id"], "cancel", None, mine["org_id"])
+        procedures.override_order_as(seeded, "RAVI", other["po_id"], "cancel", None, mine["org_id"])
 
 
 @pytest.mark.slow
@@ -73,22 +74,22 @@ def test_acknowledgements_chaos_and_heal_check_entitlement(seeded: WarehouseBack
     alert = alerts[0]
     _entitle(seeded, ("ASHA", alert["org_id"]), ("NOBODY", "NO-SUCH-ORG"))
     with pytest.raises(TenantScopeError):
-        handlers.ack_alert_as(seeded, "NOBODY", alert["alert_id"])
-    assert handlers.ack_alert_as(seeded, "ASHA", alert["alert_id"])["state"] == "ACKED"
+        procedures.ack_alert_as(seeded, "NOBODY", alert["alert_id"])
+    assert procedures.ack_alert_as(seeded, "ASHA", alert["alert_id"])["state"] == "ACKED"
 
     item = seeded.read("inventory_master", where={"org_id": alert["org_id"]}).to_pylist()[0]
     event = resq.simulation.drop_stock(item["org_id"], item["sku"], 1.0).as_dict()
     with pytest.raises(TenantScopeError):
-        handlers.chaos_as(seeded, "NOBODY", event)
-    handlers.chaos_as(seeded, "ASHA", event)
+        procedures.chaos_as(seeded, "NOBODY", event)
+    procedures.chaos_as(seeded, "ASHA", event)
     after = seeded.read("inventory_master", where={"org_id": item["org_id"], "sku": item["sku"]})
     assert after.to_pylist()[0]["current_stock"] == 1.0
     # Vendors and weather are shared by every organization: '*' only.
     with pytest.raises(TenantScopeError, match=r"every organization"):
-        handlers.chaos_as(seeded, "ASHA", resq.simulation.vendor_offline("Blinkit").as_dict())
+        procedures.chaos_as(seeded, "ASHA", resq.simulation.vendor_offline("Blinkit").as_dict())
     with pytest.raises(TenantScopeError):
-        handlers.heal_as(seeded, "ASHA", None)
-    report = handlers.heal_as(seeded, "ASHA", alert["org_id"], True)
+        procedures.heal_as(seeded, "ASHA", None)
+    report = procedures.heal_as(seeded, "ASHA", alert["org_id"], True)
     assert report["dry_run"] is True and "created" in report
 
 
@@ -102,15 +103,15 @@ def test_the_procedure_shells_act_as_current_user(
     monkeypatch.setattr("resq.backends.snowflake.from_session", lambda session: seeded)
     _entitle(seeded)
     with pytest.raises(TenantScopeError):
-        handlers.override_order_procedure(object(), orders[0]["po_id"], "cancel")
+        procedures.override_order_procedure(object(), orders[0]["po_id"], "cancel")
     seeded.execute(
         seeded.render("INSERT INTO resq_entitlements (user_name, org_id) VALUES (?, '*')"),
         [user],
     )
-    done = handlers.override_order_procedure(object(), orders[0]["po_id"], "cancel")
+    done = procedures.override_order_procedure(object(), orders[0]["po_id"], "cancel")
     assert done["status"] == "CANCELLED"
     json.dumps(done)  # a VARIANT
-    report = handlers.heal_org_procedure(object(), None, True)
+    report = procedures.heal_org_procedure(object(), None, True)
     assert json.dumps(report) and report["dry_run"] is True
 
 
@@ -146,9 +147,7 @@ def test_a_procedure_exists_for_each_write_and_the_app_may_call_it() -> None:
     for name, handler in WRITE_PROCEDURES.items():
         assert name in created, name
         assert "EXECUTE AS OWNER" in created[name] and "COPY GRANTS" in created[name]
-        assert f"HANDLER = 'RESQ.BACKENDS.SNOWFLAKE.HANDLERS.{handler.upper()}'" in (
-            created[name].upper()
-        )
+        assert f"HANDLER = 'RESQ.INSIDE.PROCEDURES.{handler.upper()}'" in (created[name].upper())
         assert f"USAGE ON PROCEDURE {name}(" in grants
     assert "PROCEDURE RESQ_HEAL(" not in grants  # the engine's; the app heals via RESQ_HEAL_ORG
 

@@ -24,7 +24,7 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'pyarrow', 'numpy', 'sqlglot', 'tenacity')
+PACKAGES = ('snowflake-snowpark-python', 'pyarrow', 'numpy==2.*', 'sqlglot==30.*', 'tenacity==9.*')
 IMPORTS = ('@resq_code/resq.zip')
 HANDLER = 'run'
 EXECUTE AS OWNER
@@ -43,7 +43,7 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'pyarrow', 'numpy', 'sqlglot', 'tenacity')
+PACKAGES = ('snowflake-snowpark-python', 'pyarrow', 'numpy==2.*', 'sqlglot==30.*', 'tenacity==9.*')
 IMPORTS = ('@resq_code/resq.zip')
 HANDLER = 'run'
 EXECUTE AS OWNER

@@ -10,9 +10,9 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.heal_procedure'
+HANDLER = 'resq.inside.heal.heal_procedure'
 EXECUTE AS OWNER;
 
 -- The app role's only way to write. Row access policies filter reads only, so RESQ_APP
@@ -28,9 +28,9 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.override_order_procedure'
+HANDLER = 'resq.inside.procedures.override_order_procedure'
 EXECUTE AS OWNER;
 
 CREATE OR REPLACE PROCEDURE RESQ_ACK_ALERT(ALERT_ID VARCHAR, ORG_ID VARCHAR)
@@ -38,9 +38,9 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.ack_alert_procedure'
+HANDLER = 'resq.inside.procedures.ack_alert_procedure'
 EXECUTE AS OWNER;
 
 CREATE OR REPLACE PROCEDURE RESQ_CHAOS(EVENT VARCHAR)
@@ -48,9 +48,9 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.chaos_procedure'
+HANDLER = 'resq.inside.procedures.chaos_procedure'
 EXECUTE AS OWNER;
 
 CREATE OR REPLACE PROCEDURE RESQ_HEAL_ORG(ORG_ID VARCHAR, DRY_RUN BOOLEAN)
@@ -58,7 +58,7 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.heal_org_procedure'
+HANDLER = 'resq.inside.procedures.heal_org_procedure'
 EXECUTE AS OWNER;

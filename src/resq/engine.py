@@ -180,12 +180,11 @@ class SelfHealingEngine:
         return report
 
     def routing(self) -> core_alerts.RoutingPolicy:
-        """The routing of this engine: the one it was given, else the stored one."""
+        """The routing of this engine: the one it was given, else the one stored in the
+        warehouse (read through the backend, so a heal cycle needs no alerting code)."""
         if self.policy is not None:
             return self.policy
-        from resq.alerting.routing import stored_policy
-
-        return stored_policy(self.backend)
+        return self.backend.stored_routing()
 
     def _commit(self, report: HealReport, proposals: pa.Table, actor: str, now: datetime) -> None:
         b = self.backend

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -17,7 +17,7 @@ from sqlglot import exp
 
 from resq import sqlfiles
 from resq.alerting.config import AlertingConfig, ChannelConfig
-from resq.core.alerts import DEFAULT_POLICY, DEFAULT_TIMEOUTS, Route, RoutingPolicy
+from resq.core.alerts import RoutingPolicy
 from resq.errors import BackendError
 
 if TYPE_CHECKING:
@@ -182,45 +182,14 @@ def apply_config(
 
 def stored_policy(backend: WarehouseBackend) -> RoutingPolicy:
     """The routing policy stored in the warehouse; :data:`DEFAULT_POLICY` where nothing is
-    stored (no routes: the default routes; no timeouts: the default timeouts).
+    stored (no routes: the default routes; no timeouts: the default timeouts). The backend
+    reads it (:meth:`~resq.backends.warehouse.WarehouseBackend.stored_routing`), so a heal
+    cycle reads the same routing without importing alerting.
 
     Call it outside a transaction: on a database that predates the routing tables the
-    failed read is caught here, which some engines would not allow inside one.
+    failed read is caught, which some engines would not allow inside one.
     """
-    try:
-        routes = backend.fetch(
-            backend.render(
-                "SELECT tier, stakeholder, channels, sector, org_id, severities "
-                "FROM alert_routes ORDER BY route_id"
-            )
-        ).to_pylist()
-        timeouts = backend.fetch(
-            backend.render("SELECT severity, timeout_s FROM alert_timeouts")
-        ).to_pylist()
-    except BackendError:
-        return DEFAULT_POLICY
-    if not routes and not timeouts:
-        return DEFAULT_POLICY
-    policy_timeouts: dict[str, timedelta | None] = dict(DEFAULT_TIMEOUTS)
-    for row in timeouts:
-        seconds = row["timeout_s"]
-        policy_timeouts[row["severity"]] = None if seconds is None else timedelta(seconds=seconds)
-    return RoutingPolicy(
-        routes=tuple(_route(r) for r in routes) if routes else DEFAULT_POLICY.routes,
-        timeouts=policy_timeouts,
-    )
-
-
-def _route(row: dict[str, Any]) -> Route:
-    severities = row["severities"]
-    return Route(
-        tier=int(row["tier"]),
-        stakeholder=str(row["stakeholder"]),
-        channels=tuple(json.loads(row["channels"])),
-        sector=row["sector"],
-        org_id=row["org_id"],
-        severities=None if severities is None else tuple(json.loads(severities)),
-    )
+    return backend.stored_routing()
 
 
 def stored_channels(backend: WarehouseBackend) -> dict[str, ChannelConfig]:

@@ -24,10 +24,18 @@ from resq import sqlfiles
 from resq.backends.base import Backend, Result
 from resq.core import audit as audit_chain
 from resq.core import urgency
+from resq.core.alerts import DEFAULT_POLICY, RoutingPolicy, stored_routing
 from resq.core.ordering import OPEN_STATUSES, OrderStatus, transition
 from resq.core.sectors import DEFAULT_SECTOR_CONFIG
 from resq.core.validation import TableSpec, table_spec, validate_table
-from resq.errors import ConflictError, NotFoundError, ResqError, TenantScopeError, ValidationError
+from resq.errors import (
+    BackendError,
+    ConflictError,
+    NotFoundError,
+    ResqError,
+    TenantScopeError,
+    ValidationError,
+)
 from resq.errors import RowIssue as Issue
 
 SCHEMA_VERSION = 2
@@ -808,6 +816,28 @@ class WarehouseBackend(Backend):
                     now=now,
                 )
         return self.read("alerts", where={"alert_id": alert_id}).to_pylist()[0]
+
+    # ------------------------------------------------------------------ routing
+
+    def stored_routing(self) -> RoutingPolicy:
+        """The alert routing stored in the warehouse (``resq init --config``), as a
+        :class:`resq.core.alerts.RoutingPolicy`; the default policy where none is stored
+        or the routing tables predate this database. Call it outside a transaction: the
+        failed read of a missing table is caught here, which some engines would not allow
+        inside one."""
+        try:
+            routes = self.fetch(
+                self.render(
+                    "SELECT tier, stakeholder, channels, sector, org_id, severities "
+                    "FROM alert_routes ORDER BY route_id"
+                )
+            ).to_pylist()
+            timeouts = self.fetch(
+                self.render("SELECT severity, timeout_s FROM alert_timeouts")
+            ).to_pylist()
+        except BackendError:
+            return DEFAULT_POLICY
+        return stored_routing(routes, timeouts)
 
     # ------------------------------------------------------------------ tenants
 

@@ -56,7 +56,9 @@ def snowflake(
         typer.Option(
             "--out",
             metavar="DIR",
-            help="Where to write snowflake.yml, environment.yml and streamlit_app.py.",
+            help="Where to write the Streamlit in Snowflake project: snowflake.yml, "
+            "environment.yml, streamlit_app.py and the resq package (code and SQL) under "
+            "resq/ (and resq.zip with --dry-run).",
         ),
     ] = Path("."),
     database: Annotated[
@@ -115,9 +117,12 @@ def snowflake(
     object's grants to the app role come right after it (an org-scoped table's after its
     policy), so a deploy that stops part-way leaves a usable installation and says which
     step failed. Re-running changes nothing that is already right and drops no data. It
-    also writes snowflake.yml (definition_version 2) and environment.yml, so `snow
-    streamlit deploy` publishes the dashboard. Run it with the engine role, after the
-    one-time account set-up (--account-setup prints it; see docs/snowflake.md).
+    also writes a self-contained Streamlit in Snowflake project into --out (snowflake.yml,
+    definition_version 2, environment.yml, the entry point and the resq package), so
+    `snow streamlit deploy` run there publishes the dashboard; it says which files it
+    wrote (on stderr with --dry-run, whose stdout is the SQL). Run it with the engine
+    role, after the one-time account set-up (--account-setup prints it; see
+    docs/snowflake.md).
 
     Examples:
 
@@ -176,6 +181,7 @@ def snowflake(
             )
             return
         typer.echo(plan.render(steps), nl=False)
+        typer.echo(_wrote([*written, config.code_zip]), err=True)
         return
     backend = _snowflake_backend(state)
     from dataclasses import replace
@@ -198,10 +204,15 @@ def snowflake(
         return
     state.out.print(
         f"Deployed resq into {config.database}.{config.schema}: {ran} statements run, "
-        f"{len(done) - ran} already in place. Wrote {', '.join(p.name for p in written)}; "
-        f"publish the dashboard with `snow streamlit deploy --replace`.",
+        f"{len(done) - ran} already in place. {_wrote(written)}; publish the dashboard "
+        f"with `cd {out} && snow streamlit deploy --replace`.",
         markup=False,
     )
+
+
+def _wrote(paths: list[Path]) -> str:
+    """Which files a deploy wrote, so nothing lands in a folder unannounced."""
+    return "Wrote " + ", ".join(str(p) for p in paths)
 
 
 def _check(state: State, config: Any) -> None:

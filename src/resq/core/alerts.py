@@ -8,7 +8,8 @@ the next tier, until acknowledged, resolved, or out of tiers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -199,6 +200,33 @@ def routes_from_config(entries: Iterable[dict[str, Any]]) -> tuple[Route, ...]:
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"route {i}: {exc!s} is missing or invalid") from None
     return tuple(out)
+
+
+def stored_routing(
+    routes: Sequence[Mapping[str, Any]], timeouts: Sequence[Mapping[str, Any]]
+) -> RoutingPolicy:
+    """The routing policy from the rows stored in ``alert_routes`` (tier, stakeholder,
+    channels, sector, org_id, severities; lists as JSON text) and ``alert_timeouts``
+    (severity, timeout_s): :data:`DEFAULT_POLICY` where nothing is stored (no routes: the
+    default routes; no timeouts: the default timeouts)."""
+    if not routes and not timeouts:
+        return DEFAULT_POLICY
+    policy_timeouts: dict[str, timedelta | None] = dict(DEFAULT_TIMEOUTS)
+    for row in timeouts:
+        seconds = row["timeout_s"]
+        policy_timeouts[row["severity"]] = None if seconds is None else timedelta(seconds=seconds)
+    stored = tuple(
+        Route(
+            tier=int(r["tier"]),
+            stakeholder=str(r["stakeholder"]),
+            channels=tuple(json.loads(r["channels"])),
+            sector=r["sector"],
+            org_id=r["org_id"],
+            severities=None if r["severities"] is None else tuple(json.loads(r["severities"])),
+        )
+        for r in routes
+    )
+    return RoutingPolicy(routes=stored or DEFAULT_POLICY.routes, timeouts=policy_timeouts)
 
 
 ALERT_SCHEMA_FIELDS = (

@@ -11,17 +11,17 @@ COPY GRANTS
 RETURNS VARCHAR
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('numpy', 'pandas', 'pyarrow')
+PACKAGES = ('numpy==2.*', 'pandas==2.*', 'pyarrow')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.weather_batch';
+HANDLER = 'resq.inside.functions.weather_batch';
 CREATE OR REPLACE FUNCTION GET_VENDOR_STATUS(VENDOR VARCHAR)
 COPY GRANTS
 RETURNS OBJECT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('numpy', 'pandas', 'pyarrow')
+PACKAGES = ('numpy==2.*', 'pandas==2.*', 'pyarrow')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.vendor_status_batch';
+HANDLER = 'resq.inside.functions.vendor_status_batch';
 CREATE OR REPLACE FUNCTION GENERATE_REALISTIC_SIMULATION(
     ORG_ID VARCHAR, SKU VARCHAR, DAYS NUMBER, SEED NUMBER
 )
@@ -32,6 +32,6 @@ RETURNS TABLE (
 )
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('numpy', 'pyarrow')
+PACKAGES = ('numpy==2.*', 'pyarrow')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.SimulationSeries';
+HANDLER = 'resq.inside.series.SimulationSeries';

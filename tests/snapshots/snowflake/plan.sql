@@ -262,17 +262,17 @@ COPY GRANTS
 RETURNS VARCHAR
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('numpy', 'pandas', 'pyarrow')
+PACKAGES = ('numpy==2.*', 'pandas==2.*', 'pyarrow')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.weather_batch';
+HANDLER = 'resq.inside.functions.weather_batch';
 CREATE OR REPLACE FUNCTION GET_VENDOR_STATUS(VENDOR VARCHAR)
 COPY GRANTS
 RETURNS OBJECT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('numpy', 'pandas', 'pyarrow')
+PACKAGES = ('numpy==2.*', 'pandas==2.*', 'pyarrow')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.vendor_status_batch';
+HANDLER = 'resq.inside.functions.vendor_status_batch';
 CREATE OR REPLACE FUNCTION GENERATE_REALISTIC_SIMULATION(
     ORG_ID VARCHAR, SKU VARCHAR, DAYS NUMBER, SEED NUMBER
 )
@@ -283,9 +283,9 @@ RETURNS TABLE (
 )
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('numpy', 'pyarrow')
+PACKAGES = ('numpy==2.*', 'pyarrow')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.SimulationSeries';
+HANDLER = 'resq.inside.series.SimulationSeries';
 
 -- step 7: functions.grants: what the app role may read and call of what functions installed
 GRANT USAGE ON FUNCTION GET_WEATHER_DATA(VARCHAR) TO ROLE RESQ_APP;
@@ -299,9 +299,9 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.heal_procedure'
+HANDLER = 'resq.inside.heal.heal_procedure'
 EXECUTE AS OWNER;
 CREATE OR REPLACE PROCEDURE RESQ_OVERRIDE_ORDER(
     PO_ID VARCHAR, ACTION VARCHAR, QUANTITY FLOAT, ORG_ID VARCHAR
@@ -310,36 +310,36 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.override_order_procedure'
+HANDLER = 'resq.inside.procedures.override_order_procedure'
 EXECUTE AS OWNER;
 CREATE OR REPLACE PROCEDURE RESQ_ACK_ALERT(ALERT_ID VARCHAR, ORG_ID VARCHAR)
 COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.ack_alert_procedure'
+HANDLER = 'resq.inside.procedures.ack_alert_procedure'
 EXECUTE AS OWNER;
 CREATE OR REPLACE PROCEDURE RESQ_CHAOS(EVENT VARCHAR)
 COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.chaos_procedure'
+HANDLER = 'resq.inside.procedures.chaos_procedure'
 EXECUTE AS OWNER;
 CREATE OR REPLACE PROCEDURE RESQ_HEAL_ORG(ORG_ID VARCHAR, DRY_RUN BOOLEAN)
 COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.heal_org_procedure'
+HANDLER = 'resq.inside.procedures.heal_org_procedure'
 EXECUTE AS OWNER;
 
 -- step 9: procedure.grants: what the app role may read and call of what procedure installed
@@ -504,7 +504,7 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'pyarrow', 'numpy', 'sqlglot', 'tenacity')
+PACKAGES = ('snowflake-snowpark-python', 'pyarrow', 'numpy==2.*', 'sqlglot==30.*', 'tenacity==9.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'run'
 EXECUTE AS OWNER
@@ -520,7 +520,7 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'pyarrow', 'numpy', 'sqlglot', 'tenacity')
+PACKAGES = ('snowflake-snowpark-python', 'pyarrow', 'numpy==2.*', 'sqlglot==30.*', 'tenacity==9.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'run'
 EXECUTE AS OWNER

@@ -7,9 +7,9 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.heal_procedure'
+HANDLER = 'resq.inside.heal.heal_procedure'
 EXECUTE AS OWNER;
 CREATE OR REPLACE PROCEDURE RESQ_OVERRIDE_ORDER(
     PO_ID VARCHAR, ACTION VARCHAR, QUANTITY FLOAT, ORG_ID VARCHAR
@@ -18,34 +18,34 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.override_order_procedure'
+HANDLER = 'resq.inside.procedures.override_order_procedure'
 EXECUTE AS OWNER;
 CREATE OR REPLACE PROCEDURE RESQ_ACK_ALERT(ALERT_ID VARCHAR, ORG_ID VARCHAR)
 COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.ack_alert_procedure'
+HANDLER = 'resq.inside.procedures.ack_alert_procedure'
 EXECUTE AS OWNER;
 CREATE OR REPLACE PROCEDURE RESQ_CHAOS(EVENT VARCHAR)
 COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.chaos_procedure'
+HANDLER = 'resq.inside.procedures.chaos_procedure'
 EXECUTE AS OWNER;
 CREATE OR REPLACE PROCEDURE RESQ_HEAL_ORG(ORG_ID VARCHAR, DRY_RUN BOOLEAN)
 COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy', 'pandas', 'pyarrow', 'sqlglot')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
-HANDLER = 'resq.backends.snowflake.handlers.heal_org_procedure'
+HANDLER = 'resq.inside.procedures.heal_org_procedure'
 EXECUTE AS OWNER;

@@ -13,7 +13,6 @@ the function and analysis steps.
 
 from __future__ import annotations
 
-import os
 import re
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -478,22 +477,10 @@ def _put_with(sql: str, path: Path) -> str:
 def build_code_zip(target: Path) -> Path:
     """The resq package (its Python and its SQL files) as a zip Snowflake imports, with
     fixed timestamps so the same code gives the same bytes."""
-    import resq
-    from resq import sqlfiles
-
-    package = Path(resq.__file__).resolve().parent
-    sql_dir = Path(str(sqlfiles._sql_dir()))
-    entries: list[tuple[str, Path]] = []
-    for path in sorted(package.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-            entries.append((f"resq/{path.relative_to(package).as_posix()}", path))
-    if not (package / "sql").is_dir():
-        for path in sorted(sql_dir.rglob("*.sql")):
-            entries.append((f"resq/sql/{path.relative_to(sql_dir).as_posix()}", path))
     target.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
-        for arcname, path in entries:
-            info = zipfile.ZipInfo(arcname, date_time=(2020, 1, 1, 0, 0, 0))
+        for relative, path in package_files():
+            info = zipfile.ZipInfo(f"{PACKAGE_DIR}/{relative}", date_time=(2020, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, path.read_bytes())
@@ -502,31 +489,17 @@ def build_code_zip(target: Path) -> Path:
 
 # --------------------------------------------------------------------------- project files
 
-
-STREAMLIT_LAUNCHER = '''"""Streamlit in Snowflake entry point, written by `resq deploy snowflake`.
-
-Runs the resq dashboard (resq/dashboard/app.py, uploaded beside this file) on the app's
-Snowpark session: resq.backends.snowflake.from_session(get_active_session()).
-"""
-
-import runpy
-
-runpy.run_module("resq.dashboard.app", run_name="__main__")
-'''
-
-ENVIRONMENT_PACKAGES = (
-    "numpy",
-    "pandas<3",
-    "pyarrow",
-    "sqlglot",
-    "snowflake-snowpark-python",
-)
+APP_NAME = "RESQ_DASHBOARD"
+PROJECT_FILES = ("snowflake.yml", "environment.yml", "streamlit_app.py")
+PACKAGE_DIR = "resq"
+"""The folder of the project that holds the resq package (its Python and its SQL)."""
 
 
-def snowflake_yml(config: DeployConfig, package_dir: str, app_name: str = "RESQ_DASHBOARD") -> str:
+def snowflake_yml(config: DeployConfig, app_name: str = APP_NAME) -> str:
     """snowflake.yml (definition_version 2) with one streamlit entity: the resq dashboard,
-    for ``snow streamlit deploy``. ``package_dir`` is the resq package relative to the
-    project folder."""
+    for ``snow streamlit deploy``. Every artifact is a path relative to the project folder
+    and inside it (the Snowflake CLI refuses others): the entry point, environment.yml and
+    the resq package copied under ``resq/``."""
     check_identifier(app_name, "app name")
     return (
         "# Written by `resq deploy snowflake`: publish the dashboard with\n"
@@ -546,14 +519,16 @@ def snowflake_yml(config: DeployConfig, package_dir: str, app_name: str = "RESQ_
         "    artifacts:\n"
         "      - streamlit_app.py\n"
         "      - environment.yml\n"
-        f"      - src: {package_dir}/\n"
-        "        dest: resq/\n"
+        f"      - {PACKAGE_DIR}/\n"
     )
 
 
 def environment_yml() -> str:
-    """environment.yml: the Snowflake Anaconda packages the dashboard imports."""
-    deps = "".join(f"  - {p}\n" for p in ENVIRONMENT_PACKAGES)
+    """environment.yml: the Snowflake Anaconda packages the dashboard imports
+    (``resq.inside.APP_PACKAGES``, in conda's ``name=version`` form)."""
+    from resq.inside import APP_PACKAGES
+
+    deps = "".join(f"  - {p.replace('==', '=')}\n" for p in APP_PACKAGES)
     return (
         "# Written by `resq deploy snowflake`: the packages of the Streamlit in Snowflake app.\n"
         "name: sf_env\n"
@@ -563,23 +538,54 @@ def environment_yml() -> str:
     )
 
 
-def write_project(config: DeployConfig, folder: Path) -> list[Path]:
-    """Write snowflake.yml, environment.yml and streamlit_app.py into ``folder``."""
+def package_files() -> list[tuple[str, Path]]:
+    """The resq package as (path inside the package, file): its Python modules and the SQL
+    files (from ``resq/sql`` in a wheel, else the checkout's ``sql/``), never bytecode."""
     import resq
+    from resq import sqlfiles
+
+    package = Path(resq.__file__).resolve().parent
+    sql_dir = Path(str(sqlfiles._sql_dir()))
+    entries: list[tuple[str, Path]] = []
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            entries.append((path.relative_to(package).as_posix(), path))
+    if not (package / "sql").is_dir():
+        for path in sorted(sql_dir.rglob("*.sql")):
+            entries.append((f"sql/{path.relative_to(sql_dir).as_posix()}", path))
+    return entries
+
+
+def write_project(config: DeployConfig, folder: Path) -> list[Path]:
+    """Write a self-contained Streamlit in Snowflake project into ``folder``: snowflake.yml,
+    environment.yml, streamlit_app.py and the resq package (code and SQL) under ``resq/``.
+    Returns the top-level paths written. A ``resq/`` already there is replaced, so no stale
+    module is published."""
+    import shutil
+
+    from resq import inside
 
     folder.mkdir(parents=True, exist_ok=True)
-    package = Path(resq.__file__).resolve().parent
-    relative = os.path.relpath(package, folder.resolve()).replace(os.sep, "/")
     files = {
-        "snowflake.yml": snowflake_yml(config, relative),
+        "snowflake.yml": snowflake_yml(config),
         "environment.yml": environment_yml(),
-        "streamlit_app.py": STREAMLIT_LAUNCHER,
+        "streamlit_app.py": (Path(inside.__file__).parent / "streamlit_app.py").read_text(
+            encoding="utf-8"
+        ),
     }
     written = []
     for name, text in files.items():
         path = folder / name
         path.write_text(text, encoding="utf-8")
         written.append(path)
+    target = folder / PACKAGE_DIR
+    if target.is_dir():
+        shutil.rmtree(target)
+    for relative, source in package_files():
+        dest = target / relative
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(source.read_bytes())
+    written.append(target)
     return written
 
 
