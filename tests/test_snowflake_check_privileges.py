@@ -188,3 +188,20 @@ def test_an_app_that_asks_for_a_refresh_needs_operate(monkeypatch: pytest.Monkey
     found = _findings()
     assert [f.problem.split(" (")[0] for f in found] == ["RESQ_APP lacks OPERATE"]
     assert found[0].fix == "GRANT OPERATE ON DYNAMIC TABLE STOCK_ANALYSIS TO ROLE RESQ_APP"
+
+
+def test_a_table_the_plan_does_not_create_is_a_finding() -> None:
+    """The engine's procedures read RESQ_ENTITLEMENTS: without the support step's table,
+    the entitlement check has nothing to read."""
+    found = _findings(_without(plan.build(CONFIG), r"CREATE TABLE IF NOT EXISTS resq_entitlements"))
+    assert any(
+        f.object == "TABLE RESQ_ENTITLEMENTS" and "no step creates it" in f.problem for f in found
+    ), found
+
+
+def test_a_task_calling_a_procedure_the_plan_does_not_create_is_a_finding() -> None:
+    found = _findings(_without(plan.build(CONFIG), r"CREATE OR REPLACE PROCEDURE RESQ_HEAL\("))
+    assert any(
+        f.object == "PROCEDURE RESQ_HEAL" and "RESQ_HEAL_ON_CHANGE calls it" in f.problem
+        for f in found
+    ), found

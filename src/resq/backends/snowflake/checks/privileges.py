@@ -38,12 +38,15 @@ from resq.backends.snowflake.checks import Finding, PlanUnderCheck, check
 NAME = "privileges"
 
 WRITES = {"INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE", "OWNERSHIP", "ALL", "ALL PRIVILEGES"}
-TABLE_LIKE = {"TABLE", "DYNAMIC TABLE", "VIEW"}
+TABLE_LIKE = {"TABLE", "DYNAMIC TABLE", "VIEW", "STREAM"}
 # Table functions of INFORMATION_SCHEMA and the privilege on the object they report on.
 TABLE_FUNCTIONS = {
     "DYNAMIC_TABLE_REFRESH_HISTORY": ("MONITOR", "DYNAMIC TABLE"),
     "TASK_HISTORY": ("MONITOR", "TASK"),
 }
+# DuckDB's emulated refresh history: on Snowflake the health read of it fails and is
+# tolerated (the health report then shows no refreshes), so it is no privilege matter.
+EMULATED_ONLY = {"DT_REFRESH_HISTORY"}
 APP_PROCEDURES = ("RESQ_OVERRIDE_ORDER", "RESQ_ACK_ALERT", "RESQ_CHAOS", "RESQ_HEAL_ORG")
 
 _IDENT = r"([A-Za-z_][A-Za-z0-9_$]*(?:\.[A-Za-z_][A-Za-z0-9_$]*)*)"
@@ -259,6 +262,9 @@ def engine_statements() -> tuple[str, ...]:
         if name in {"schema", "stock_analysis"}:
             continue
         out += sqltext.split(sqlfiles.sql_text(name))
+    from resq.backends.snowflake import handlers
+
+    out += [handlers.ENTITLED, f"SELECT COUNT(*) FROM {handlers.STREAM}"]
     return tuple(out)
 
 
@@ -297,6 +303,11 @@ def needs(subject: PlanUnderCheck, setup: list[str]) -> Iterator[Need]:
                     yield Need(
                         engine, "USAGE", "WAREHOUSE", _n(wh), f"{created.group(2)} runs on it"
                     )
+            if created is not None and _kind(created.group(1)) in {"TASK", "ALERT"}:
+                for called in re.findall(rf"\bCALL\s+{_IDENT}\s*\(", sql, re.IGNORECASE):
+                    if not called.upper().startswith("SYSTEM$"):
+                        why = f"{created.group(2)} calls it"
+                        yield Need(engine, "USAGE", "PROCEDURE", _n(called), why)
             resumed = _RESUME.match(sql)
             if resumed is not None:
                 kind = resumed.group(1).upper()
@@ -403,8 +414,14 @@ def findings(subject: PlanUnderCheck, setup: list[str]) -> Iterator[Finding]:
         if grants.has(need):
             continue
         if need.kind in TABLE_LIKE and not any((k, need.name) in grants.owned for k in TABLE_LIKE):
-            # Not a resq object: a read the backend tolerates failing (the emulated refresh
-            # history of DuckDB); existence is not a privilege.
+            if need.name in EMULATED_ONLY:
+                continue
+            yield Finding(
+                NAME,
+                f"{need.kind} {need.name}",
+                f"{need.role} needs {need.privilege} on it ({need.why}), but no step creates it",
+                "create it in the plan, or stop reading it on Snowflake",
+            )
             continue
         if need.privilege == "OWNERSHIP":
             yield Finding(
