@@ -131,3 +131,27 @@ if CONNECTION:
         done = live.deploy()
         skipped = {d.step for d in done if not d.ran}
         assert {"analysis", "isolation"} <= skipped
+
+    def test_snowflake_tier4_live_pinned_packages_are_served(live: SnowflakeBackend) -> None:
+        """Every PACKAGES pin and environment.yml entry matches a version the account's
+        Anaconda channel serves (INFORMATION_SCHEMA.PACKAGES)."""
+        from resq import inside
+
+        wanted = inside.pinned()
+        rows = live.sql(
+            "SELECT package_name, version FROM information_schema.packages "
+            "WHERE language = 'python' AND package_name IN ("
+            + ", ".join("?" for _ in wanted)
+            + ")",
+            sorted(wanted),
+        ).to_pylist()
+        versions: dict[str, list[str]] = {}
+        for name, version in (list(r.values()) for r in rows):
+            versions.setdefault(str(name).lower(), []).append(str(version))
+        missing = [
+            spec
+            for name, specs in sorted(wanted.items())
+            for spec in sorted(specs)
+            if not inside.served(spec, versions.get(name, []))
+        ]
+        assert not missing, f"not served by this account's Anaconda channel: {missing}"

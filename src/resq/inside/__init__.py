@@ -25,7 +25,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["APP_PACKAGES", "IMPORT_NAMES", "OBJECTS", "PythonObject", "import_names"]
+__all__ = [
+    "APP_PACKAGES",
+    "IMPORT_NAMES",
+    "OBJECTS",
+    "PythonObject",
+    "import_names",
+    "package_name",
+    "pinned",
+    "served",
+]
 
 # Package specs as the PACKAGES clause takes them: a name, or a name and a version with
 # `==` (a trailing `.*` matches a whole major version); no other operator is accepted.
@@ -152,4 +161,33 @@ def import_names(specs: tuple[str, ...] | list[str]) -> set[str]:
     for spec in specs:
         name = package_name(spec)
         out.update(IMPORT_NAMES.get(name, (name.replace("-", "_"),)))
+    return out
+
+
+def served(spec: str, versions: list[str] | tuple[str, ...]) -> bool:
+    """Whether one of ``versions`` (as ``INFORMATION_SCHEMA.PACKAGES`` lists them for the
+    package) matches ``spec``: any, for a bare name; ``==X`` exactly X; ``==X.*`` any
+    release of the X series.
+
+    >>> served("pandas==2.*", ["1.5.3", "2.2.3"]), served("pandas==2.*", ["2"])
+    (True, True)
+    >>> served("sqlglot==30.*", ["25.1.0", "300.1"]), served("pyarrow", [])
+    (False, False)
+    """
+    _, sep, wanted = spec.replace(" ", "").partition("==")
+    if not versions:
+        return False
+    if not sep:
+        return True
+    if wanted.endswith(".*"):
+        series = wanted[:-2]
+        return any(v == series or v.startswith(series + ".") for v in versions)
+    return wanted in versions
+
+
+def pinned() -> dict[str, set[str]]:
+    """Every package spec of every object and of the app, by package name."""
+    out: dict[str, set[str]] = {}
+    for spec in (*(p for o in OBJECTS.values() for p in o.packages), *APP_PACKAGES):
+        out.setdefault(package_name(spec), set()).add(spec)
     return out

@@ -104,7 +104,7 @@ def _path_problems(root: Path, path: str, what: str, *, must_resolve: bool = Tru
     if pure.is_absolute() or (len(path) > 1 and path[1] == ":"):
         return [f"{what} {path} is absolute; the Snowflake CLI takes paths relative to the project"]
     if ".." in pure.parts:
-        return [f"{what} {path} leaves the project root"]
+        return [f"{what} {path} uses '..', which may leave the project root"]
     if must_resolve:
         base = path.split("*", 1)[0].rstrip("/") or "."
         resolved = (root / base).resolve()
