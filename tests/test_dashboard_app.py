@@ -421,3 +421,18 @@ def test_outside_snowflake_without_a_url_it_opens_the_default_file(
     assert source == "duckdb:///resq.duckdb" and backend.schema_version() == 0
     assert (tmp_path / "resq.duckdb").exists()
     backend.close()
+
+
+def test_chaos_controls_start_on_oxygen_and_adverse_weather(db: str) -> None:
+    """Issue 14 item 8: the chaos button tells the demo's story without changing a control."""
+    from resq.core.sectors import ADVERSE_WEATHER
+
+    at = _app("validation")
+    org, sku = at.selectbox(key="chaos_item").value
+    backend = _open(db)
+    try:
+        (item,) = backend.read("inventory_master", where={"org_id": org, "sku": sku}).to_pylist()
+    finally:
+        backend.close()
+    assert item["category"] == "OXYGEN", item
+    assert at.selectbox(key="chaos_condition").value in ADVERSE_WEATHER

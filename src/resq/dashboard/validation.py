@@ -94,6 +94,22 @@ def _run(scope: Scope, what: str, action: Any, arguments: Callable[[], list[Any]
     st.session_state[FLASH] = (True, f"{description or what + ': done'}. Press Heal now.")
 
 
+# The chaos controls start on the demo's story: an oxygen item, and weather that changes
+# something (adverse: it delays deliveries and raises NGO thresholds).
+CHAOS_WEATHER = "Rain"
+
+
+def _oxygen_first(inventory: pd.DataFrame, items: dict[tuple[str, str], str]) -> int:
+    """The position of the first oxygen item among ``items`` (0 when there is none)."""
+    if "category" not in inventory.columns:
+        return 0
+    keys = list(items)
+    for r in inventory.to_dict("records"):
+        if str(r["category"]).strip().upper() == "OXYGEN":
+            return keys.index((str(r["org_id"]), str(r["sku"])))
+    return 0
+
+
 def _item_label(inventory: pd.DataFrame) -> dict[tuple[str, str], str]:
     return {
         (str(r["org_id"]), str(r["sku"])): f"{r['org_id']} · {r['item_name']} ({r['sku']})"
@@ -120,7 +136,13 @@ def _chaos(scope: Scope, inventory: pd.DataFrame) -> None:
     with top_left.container(border=True, key="chaos-stock"):
         st.markdown("**:material/bolt: Drop an item's stock** — the chaos button")
         if items:
-            st.selectbox("Item", list(items), key="chaos_item", format_func=lambda k: items[k])
+            st.selectbox(
+                "Item",
+                list(items),
+                index=_oxygen_first(inventory, items),
+                key="chaos_item",
+                format_func=lambda k: items[k],
+            )
             st.number_input("Set stock to", min_value=0.0, value=0.0, key="chaos_to")
             st.button(
                 "Chaos: drop stock",
@@ -188,8 +210,13 @@ def _chaos(scope: Scope, inventory: pd.DataFrame) -> None:
         cities = [str(c) for c in weather["city"]]
         city_col, cond_col = st.columns(2)
         city_col.selectbox("City", cities, key="chaos_city", disabled=scope.locked)
+        conditions = list(WEATHER_CONDITIONS)
         cond_col.selectbox(
-            "Condition", list(WEATHER_CONDITIONS), key="chaos_condition", disabled=scope.locked
+            "Condition",
+            conditions,
+            index=conditions.index(CHAOS_WEATHER),
+            key="chaos_condition",
+            disabled=scope.locked,
         )
         st.button(
             "Set weather",
