@@ -417,7 +417,8 @@ class SelfHealingEngine:
         actor: str | None = None,
     ) -> dict[str, int]:
         """Load a deterministic simulated network (labelled SIMULATED), ``days`` of daily
-        consumption and stock history per item ending yesterday, and its signals."""
+        consumption and stock history per item ending yesterday at the stock it holds now, and
+        its signals."""
         if n_orgs < 1 or skus_per_org < 1:
             raise ResqError("seed needs at least one organization and one item per organization")
         if days < 0:
@@ -435,6 +436,7 @@ class SelfHealingEngine:
                 base_consumption=items["daily_consumption"].to_numpy(),
                 start_date=start,
                 sectors=_sectors_of(network),
+                end_stock=items["current_stock"].to_numpy(),
             )
             tables["stock_history"] = history.select(
                 ["org_id", "sku", "day", "consumption", "stock", "stockout", "data_source"]

@@ -332,6 +332,7 @@ def generate_realistic_simulation(
     start_date: date = date(2026, 1, 1),
     *,
     sectors: Sequence[str] | None = None,
+    end_stock: float | Sequence[float] | npt.NDArray[Any] | None = None,
 ) -> pa.Table:
     """A seeded daily consumption and stock series for each item (org_ids[i], skus[i]).
 
@@ -341,6 +342,9 @@ def generate_realistic_simulation(
     mean-1 noise, with rare surge days. Deliveries arrive every 5..10 days (10 % are missed)
     and fill stock up to an order-up-to level of 1.1..1.8 cycles of demand; stock never goes
     below 0, and a day that ends at 0 is a stock-out (consumption capped by what was there).
+    With `end_stock` (one value per item), each series ends exactly there: the days since
+    the item's last delivery (all days, if none arrived) are worked back from it, so the
+    history leads to the stock the inventory holds now.
 
     Returns one row per item and day: org_id, sku, day (date32), consumption, stock (end of
     day), stockout, data_source. Every draw is keyed by (seed, org_id, sku, calendar day,
@@ -430,6 +434,13 @@ def generate_realistic_simulation(
     available = np.maximum(fill - (cum_before - spent), 0.0)
     stock = np.maximum(fill - (cum - spent), 0.0)
     consumption = available - stock
+    if end_stock is not None and days:
+        end = _per_item(end_stock, n, "end_stock")
+        since = np.maximum(last[:, -1], 0)  # the last delivery's day (0: none arrived)
+        tail = cols >= since[:, None]
+        worked_back = end[:, None] + (cum[:, -1:] - cum)  # what is left + what is still used
+        stock = np.where(tail, worked_back, stock)
+        consumption = np.where(tail, demand, consumption)
 
     rows = n * days
     item_index = np.repeat(np.arange(n, dtype=np.int64), days)
@@ -444,6 +455,22 @@ def generate_realistic_simulation(
             "data_source": pa.repeat(pa.scalar(SIMULATED), rows).cast(pa.string()),
         }
     )
+
+
+def _per_item(values: Any, n: int, what: str) -> npt.NDArray[np.float64]:
+    """One finite value >= 0 per item (a single value is repeated)."""
+    out = np.asarray(values, dtype=np.float64).reshape(-1)
+    if len(out) == 1:
+        out = np.repeat(out, n)
+    if len(out) != n:
+        raise ValueError(f"{what} has {len(out)} values for {n} items")
+    bad = ~np.isfinite(out) | (out < 0)
+    if bad.any():
+        raise ValueError(
+            f"{what} must be finite and >= 0, got {out[bad][0]!r} "
+            f"for item {int(np.flatnonzero(bad)[0]) + 1}"
+        )
+    return out
 
 
 # ---------------------------------------------------------------------------------------
