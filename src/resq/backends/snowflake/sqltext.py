@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
@@ -52,14 +51,14 @@ def check_identifier(value: str, what: str) -> str:
 
 def snowflake_file(name: str) -> str:
     """The text of ``sql/snowflake/<name>.sql``."""
-    path = Path(str(sqlfiles._sql_dir())) / "snowflake" / f"{name}.sql"
+    path = sqlfiles._sql_dir() / "snowflake" / f"{name}.sql"  # a folder or inside resq.zip
     if not path.is_file():
         raise sqlfiles.UnknownSQLFileError(f"no SQL file sql/snowflake/{name}.sql")
     return path.read_text(encoding="utf-8")
 
 
 def has_snowflake_file(name: str) -> bool:
-    return (Path(str(sqlfiles._sql_dir())) / "snowflake" / f"{name}.sql").is_file()
+    return (sqlfiles._sql_dir() / "snowflake" / f"{name}.sql").is_file()
 
 
 def split(text: str) -> list[str]:

@@ -262,9 +262,9 @@ def engine_statements() -> tuple[str, ...]:
         if name in {"schema", "stock_analysis"}:
             continue
         out += sqltext.split(sqlfiles.sql_text(name))
-    from resq.backends.snowflake import handlers
+    from resq.inside import heal, procedures
 
-    out += [handlers.ENTITLED, f"SELECT COUNT(*) FROM {handlers.STREAM}"]
+    out += [procedures.ENTITLED, f"SELECT COUNT(*) FROM {heal.STREAM}"]
     return tuple(out)
 
 
