@@ -9,6 +9,7 @@ with the person's name, and a tenant scope shows nothing of another organization
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 from collections.abc import Iterator
@@ -83,6 +84,12 @@ def _ok(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
+def _text(markdown: Any) -> str:
+    """The text a person reads in a markdown element whose values the app escaped (every
+    interpolated value has its punctuation backslash-escaped: resq.dashboard._ui.md)."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(markdown))
+
+
 def _frame(at: AppTest, column: str, value: str) -> Any:
     """The first data table with ``value`` in ``column``."""
     for df in (d.value for d in at.dataframe):
@@ -97,7 +104,7 @@ def _everything_shown(at: AppTest, *, selector: bool = True) -> str:
     ``selector`` is False)."""
     parts: list[str] = []
     for kind in ("title", "markdown", "caption", "success", "info", "warning", "error"):
-        parts += [str(e.value) for e in getattr(at, kind)]
+        parts += [_text(e.value) for e in getattr(at, kind)]
     parts += [f"{m.label} {m.value}" for m in at.metric]
     parts += [d.value.to_csv() for d in at.dataframe]
     for box in at.selectbox:
@@ -156,7 +163,7 @@ def test_the_stock_trajectory_follows_the_chosen_item(db: str) -> None:
     box = at.selectbox(key="trajectory_item")
     box.set_value((ORG, "OXY-CYL")).run()
     _ok(at)
-    heading = [m.value for m in at.markdown if m.value.startswith("#### Stock trajectory")]
+    heading = [_text(m.value) for m in at.markdown if m.value.startswith("#### Stock trajectory")]
     assert heading and "Medical oxygen cylinder" in heading[0] and ORG in heading[0]
     assert any(c.value.startswith("30 days;") for c in at.caption)
 
@@ -184,14 +191,14 @@ def test_chaos_button_then_heal_raises_the_order_with_the_vendor_fallback(db: st
     at.button(key="chaos_drop").click().run()
     _ok(at)
     assert any(
-        s.value.startswith(f"Chaos (simulated): stock of OXY-CYL at {ORG} dropped to 0")
+        _text(s.value).startswith(f"Chaos (simulated): stock of OXY-CYL at {ORG} dropped to 0")
         for s in at.success
     ), [s.value for s in at.success]
     at.button(key="heal").click().run()
     _ok(at)
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Orders created"]) >= 1
-    cards = [m.value for m in at.markdown]
+    cards = [_text(m.value) for m in at.markdown]
     oxygen = [i for i, text in enumerate(cards) if f"{ORG} / **OXY-CYL**" in text]
     assert oxygen, cards
     card = cards[oxygen[0]]
@@ -227,7 +234,7 @@ def test_vendor_weather_and_demand_controls(db: str) -> None:
     at.slider(key="spike_factor").set_value(3.0)
     at.button(key="chaos_spike").click().run()
     _ok(at)
-    assert any("KIT-EMR" in s.value and "3" in s.value for s in at.success), at.success
+    assert any("KIT-EMR" in _text(s.value) and "3" in s.value for s in at.success), at.success
 
     at.selectbox(key="chaos_vendor").set_value("Blinkit")
     at.button(key="chaos_vendor_online").click().run()
@@ -266,7 +273,7 @@ def test_overrides_change_the_order_and_the_audit_shows_who(healed: str) -> None
     at.number_input(key=f"override_qty_{po}").set_value(150.0)
     at.button(key="override_set_quantity").click().run()
     _ok(at)
-    assert any(f"{po} quantity set to 150 by Meera" in s.value for s in at.success)
+    assert any(f"{po} quantity set to 150 by Meera" in _text(s.value) for s in at.success)
     orders = _frame(at, "PO", po)
     assert orders.loc[orders["PO"] == po, "Quantity"].tolist() == [150.0]
 
@@ -296,7 +303,7 @@ def test_a_refused_override_says_why(healed: str) -> None:
     at.selectbox(key="override_po").set_value(po).run()
     at.number_input(key=f"override_qty_{po}").set_value(0.0)
     at.button(key="override_set_quantity").click().run()
-    assert any("quantity" in e.value and "> 0" in e.value for e in at.error), at.error
+    assert any("quantity" in e.value and "> 0" in _text(e.value) for e in at.error), at.error
 
 
 def test_acknowledge_an_alert(healed: str) -> None:
@@ -305,7 +312,7 @@ def test_acknowledge_an_alert(healed: str) -> None:
     alert = str(box.value)
     at.button(key="ack").click().run()
     _ok(at)
-    assert any(f"{alert} acknowledged by Kiran" in s.value for s in at.success)
+    assert any(f"{alert} acknowledged by Kiran" in _text(s.value) for s in at.success)
     alerts = _frame(at, "Alert", alert)
     row = alerts[alerts["Alert"] == alert].iloc[0]
     assert (row["State"], row["Acknowledged by"]) == ("ACKED", "Kiran")

@@ -51,6 +51,23 @@ CELL_COLOURS = {
 }
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def md(value: Any) -> str:
+    r"""``value`` as literal text inside Streamlit markdown: every ASCII punctuation mark is
+    backslash-escaped (CommonMark allows it for all of them), so loaded text (a sku, an item,
+    organization or vendor name, an error message quoting one) can never become a link, an
+    image, HTML, a heading, emphasis, a ``:colour[...]`` directive, a ``:material/...:``
+    icon, LaTeX (``$``) or an autolinked URL (``https\://`` and ``www\.`` do not link); a run
+    of whitespace (line breaks, tabs) becomes one space, as HTML would show it anyway, so a
+    value cannot start a block of its own (a heading, a list, a code block). Every value the
+    dashboard interpolates into markdown goes through here."""
+    text = "" if value is None else str(value)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _WHITESPACE.sub(" ", text))
+
+
 def source_of(values: Iterable[Any]) -> str | None:
     """SIMULATED when any value is, REAL when all are, None for no rows: what a display
     derived from these rows is (anything derived from a simulated input is simulated)."""
@@ -74,8 +91,8 @@ def badge(source: str | None) -> str:
 
 
 def section(title: str, source: str | None, *, help: str | None = None) -> None:
-    """A section heading with its data badge beside it."""
-    st.markdown(f"#### {title} &nbsp; {badge(source)}", help=help)
+    """A section heading (plain text, escaped) with its data badge beside it."""
+    st.markdown(f"#### {md(title)} &nbsp; {badge(source)}", help=help)
 
 
 def days(value: Any) -> str:
@@ -129,15 +146,17 @@ def vendor_story(reason: Any, preferred: str | None) -> str:
     chosen = r.get("vendor")
     rejected = {str(v.get("vendor")): str(v.get("why")) for v in r.get("vendors_rejected") or []}
     latency = r.get("vendor_latency_ms")
-    chosen_text = f"**{chosen}**" + (f" ({number(latency)} ms)" if latency is not None else "")
+    chosen_text = f"**{md(chosen)}**" + (
+        f" ({md(number(latency))} ms)" if latency is not None else ""
+    )
     if not chosen:
         return "No vendor online: the order waits for one (PENDING_VENDOR) and is escalated."
     if preferred and preferred in rejected and preferred != chosen:
         return (
-            f"Fallback: preferred vendor **{preferred}** is {rejected[preferred]} "
+            f"Fallback: preferred vendor **{md(preferred)}** is {md(rejected[preferred])} "
             f"→ ordered from {chosen_text}"
         )
-    others = ", ".join(f"{v} ({w})" for v, w in rejected.items())
+    others = ", ".join(f"{md(v)} ({md(w)})" for v, w in rejected.items())
     return f"Vendor {chosen_text}" + (f"; passed over {others}" if others else "")
 
 
@@ -154,7 +173,7 @@ def audit_source(details: Iterable[Any], acted_on: Iterable[Any] = ()) -> str | 
 
 
 def show_error(exc: BaseException) -> None:
-    st.error(str(exc) or type(exc).__name__, icon=":material/error:")
+    st.error(md(str(exc) or type(exc).__name__), icon=":material/error:")
 
 
 def table(df: pd.DataFrame, **kwargs: Any) -> Any:

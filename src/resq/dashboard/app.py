@@ -35,7 +35,7 @@ def _setup(backend: _context.WarehouseBackend, locked: str | None, actor: str) -
     )
     if locked:
         st.warning(
-            f"The dashboard is locked to {locked}; setting up data is shared by every "
+            f"The dashboard is locked to {_ui.md(locked)}; setting up data is shared by every "
             "organization, so run `resq init` and `resq seed` without --org first."
         )
         return
@@ -68,7 +68,7 @@ def main() -> None:
     try:
         view = backend.tenant(locked) if locked else backend
     except ResqError as exc:
-        st.error(f"Cannot open the dashboard for organization {locked!r}: {exc}")
+        st.error(_ui.md(f"Cannot open the dashboard for organization {locked!r}: {exc}"))
         st.stop()
     rows = view.read("organizations", order_by=("org_id",)).to_pylist()
     if not rows:
@@ -84,16 +84,17 @@ def main() -> None:
             disabled=bool(locked),
             format_func=lambda o: o if o == _context.ALL_ORGS else _org_label(orgs, o),
             help=(
-                f"Locked to {locked} (started with --org): nothing of another organization "
+                f"Locked to {_ui.md(locked)} (started with --org): nothing of another "
+                "organization "
                 "is shown or can be changed."
                 if locked
                 else "Choose one organization to see only its stock, orders and alerts."
             ),
         )
         if locked:
-            st.caption(f":material/lock: Locked to **{locked}**")
+            st.caption(f":material/lock: Locked to **{_ui.md(locked)}**")
         st.divider()
-        st.caption(f"Warehouse: `{source}`")
+        st.caption(f"Warehouse: {_ui.md(source)}")
         st.caption(
             f"Badges: {_ui.badge('REAL')} loaded data, {_ui.badge('SIMULATED')} from the "
             "deterministic simulation or derived from it."

@@ -29,8 +29,8 @@ DAYS_AXIS_CAP = 60.0  # the chart's x axis ends here; items beyond it sit on the
 def render(scope: Scope) -> None:
     st.title("Operations")
     st.caption(
-        f"Stock, orders and alerts for **{scope.label}**. Most urgent first; every change "
-        f"is recorded in the audit log as **{scope.actor}**."
+        f"Stock, orders and alerts for **{_ui.md(scope.label)}**. Most urgent first; every "
+        f"change is recorded in the audit log as **{_ui.md(scope.actor)}**."
     )
     _health(scope)
     _sector_figures(scope)
@@ -61,7 +61,9 @@ def _health(scope: Scope) -> None:
         "analysis, the last heal cycle and the notification outbox.",
     )
     status = report.status.value
-    text = f"**{status}** — " + ("; ".join(report.reasons) or "all systems normal")
+    text = f"**{_ui.md(status)}** — " + (
+        "; ".join(_ui.md(r) for r in report.reasons) or "all systems normal"
+    )
     show = {"GREEN": st.success, "AMBER": st.warning}.get(status, st.error)
     show(text, icon=_ui.HEALTH_ICON.get(status))
 
@@ -76,7 +78,7 @@ def _sector_figures(scope: Scope) -> None:
     for column, row in zip(columns, summary.to_dict("records"), strict=True):
         with column, st.container(border=True, key=f"sector-{row['sector']}"):
             st.markdown(
-                f"**{_ui.SECTOR_ICON.get(row['sector'], '')} {row['sector']}** "
+                f"**{_ui.SECTOR_ICON.get(row['sector'], '')} {_ui.md(row['sector'])}** "
                 f"&nbsp; {_ui.badge(row['data_source'])}"
             )
             a, b, c = st.columns(3)
@@ -230,7 +232,7 @@ def _flash(where: str) -> None:
     message = st.session_state.get(FLASH)
     if message and message[0] == where:
         st.session_state.pop(FLASH)
-        (st.success if message[1] else st.error)(message[2])
+        (st.success if message[1] else st.error)(_ui.md(message[2]))
 
 
 def _override(scope: Scope, action: str) -> None:
@@ -468,4 +470,6 @@ def _audit(scope: Scope, analysis: pd.DataFrame) -> None:
         if check.ok:
             st.success(f"Verified: {check.checked} events, the hash chain is unbroken.")
         else:
-            st.error(f"Tampered: the chain breaks at event {check.broken_seq}: {check.problem}")
+            st.error(
+                _ui.md(f"Tampered: the chain breaks at event {check.broken_seq}: {check.problem}")
+            )

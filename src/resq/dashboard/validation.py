@@ -29,7 +29,7 @@ def render(scope: Scope) -> None:
     st.title("Validation")
     st.caption(
         f"Check the simulated world, break it on purpose, and watch resq heal it — for "
-        f"**{scope.label}**, acting as **{scope.actor}**."
+        f"**{_ui.md(scope.label)}**, acting as **{_ui.md(scope.actor)}**."
     )
     _checks(scope)
     inventory = scope.read("inventory_master", order_by=("org_id", "sku"))
@@ -125,12 +125,12 @@ def _chaos(scope: Scope, inventory: pd.DataFrame) -> None:
     )
     message = st.session_state.pop(FLASH, None)
     if message:
-        (st.success if message[0] else st.error)(message[1])
+        (st.success if message[0] else st.error)(_ui.md(message[1]))
     engine = scope.engine
     items = _item_label(inventory)
     shared_note = (
         f"Vendors and weather are shared by every organization: not available while the "
-        f"dashboard is locked to {scope.org_id}."
+        f"dashboard is locked to {_ui.md(scope.org_id)}."
     )
     top_left, top_right = st.columns(2)
     with top_left.container(border=True, key="chaos-stock"):
@@ -306,23 +306,27 @@ def _order_card(
     reason = _ui.parse_reason(order.get("reason"))
     with st.container(border=True):
         st.markdown(
-            f"**{order['po_id']}** · {order['org_id']} / **{order['sku']}** — "
-            f"{_ui.number(order['quantity'])} {units.get(key) or ''} from "
-            f"**{order.get('vendor') or 'no vendor yet'}** · `{order['status']}` · "
-            f"priority {order.get('priority')} &nbsp; {_ui.badge(order.get('data_source'))}"
+            f"**{_ui.md(order['po_id'])}** · {_ui.md(order['org_id'])} / "
+            f"**{_ui.md(order['sku'])}** — {_ui.md(_ui.number(order['quantity']))} "
+            f"{_ui.md(units.get(key) or '')} from "
+            f"**{_ui.md(order.get('vendor') or 'no vendor yet')}** · "
+            f"{_ui.md(order['status'])} · priority {_ui.md(order.get('priority'))} &nbsp; "
+            f"{_ui.badge(order.get('data_source'))}"
         )
         if reason:
             target = _ui.number(reason.get("target_days"))
             st.markdown(
-                f"Why: **{reason.get('status', '?')}**, "
-                f"{_ui.days(reason.get('days_remaining'))} days left (threshold "
-                f"{_ui.number(reason.get('threshold_days'))} days, rule "
-                f"`{reason.get('rule', '?')}`); ordered up to {target} days of cover. "
-                f"Weather: {reason.get('weather', '-')}."
+                f"Why: **{_ui.md(reason.get('status', '?'))}**, "
+                + _ui.md(
+                    f"{_ui.days(reason.get('days_remaining'))} days left (threshold "
+                    f"{_ui.number(reason.get('threshold_days'))} days, rule "
+                    f"{reason.get('rule', '?')}); ordered up to {target} days of cover. "
+                    f"Weather: {reason.get('weather', '-')}."
+                )
             )
             st.markdown(_ui.vendor_story(reason, preferred.get(key)))
             if reason.get("caps_applied"):
-                st.caption("Caps applied: " + ", ".join(map(str, reason["caps_applied"])))
+                st.caption("Caps applied: " + ", ".join(map(_ui.md, reason["caps_applied"])))
 
 
 # ---------------------------------------------------------------------- signals
