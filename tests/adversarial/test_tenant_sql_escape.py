@@ -304,6 +304,7 @@ def test_the_planted_world_is_as_described(planted: Planted) -> None:
     assert len(own) == 3 and not any(OTHER_MARKER in r["item_name"] for r in own)
 
 
+@pytest.mark.slow
 @settings(max_examples=120, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_no_hostile_query_leaves_the_tenant(planted: Planted, data: st.DataObject) -> None:
@@ -418,6 +419,7 @@ def _rows(result: Any) -> list[tuple[Any, ...]]:
     return sorted((tuple(norm(v) for v in row.values()) for row in result.to_pylist()), key=repr)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(query=ordinary_queries())
 def test_ordinary_queries_equal_the_query_on_the_tenants_rows(planted: Planted, query: str) -> None:
