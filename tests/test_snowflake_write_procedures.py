@@ -224,3 +224,16 @@ def test_writes_direct_is_the_default_and_bad_modes_are_refused() -> None:
     assert from_session(RecordingSession()).writes_through_procedures is False
     with pytest.raises(UnknownBackendError, match="writes must be"):
         from_session(RecordingSession(), writes="sometimes")
+
+
+def test_the_url_option_selects_procedure_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from resq.backends.snowflake import SnowflakeBackend
+
+    made: dict[str, Any] = {}
+
+    def fake_init(self: Any, **kwargs: Any) -> None:
+        made.update(kwargs)
+
+    monkeypatch.setattr(SnowflakeBackend, "__init__", fake_init)
+    SnowflakeBackend.from_url("snowflake://u@acct/RESQ/CORE?writes=procedures")
+    assert made["writes"] == "procedures"
