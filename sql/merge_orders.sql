@@ -3,10 +3,19 @@
 -- exists). Snowflake does not enforce UNIQUE, so this MERGE is the guarantee there; DuckDB
 -- also enforces the primary key on po_id (derived from the key), which turns a concurrent
 -- race into a retryable conflict.
--- Source: the staged proposals of the cycle (resq_stage_orders). The order id is derived
--- from the key here, in the warehouse: resq.core.ordering.po_id computes the same.
+-- Source: the staged proposals of the cycle (resq_stage_orders), one row per key: MERGE
+-- inserts every unmatched source row, so two staged rows with one key would be two orders
+-- where UNIQUE is not enforced (Snowflake). The most urgent row of a key is kept. The order
+-- id is derived from the key here, in the warehouse: resq.core.ordering.po_id computes the
+-- same.
 MERGE INTO purchase_orders AS t
-USING resq_stage_orders AS s
+USING (
+    SELECT *
+    FROM resq_stage_orders AS s
+    QUALIFY ROW_NUMBER() OVER (
+        PARTITION BY s.idempotency_key ORDER BY s.rank, s.quantity DESC, s.vendor
+    ) = 1
+) AS s
 ON t.idempotency_key = s.idempotency_key
 WHEN NOT MATCHED THEN INSERT (
     po_id, idempotency_key, org_id, sku, vendor, quantity, unit_price, status, priority, rank,

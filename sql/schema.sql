@@ -238,6 +238,16 @@ CREATE TABLE IF NOT EXISTS alert_channels (
     updated_at TIMESTAMP_NTZ
 );
 
+-- Where each stakeholder's email goes, for delivery inside Snowflake: an email notification
+-- integration sends only to the addresses a call names (EMAIL_INTEGRATION_CONFIG), and the
+-- procedures there have no config file. emails is a JSON array of addresses.
+CREATE TABLE IF NOT EXISTS alert_recipients (
+    stakeholder VARCHAR NOT NULL PRIMARY KEY,
+    emails VARCHAR NOT NULL,
+    config_hash VARCHAR NOT NULL,
+    updated_at TIMESTAMP_NTZ
+);
+
 -- The lease of the one `resq watch` allowed per database (where no lock file can be used).
 CREATE TABLE IF NOT EXISTS watch_lease (
     lease VARCHAR NOT NULL PRIMARY KEY,

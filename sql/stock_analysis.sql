@@ -4,7 +4,9 @@
 -- CURRENT_TIMESTAMP, no non-deterministic calls, no Python UDF). DuckDB materializes it.
 -- The arithmetic mirrors resq.core.sectors.analyse step by step (same order of float
 -- operations), and property tests require the two to agree on every row.
--- Division by zero: never DIV0 (it returns 0, which would read as "out of stock").
+-- Division by zero: never DIV0 (it returns 0, which would read as "out of stock"), and never
+-- a bare `/` that relies on AND or IFF evaluating its guard first (SQL promises no order of
+-- evaluation): every divisor is NULLIF(y, 0), so a zero gives NULL.
 CREATE OR REPLACE DYNAMIC TABLE stock_analysis
     TARGET_LAG = '1 minute'
     WAREHOUSE = RESQ_WH
@@ -25,14 +27,17 @@ SELECT
     current_stock,
     daily_consumption,
     effective_consumption,
-    IFF(effective_consumption > 0, current_stock / effective_consumption, NULL) AS days_remaining,
+    IFF(effective_consumption > 0, current_stock / NULLIF(effective_consumption, 0), NULL)
+        AS days_remaining,
     critical_days,
     warning_days,
     target_days,
     CASE
-        WHEN effective_consumption > 0 AND current_stock / effective_consumption <= critical_days
+        WHEN effective_consumption > 0
+            AND current_stock / NULLIF(effective_consumption, 0) <= critical_days
             THEN 'CRITICAL'
-        WHEN effective_consumption > 0 AND current_stock / effective_consumption <= warning_days
+        WHEN effective_consumption > 0
+            AND current_stock / NULLIF(effective_consumption, 0) <= warning_days
             THEN 'WARNING'
         ELSE 'OK'
     END AS status,

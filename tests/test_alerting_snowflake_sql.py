@@ -46,7 +46,7 @@ from resq.alerting.snowflake import deliver
 
 
 def run(session, max_attempts):
-    return deliver(session, max_attempts)
+    return deliver(session, max_attempts, settle=True)
 $$""",
     f"""CREATE OR REPLACE PROCEDURE resq_escalate_alerts()
 COPY GRANTS
@@ -62,11 +62,15 @@ from resq.alerting.snowflake import escalate
 
 
 def run(session):
-    return escalate(session)
+    return escalate(session, settle=True)
 $$""",
+    "CREATE STREAM IF NOT EXISTS resq_alert_changes ON TABLE alerts",
+    "CREATE STREAM IF NOT EXISTS resq_outbox_changes ON TABLE notifications",
     """CREATE OR REPLACE TASK resq_escalation_task
     WAREHOUSE = resq_wh
     SCHEDULE = '1 MINUTE'
+    WHEN SYSTEM$STREAM_HAS_DATA('RESQ_ALERT_CHANGES')
+        OR SYSTEM$STREAM_HAS_DATA('RESQ_OUTBOX_CHANGES')
     AS CALL resq_escalate_alerts()""",
     """CREATE OR REPLACE TASK resq_delivery_task
     WAREHOUSE = resq_wh
@@ -78,8 +82,13 @@ $$""",
     IF (EXISTS (
         SELECT 1 FROM audit_log
         WHERE action = 'notification.failed'
-          AND event_ts > SNOWFLAKE.ALERT.LAST_SUCCESSFUL_SCHEDULED_TIME()
-          AND event_ts <= SNOWFLAKE.ALERT.SCHEDULED_TIME()
+          AND event_ts > COALESCE(
+              CONVERT_TIMEZONE(
+                  'UTC', SNOWFLAKE.ALERT.LAST_SUCCESSFUL_SCHEDULED_TIME()
+              )::TIMESTAMP_NTZ,
+              '1970-01-01'::TIMESTAMP_NTZ
+          )
+          AND event_ts <= CONVERT_TIMEZONE('UTC', SNOWFLAKE.ALERT.SCHEDULED_TIME())::TIMESTAMP_NTZ
     ))
     THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
         SNOWFLAKE.NOTIFICATION.TEXT_PLAIN(
@@ -123,7 +132,7 @@ def test_sqlglot_cannot_parse_the_file_whole_which_is_why_it_is_split() -> None:
 
 
 def test_the_alert_condition_is_valid_snowflake_sql_over_resq_tables() -> None:
-    alert = sf.statements()[4]
+    alert = next(s for s in sf.statements() if s.startswith("CREATE OR REPLACE ALERT"))
     condition = re.search(r"IF \((.*)\)\s*THEN", alert, re.DOTALL)
     assert condition is not None
     (query,) = parse(condition.group(1))
@@ -131,6 +140,33 @@ def test_the_alert_condition_is_valid_snowflake_sql_over_resq_tables() -> None:
     assert {t.name for t in query.find_all(exp.Table)} == {"audit_log"}
     schema = (ROOT / "sql" / "schema.sql").read_text(encoding="utf-8")
     assert "event_ts TIMESTAMP_NTZ" in schema and "action VARCHAR" in schema
+
+
+def test_the_root_task_wakes_only_on_stream_data_so_idle_costs_no_warehouse() -> None:
+    """A task without WHEN resumes the warehouse on every schedule; SYSTEM$STREAM_HAS_DATA is
+    checked by cloud services. The child task inherits the root's runs."""
+    tasks = [s for s in sf.statements() if s.startswith("CREATE OR REPLACE TASK")]
+    roots = [t for t in tasks if "SCHEDULE" in t]
+    assert roots and all("WHEN SYSTEM$STREAM_HAS_DATA(" in t for t in roots)
+    assert all("AFTER" in t for t in tasks if t not in roots)
+    streams = {s.split()[5].upper() for s in sf.statements() if "CREATE STREAM" in s}
+    assert streams == {sf.ALERT_STREAM, sf.OUTBOX_STREAM}
+    for stream in streams:
+        assert f"SYSTEM$STREAM_HAS_DATA('{stream}')" in roots[0]
+
+
+def test_the_alert_compares_utc_wall_time_with_converted_alert_times() -> None:
+    from resq.backends.snowflake.checks import lint
+
+    alert = next(s for s in sf.statements() if s.startswith("CREATE OR REPLACE ALERT"))
+    findings = lint.lint_sources([lint.Source("alert", alert)])
+    assert findings == []
+    bare = alert.replace(
+        "CONVERT_TIMEZONE('UTC', SNOWFLAKE.ALERT.SCHEDULED_TIME())::TIMESTAMP_NTZ",
+        "SNOWFLAKE.ALERT.SCHEDULED_TIME()",
+    )
+    (finding,) = lint.lint_sources([lint.Source("alert", bare)])
+    assert "TIMESTAMP_LTZ" in finding.problem
 
 
 def test_handlers_exist_with_the_procedures_signatures() -> None:
@@ -151,10 +187,11 @@ def test_handlers_exist_with_the_procedures_signatures() -> None:
 def test_tasks_call_the_procedures_and_resume_child_first() -> None:
     s = sf.statements()
     defined = {re.search(r"PROCEDURE (\w+)\(", x).group(1) for x in s[:2]}  # type: ignore[union-attr]
-    called = set(re.findall(r"CALL (\w+)\(", "\n".join(s[2:4])))
+    tasks = [x for x in s if x.startswith("CREATE OR REPLACE TASK")]
+    called = set(re.findall(r"CALL (\w+)\(", "\n".join(tasks)))
     assert called == defined
-    assert "AFTER resq_escalation_task" in s[3]
-    assert s[5:7] == [
+    assert "AFTER resq_escalation_task" in tasks[1]
+    assert s[-3:-1] == [
         "ALTER TASK resq_delivery_task RESUME",
         "ALTER TASK resq_escalation_task RESUME",
     ]
@@ -211,7 +248,7 @@ NOTE = Notification(
         (
             "email",
             "CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(SNOWFLAKE.NOTIFICATION.TEXT_PLAIN(?), "
-            "SNOWFLAKE.NOTIFICATION.INTEGRATION(?))",
+            "SNOWFLAKE.NOTIFICATION.EMAIL_INTEGRATION_CONFIG(?, ?, ARRAY_CONSTRUCT(?, ?)))",
         ),
     ],
 )
@@ -222,19 +259,38 @@ def test_the_notification_call_is_exact_and_binds_its_values(fmt: str, expected:
     channel = SnowflakeChannel(
         ChannelConfig("slack", "snowflake", format=fmt, snowflake_integration="RESQ_SLACK"),
         rec,  # type: ignore[arg-type]
+        {NOTE.stakeholder: ("ops@example.org", "desk@example.org")},
     )
     assert channel.send(NOTE) == "sent through RESQ_SLACK"
     ((sql, params),) = rec.calls
     assert sql == expected
     (call,) = parse(sql)  # valid Snowflake (a CALL is a Command to sqlglot)
     assert isinstance(call, exp.Command)
-    body, integration = params
-    assert integration == "RESQ_SLACK"
     if fmt == "json":
+        body, integration = params
         assert json.loads(body)["delivery_key"] == NOTE.delivery_key
     else:
+        # the recipients travel with the call: INTEGRATION(name) alone addresses nobody
+        body, integration, subject, *to = params
+        assert to == ["ops@example.org", "desk@example.org"]
+        assert subject == NOTE.subject() and len(subject) <= 256
         assert body.startswith("[resq SEV1] CRITICAL_STOCK at HOSP-BLR-001: OXY-CYL")
         assert "Delivery key: AL-1:ops:slack:0" in body
+    assert integration == "RESQ_SLACK"
+
+
+def test_an_email_without_stored_addresses_fails_for_good_and_sends_nothing() -> None:
+    from resq.alerting import ChannelConfig
+    from resq.alerting.channels import DeliveryError
+
+    rec = Recording(None)  # type: ignore[arg-type]
+    channel = SnowflakeChannel(
+        ChannelConfig("mail", "snowflake", format="email", snowflake_integration="RESQ_EMAIL"),
+        rec,  # type: ignore[arg-type]
+    )
+    with pytest.raises(DeliveryError, match="no email address") as raised:
+        channel.send(NOTE)
+    assert raised.value.permanent and not rec.calls
 
 
 @pytest.fixture
@@ -278,7 +334,10 @@ def test_the_procedure_handlers_deliver_and_escalate_with_the_stored_routing(
     assert "APPLICATION_JSON" in calls["RESQ_SLACK"][0]
     assert json.loads(calls["RESQ_SLACK"][1])["alert"]["sku"] == OXY
     assert "TEXT_PLAIN" in calls["RESQ_EMAIL"][0]
+    assert "EMAIL_INTEGRATION_CONFIG" in calls["RESQ_EMAIL"][0]
     assert calls["RESQ_EMAIL"][1].startswith("[resq SEV1] CRITICAL_STOCK")
+    email = next(p for _, p in rec.calls if p[1] == "RESQ_EMAIL")
+    assert email[3:] == ["ops@example.org"]  # the stored address of the stakeholder
     escalated = sf.escalate(object())
     assert set(escalated) == {"escalated", "resolved", "notifications_queued"}
     delivered = local.sql(
@@ -287,3 +346,32 @@ def test_the_procedure_handlers_deliver_and_escalate_with_the_stored_routing(
     ).scalar()
     assert delivered == 2
     assert local.verify_audit().ok
+
+
+class Settling(Recording):
+    """Records the stream-consuming INSERT as well (DuckDB has no streams)."""
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        if sql.startswith("INSERT INTO resq_task_wakeups"):
+            self.calls.append((sql, list(params or [])))
+            return
+        super().execute(sql, params)
+
+
+@pytest.mark.parametrize("stream", ["RESQ_ALERT_CHANGES", "RESQ_OUTBOX_CHANGES"])
+def test_a_stream_is_consumed_only_when_nothing_is_left_to_do(
+    local: WarehouseBackend, stream: str
+) -> None:
+    local.execute("UPDATE alerts SET state = 'RESOLVED'")
+    local.execute("UPDATE notifications SET state = 'SENT'")
+    rec = Settling(local)
+    assert sf.settle(rec, stream) is True  # nothing open, nothing pending: consume
+    ((sql, params),) = rec.calls
+    assert sql == sf.settle_sql(stream) and f"FROM {stream}" in sql and len(params) == 1
+    engine = resq.SelfHealingEngine(local)
+    engine.drop_stock(ORG, OXY, actor="test")
+    engine.heal()  # an OPEN alert and PENDING notifications: the task must come back
+    rec.calls.clear()
+    assert sf.settle(rec, stream) is False and rec.calls == []
+    with pytest.raises(ValueError):
+        sf.settle_sql("audit_log; DROP TABLE x")

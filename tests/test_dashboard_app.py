@@ -413,7 +413,8 @@ def test_in_streamlit_in_snowflake_the_app_uses_the_active_session(
     monkeypatch.delenv(DB_ENV, raising=False)
     backend, source = _context.connection()
     assert (backend, source) == ("the session's backend", "Snowflake (the app's Snowpark session)")
-    assert wrapped == [(session, {"writes": "procedures"})]  # the app role writes no table
+    # the app role writes no table, and reads the dynamic table's inputs through their views
+    assert wrapped == [(session, {"writes": "procedures", "reads": "app"})]
 
 
 def test_outside_snowflake_without_a_url_it_opens_the_default_file(

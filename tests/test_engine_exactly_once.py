@@ -12,9 +12,13 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import resq
 from resq.backends.warehouse import WarehouseBackend
@@ -358,3 +362,63 @@ def test_lock_is_released_when_the_holder_closes(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "6"
     assert time.monotonic() - started < 60
+
+
+def _staged_orders(rows: list[tuple[str, int, float]]) -> Any:
+    """A resq_stage_orders table as the engine stages it: (key, rank, quantity) per row."""
+    import pyarrow as pa
+
+    from resq.engine import _STAGED_ORDER_COLUMNS
+
+    n = len(rows)
+    columns = {
+        "idempotency_key": [k for k, _, _ in rows],
+        "org_id": [ORG] * n,
+        "sku": [OXY] * n,
+        "vendor": ["Blinkit"] * n,
+        "quantity": [q for _, _, q in rows],
+        "unit_price": [1.0] * n,
+        "order_status": ["PLACED"] * n,
+        "priority": [1] * n,
+        "rank": [r for _, r, _ in rows],
+        "reason": ['{"why": "test"}'] * n,
+        "data_source": ["SIMULATED"] * n,
+    }
+    assert list(columns) == list(_STAGED_ORDER_COLUMNS)
+    table = pa.table(columns)
+    table = table.append_column("cycle_id", pa.array(["CY-DUP"] * n, pa.string()))
+    return table.append_column(
+        "created_at", pa.array([datetime(2025, 1, 1)] * n, pa.timestamp("us"))
+    )
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    copies=st.lists(st.integers(min_value=1, max_value=3), min_size=1, max_size=4),
+    data=st.data(),
+)
+def test_a_staged_source_with_duplicate_keys_makes_one_order_per_key(
+    backend: WarehouseBackend, copies: list[int], data: st.DataObject
+) -> None:
+    """MERGE inserts every unmatched source row and Snowflake enforces no UNIQUE: the keyed
+    MERGE deduplicates its source, keeping the most urgent row of each key (issue 12)."""
+    from resq.core.ordering import po_id
+
+    rows = []
+    for i, n in enumerate(copies):
+        ranks = data.draw(st.permutations(range(1, n + 1)))
+        rows += [(f"DUP-{i}", r, float(10 * r)) for r in ranks]
+    rows = data.draw(st.permutations(rows))
+    b = backend
+    b.execute(b.render("DELETE FROM purchase_orders"))
+    for _ in range(2):  # a re-run inserts nothing more
+        with b.transaction():
+            b.stage("resq_stage_orders", _staged_orders(rows))
+            b.execute(b._file("merge_orders"))
+    got = b.sql("SELECT po_id, idempotency_key, quantity FROM purchase_orders").to_pylist()
+    assert sorted((r["idempotency_key"], r["quantity"]) for r in got) == [
+        (f"DUP-{i}", 10.0) for i in range(len(copies))
+    ]
+    assert all(r["po_id"] == po_id(r["idempotency_key"]) for r in got)

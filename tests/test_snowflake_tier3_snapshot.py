@@ -81,7 +81,7 @@ def test_snowflake_tier3_snapshot_of_each_object(name: str) -> None:
 def test_snowflake_tier3_snapshot_of_the_whole_plan() -> None:
     steps = plan.build(CONFIG)
     _snapshot("plan", plan.render(steps))
-    assert [s.name for s in steps if not s.name.endswith(".grants")][:9] == [
+    assert [s.name for s in steps if not s.name.endswith(".grants")][:10] == [
         "schema",
         "support",
         "policy",
@@ -90,6 +90,7 @@ def test_snowflake_tier3_snapshot_of_the_whole_plan() -> None:
         "procedure",
         "analysis",
         "isolation",
+        "app_views",
         "trigger",
     ]
     for _, statement in plan.statements(steps):
@@ -198,12 +199,25 @@ def test_snowflake_tier3_snapshot_target_lag_and_warehouse_follow_the_config() -
 # --- idempotent, never drops data -----------------------------------------------------
 
 # Objects that hold no data (a dynamic table is recomputed from its sources).
-REPLACEABLE = ("FUNCTION", "PROCEDURE", "TASK", "ALERT", "STREAM", "DYNAMIC TABLE", "VIEW")
+REPLACEABLE = (
+    "FUNCTION",
+    "PROCEDURE",
+    "TASK",
+    "ALERT",
+    "STREAM",
+    "DYNAMIC TABLE",
+    "VIEW",
+    "SECURE VIEW",
+)
 
 
 def test_snowflake_tier3_snapshot_the_plan_never_drops_data() -> None:
     for step, statement in plan.statements(plan.build(CONFIG)):
         sql = re.sub(r"\s+", " ", statement.sql.upper())
+        # detaching a policy from a table drops no data (it runs once, where one is attached)
+        if re.fullmatch(r"ALTER TABLE \w+ DROP ROW ACCESS POLICY \w+", sql):
+            assert statement.unless and "COUNT(*) = 0" in statement.unless
+            continue
         assert not re.search(r"\b(DROP|TRUNCATE|DELETE)\b", sql), (step, sql[:80])
         if sql.startswith("CREATE OR REPLACE"):
             kind = sql.removeprefix("CREATE OR REPLACE ").split(" ")
@@ -241,8 +255,8 @@ def test_snowflake_tier3_snapshot_rerunning_skips_what_is_in_place() -> None:
     again = RecordingBackend(in_place=True)
     second = plan.apply(again, steps)  # type: ignore[arg-type]
     skipped = [a for a in second if not a.ran]
-    assert {a.step for a in skipped} == {"analysis", "isolation"}
-    assert len(skipped) == 2 + len(plan.POLICY_TABLES)
+    assert {a.step for a in skipped} == {"analysis", "isolation", "app_views"}
+    assert len(skipped) == 2 + len(plan.POLICY_TABLES) + len(sqltext.APP_VIEWS)
     assert not any("DYNAMIC TABLE stock_analysis" in s and "CREATE" in s for s in again.sent)
 
 
@@ -453,3 +467,36 @@ def test_snowflake_tier3_snapshot_cli_says_which_step_failed(
     assert "deploy stopped at step 'analysis'" in err and "Insufficient privileges" in err
     assert "Installed, with their grants: schema, schema.grants," in err
     assert "Not installed: analysis, analysis.grants, isolation" in err
+
+
+# --- isolation stays off the dynamic table's inputs (issue 12, item 5) ---------------------
+
+
+def test_snowflake_tier3_snapshot_dynamic_table_inputs_are_engine_only() -> None:
+    """A CURRENT_USER() policy on a base table can block INCREMENTAL refresh, which the
+    stream on stock_analysis needs: the org-scoped inputs carry no policy and no app grant;
+    the app reads them through secure views that carry the policy."""
+    from resq.backends.snowflake.backend import through_app_views
+    from resq.backends.snowflake.checks import lint
+
+    steps = plan.build(CONFIG)
+    sources = [lint.Source(s.name, st.sql) for s in steps for st in s.statements]
+    inputs = lint._policies(sources).dt_inputs["stock_analysis"]
+    org_scoped_inputs = {t for t in inputs if t in {"organizations", "inventory_master"}}
+    assert set(sqltext.APP_VIEWS) == org_scoped_inputs
+    assert not set(plan.POLICY_TABLES) & inputs
+    text = plan.render(steps)
+    for table, view in sqltext.APP_VIEWS.items():
+        assert f"GRANT SELECT ON TABLE {table} " not in text
+        assert f"GRANT SELECT ON VIEW {view} TO ROLE RESQ_APP" in text
+        assert (
+            f"CREATE OR REPLACE SECURE VIEW {view}\n    COPY GRANTS\n"
+            f"    WITH ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id)\n"
+            f"AS SELECT * FROM {table}"
+        ) in text
+        assert through_app_views(f"SELECT * FROM {table} WHERE org_id = ?") == (
+            f"SELECT * FROM {view} WHERE org_id = ?"
+        )
+    # an installation from before keeps no policy on an input: detached once, guarded
+    drops = [s for s in _steps()["app_views"].statements if "DROP ROW ACCESS POLICY" in s.sql]
+    assert len(drops) == len(sqltext.APP_VIEWS) and all(s.unless for s in drops)

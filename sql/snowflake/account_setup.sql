@@ -64,7 +64,9 @@ GRANT CREATE STAGE ON SCHEMA RESQ.CORE TO ROLE RESQ_APP;
 CREATE NOTIFICATION INTEGRATION IF NOT EXISTS resq_email
     TYPE = EMAIL
     ENABLED = TRUE
-    ALLOWED_RECIPIENTS = ('stores@example.org', 'ms@example.org');
+    ALLOWED_RECIPIENTS = ('stores@example.org', 'ms@example.org', 'admin@example.org')
+    -- who the failed-delivery alert writes to (stakeholders are addressed per message)
+    DEFAULT_RECIPIENTS = ('admin@example.org');
 
 CREATE SECRET IF NOT EXISTS RESQ.CORE.resq_slack_secret
     TYPE = GENERIC_STRING

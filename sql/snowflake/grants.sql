@@ -14,11 +14,13 @@ GRANT USAGE ON DATABASE RESQ TO ROLE RESQ_APP;
 
 GRANT USAGE ON SCHEMA RESQ.CORE TO ROLE RESQ_APP;
 
-GRANT SELECT ON TABLE organizations TO ROLE RESQ_APP;
+-- organizations and inventory_master are the dynamic table's inputs: engine-only, read by
+-- the app through secure views that carry the row access policy (app_views.sql).
+GRANT SELECT ON VIEW app_organizations TO ROLE RESQ_APP;
 
 GRANT SELECT ON TABLE sector_config TO ROLE RESQ_APP;
 
-GRANT SELECT ON TABLE inventory_master TO ROLE RESQ_APP;
+GRANT SELECT ON VIEW app_inventory_master TO ROLE RESQ_APP;
 
 GRANT SELECT ON TABLE vendors TO ROLE RESQ_APP;
 

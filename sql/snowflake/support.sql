@@ -18,3 +18,12 @@ CREATE TABLE IF NOT EXISTS resq_heal_triggers (
     triggered_at TIMESTAMP_NTZ NOT NULL,
     changed_rows INTEGER NOT NULL
 );
+
+-- One row each time an alerting procedure found nothing left to do and consumed the stream
+-- that wakes its task (resq_alert_changes, resq_outbox_changes): the INSERT that reads the
+-- stream is what advances its offset, so the task's WHEN stays false until the next change.
+CREATE TABLE IF NOT EXISTS resq_task_wakeups (
+    stream VARCHAR NOT NULL,
+    changes INTEGER NOT NULL,
+    settled_at TIMESTAMP_NTZ NOT NULL
+);

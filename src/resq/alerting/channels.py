@@ -388,32 +388,60 @@ class EmailChannel:
 
 class SnowflakeChannel:
     """Delivery inside Snowflake: ``SYSTEM$SEND_SNOWFLAKE_NOTIFICATION`` through a notification
-    integration (an email integration gets plain text, a webhook or queue one JSON)."""
+    integration. A webhook or queue integration gets JSON; an email integration gets plain
+    text addressed to the stakeholder's addresses through
+    ``SNOWFLAKE.NOTIFICATION.EMAIL_INTEGRATION_CONFIG(integration, subject, ARRAY_CONSTRUCT(
+    addresses))`` ("EMAIL_INTEGRATION_CONFIG", docs.snowflake.com): ``INTEGRATION(name)``
+    alone names no recipient. Every value is bound."""
 
     SEND_JSON = (
         "CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION("
         "SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(?), SNOWFLAKE.NOTIFICATION.INTEGRATION(?))"
     )
-    SEND_TEXT = (
-        "CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION("
-        "SNOWFLAKE.NOTIFICATION.TEXT_PLAIN(?), SNOWFLAKE.NOTIFICATION.INTEGRATION(?))"
-    )
+    SUBJECT_MAX = 256  # Snowflake's limit on an email subject
 
     uses_backend = True  # sent from the delivering thread, which owns the connection
 
-    def __init__(self, config: ChannelConfig, backend: WarehouseBackend) -> None:
+    def __init__(
+        self,
+        config: ChannelConfig,
+        backend: WarehouseBackend,
+        recipients: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self.name = config.name
         self.config = config
         self.backend = backend
+        self.recipients = recipients or {}
+
+    @staticmethod
+    def send_email_sql(addresses: int) -> str:
+        """The email call for ``addresses`` bound addresses (one marker each)."""
+        if addresses < 1:
+            raise ValueError("an email needs at least one address")
+        marks = ", ".join("?" for _ in range(addresses))
+        return (
+            "CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION("
+            "SNOWFLAKE.NOTIFICATION.TEXT_PLAIN(?), "
+            f"SNOWFLAKE.NOTIFICATION.EMAIL_INTEGRATION_CONFIG(?, ?, ARRAY_CONSTRUCT({marks})))"
+        )
 
     def send(self, n: Notification) -> str:
         integration = str(self.config.snowflake_integration)
         if self.config.format == "email":
-            sql, body = self.SEND_TEXT, n.subject() + "\n\n" + n.text()
+            to = self.recipients.get(n.stakeholder, ())
+            if not to:
+                raise DeliveryError(
+                    f"stakeholder {n.stakeholder!r} has no email address in the stored "
+                    "routing (apply a resq.toml with its email addresses)",
+                    permanent=True,
+                )
+            subject = n.subject()[: self.SUBJECT_MAX]
+            sql = self.send_email_sql(len(to))
+            params: list[Any] = [subject + "\n\n" + n.text(), integration, subject, *to]
         else:
-            sql, body = self.SEND_JSON, json.dumps(n.document(), sort_keys=True)
+            sql, params = self.SEND_JSON, [json.dumps(n.document(), sort_keys=True), integration]
         try:
-            self.backend.execute(sql, [body, integration])
+            self.backend.execute(sql, params)
         except Exception as exc:
             raise DeliveryError(f"SYSTEM$SEND_SNOWFLAKE_NOTIFICATION failed: {exc}") from None
         return f"sent through {integration}"
@@ -437,5 +465,5 @@ def build_channels(
         elif c.type == "email":
             out[name] = EmailChannel(c, recipients, env)
         elif c.type == "snowflake" and backend is not None:
-            out[name] = SnowflakeChannel(c, backend)
+            out[name] = SnowflakeChannel(c, backend, recipients)
     return out

@@ -116,7 +116,8 @@ class AlertingConfig:
         return RoutingPolicy(routes=routes, timeouts=dict(self.timeouts))
 
     def routing_hash(self) -> str:
-        """A digest of what is stored in the warehouse (routes, timeouts, channel types)."""
+        """A digest of what is stored in the warehouse (routes, timeouts, channel types,
+        stakeholders' email addresses)."""
         doc = {
             "routes": [_route_doc(r) for r in self.policy.routes],
             "timeouts": {
@@ -126,6 +127,7 @@ class AlertingConfig:
             "channels": sorted(
                 (c.name, c.type, c.snowflake_integration) for c in self.channels.values()
             ),
+            "recipients": {s.name: list(s.email) for s in self.stakeholders.values() if s.email},
         }
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 

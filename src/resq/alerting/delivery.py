@@ -74,6 +74,22 @@ class DeliveryReport:
         }
 
 
+CLAIM_LIMIT_RANGE = (1, 10_000)
+
+
+def claim_sql(limit: int) -> str:
+    """The claim query for a batch of ``limit`` due notifications. LIMIT takes no bind
+    marker everywhere in Snowflake, so the count is rendered as an integer literal, clamped
+    to CLAIM_LIMIT_RANGE (an int, never text from outside)."""
+    low, high = CLAIM_LIMIT_RANGE
+    n = min(max(int(limit), low), high)
+    return (
+        f"SELECT {_COLUMNS} FROM notifications WHERE state = 'PENDING' "
+        "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
+        f"ORDER BY created_at, notification_id LIMIT {n}"
+    )
+
+
 class Deliverer:
     """Delivers due outbox rows through the configured channels.
 
@@ -169,14 +185,7 @@ class Deliverer:
     def _claim(self, now: datetime, limit: int) -> list[Notification]:
         b = self.backend
         with b.transaction():
-            rows = b.fetch(
-                b.render(
-                    f"SELECT {_COLUMNS} FROM notifications WHERE state = 'PENDING' "
-                    "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
-                    "ORDER BY created_at, notification_id LIMIT ?"
-                ),
-                [now, int(limit)],
-            ).to_pylist()
+            rows = b.fetch(b.render(claim_sql(limit)), [now]).to_pylist()
             if not rows:
                 return []
             for row in rows:

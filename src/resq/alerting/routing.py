@@ -23,7 +23,13 @@ from resq.errors import BackendError
 if TYPE_CHECKING:
     from resq.backends.warehouse import WarehouseBackend
 
-ALERTING_TABLES = ("alert_routes", "alert_timeouts", "alert_channels", "watch_lease")
+ALERTING_TABLES = (
+    "alert_routes",
+    "alert_timeouts",
+    "alert_channels",
+    "alert_recipients",
+    "watch_lease",
+)
 ACTOR = "resq-alerting"
 
 
@@ -125,9 +131,20 @@ def apply_config(
             ),
         }
     )
+    recipients = pa.table(
+        {
+            "stakeholder": pa.array(
+                [s.name for s in config.stakeholders.values() if s.email], pa.string()
+            ),
+            "emails": pa.array(
+                [json.dumps(list(s.email)) for s in config.stakeholders.values() if s.email],
+                pa.string(),
+            ),
+        }
+    )
     b = backend
     with b.transaction():
-        for table in ("alert_routes", "alert_timeouts", "alert_channels"):
+        for table in ("alert_routes", "alert_timeouts", "alert_channels", "alert_recipients"):
             b.execute(b.render(f"DELETE FROM {table}"))
         b.stage("resq_stage_alert_routes", route_rows)
         b.execute(
@@ -156,6 +173,16 @@ def apply_config(
             ),
             [digest, now],
         )
+        if recipients.num_rows:
+            b.stage("resq_stage_alert_recipients", recipients)
+            b.execute(
+                b.render(
+                    "INSERT INTO alert_recipients (stakeholder, emails, config_hash, "
+                    "updated_at) SELECT stakeholder, emails, ?, ? "
+                    "FROM resq_stage_alert_recipients"
+                ),
+                [digest, now],
+            )
         b.append_audit(
             [
                 {
@@ -178,6 +205,18 @@ def apply_config(
             now=now,
         )
     return report
+
+
+def stored_recipients(backend: WarehouseBackend) -> dict[str, tuple[str, ...]]:
+    """Each stakeholder's email addresses as stored by :func:`apply_config` (none stored, or
+    a database that predates the table: no addresses)."""
+    try:
+        rows = backend.fetch(
+            backend.render("SELECT stakeholder, emails FROM alert_recipients")
+        ).to_pylist()
+    except BackendError:
+        return {}
+    return {str(r["stakeholder"]): tuple(json.loads(r["emails"])) for r in rows}
 
 
 def stored_policy(backend: WarehouseBackend) -> RoutingPolicy:

@@ -12,10 +12,10 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from resq.alerting.config import AlertingConfig, ChannelConfig, DeliverySettings
+from resq.alerting.config import AlertingConfig, ChannelConfig, DeliverySettings, Stakeholder
 from resq.alerting.delivery import Deliverer
 from resq.alerting.escalation import Escalator
-from resq.alerting.routing import stored_channels
+from resq.alerting.routing import stored_channels, stored_recipients
 
 if TYPE_CHECKING:
     from resq.backends.warehouse import WarehouseBackend
@@ -75,18 +75,68 @@ def inside_snowflake(channels: Mapping[str, ChannelConfig]) -> dict[str, Channel
     return out
 
 
-def deliver(session: Any, max_attempts: int = 6) -> dict[str, Any]:
-    """``CALL resq_deliver_notifications(6)``: deliver the due outbox rows."""
+ALERT_STREAM = "RESQ_ALERT_CHANGES"
+OUTBOX_STREAM = "RESQ_OUTBOX_CHANGES"
+
+# Work that keeps a stream unconsumed (and so its task waking every minute).
+_PENDING = {
+    ALERT_STREAM: "SELECT COUNT(*) FROM alerts WHERE state = 'OPEN'",
+    OUTBOX_STREAM: "SELECT COUNT(*) FROM notifications WHERE state = 'PENDING'",
+}
+
+
+def settle_sql(stream: str) -> str:
+    """The DML that consumes ``stream`` (one of the two alerting streams): reading a stream in
+    a committed DML statement advances its offset ("Introduction to streams",
+    docs.snowflake.com). The count consumed is recorded; the time is bound."""
+    if stream not in _PENDING:
+        raise ValueError(f"not an alerting stream: {stream!r}")
+    return (
+        "INSERT INTO resq_task_wakeups (stream, changes, settled_at) "
+        f"SELECT '{stream}', COUNT(*), ? FROM {stream}"
+    )
+
+
+def settle(backend: WarehouseBackend, stream: str) -> bool:
+    """Consume ``stream`` when nothing is left that its task must come back for; True when
+    it did. While an alert is OPEN (it may still escalate or resolve) or a notification is
+    PENDING (it may be retried), the stream keeps its data and the task keeps running."""
+    from resq.backends.warehouse import utcnow
+
+    pending = backend.fetch(backend.render(_PENDING[stream])).column(0)[0].as_py()
+    if pending:
+        return False
+    backend.execute(settle_sql(stream), [utcnow()])
+    return True
+
+
+def deliver(session: Any, max_attempts: int = 6, *, settle: bool = False) -> dict[str, Any]:
+    """``CALL resq_deliver_notifications(6)``: deliver the due outbox rows (with ``settle``,
+    inside Snowflake, then consume the outbox stream when nothing is pending)."""
     backend = _backend(session)
     config = AlertingConfig(
         source="warehouse routing",
         channels=inside_snowflake(stored_channels(backend)),
+        stakeholders={
+            name: Stakeholder(name, emails) for name, emails in stored_recipients(backend).items()
+        },
         delivery=DeliverySettings(max_attempts=int(max_attempts)),
     )
     deliverer = Deliverer(backend, config, actor=TASK_ACTOR, console=_LogStream())  # type: ignore[arg-type]
-    return deliverer.deliver().as_dict()
+    result = deliverer.deliver().as_dict()
+    if settle:
+        result["settled"] = _settle(backend, OUTBOX_STREAM)
+    return result
 
 
-def escalate(session: Any) -> dict[str, Any]:
-    """``CALL resq_escalate_alerts()``: resolve recovered alerts, escalate overdue ones."""
-    return Escalator(_backend(session), actor=TASK_ACTOR).run().as_dict()
+def escalate(session: Any, *, settle: bool = False) -> dict[str, Any]:
+    """``CALL resq_escalate_alerts()``: resolve recovered alerts, escalate overdue ones (with
+    ``settle``, inside Snowflake, then consume the alert stream when no alert is open)."""
+    backend = _backend(session)
+    result = Escalator(backend, actor=TASK_ACTOR).run().as_dict()
+    if settle:
+        result["settled"] = _settle(backend, ALERT_STREAM)
+    return result
+
+
+_settle = settle

@@ -2,12 +2,12 @@
 -- Guarded statements run only when their guard query returns 0.
 
 -- step 1: analysis: stock_analysis, the dynamic table (replaced only when its definition changed; the stream over it is recreated with it)
--- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 2706fec29494cee0'
+-- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 9fa541f817f1dfdb'
 CREATE OR REPLACE DYNAMIC TABLE stock_analysis
     TARGET_LAG = '1 minute'
     WAREHOUSE = RESQ_WH
     REFRESH_MODE = INCREMENTAL
-    COMMENT = 'resq stock_analysis definition 2706fec29494cee0'
+    COMMENT = 'resq stock_analysis definition 9fa541f817f1dfdb'
     COPY GRANTS
     WITH ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id)
 AS
@@ -26,14 +26,17 @@ SELECT
     current_stock,
     daily_consumption,
     effective_consumption,
-    IFF(effective_consumption > 0, current_stock / effective_consumption, NULL) AS days_remaining,
+    IFF(effective_consumption > 0, current_stock / NULLIF(effective_consumption, 0), NULL)
+        AS days_remaining,
     critical_days,
     warning_days,
     target_days,
     CASE
-        WHEN effective_consumption > 0 AND current_stock / effective_consumption <= critical_days
+        WHEN effective_consumption > 0
+            AND current_stock / NULLIF(effective_consumption, 0) <= critical_days
             THEN 'CRITICAL'
-        WHEN effective_consumption > 0 AND current_stock / effective_consumption <= warning_days
+        WHEN effective_consumption > 0
+            AND current_stock / NULLIF(effective_consumption, 0) <= warning_days
             THEN 'WARNING'
         ELSE 'OK'
     END AS status,
@@ -109,5 +112,5 @@ FROM (
         LEFT JOIN city_weather AS w ON w.city = o.city
     ) AS base
 ) AS analysed;
--- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 2706fec29494cee0'
+-- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 9fa541f817f1dfdb'
 CREATE OR REPLACE STREAM STOCK_ANALYSIS_CHANGES ON DYNAMIC TABLE stock_analysis;

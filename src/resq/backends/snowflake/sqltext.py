@@ -38,6 +38,9 @@ POLICY = "RESQ_TENANT_POLICY"
 STREAM = "STOCK_ANALYSIS_CHANGES"
 TASK = "RESQ_HEAL_ON_CHANGE"
 
+# The dynamic table's org-scoped inputs, and the secure view the app reads each through.
+APP_VIEWS = {"organizations": "app_organizations", "inventory_master": "app_inventory_master"}
+
 
 def check_identifier(value: str, what: str) -> str:
     """``value`` if it is a plain Snowflake identifier (letters, digits, _ and $)."""

@@ -45,7 +45,7 @@ CheckFn = Callable[[PlanUnderCheck], Iterable[Finding]]
 _REGISTRY: dict[str, CheckFn] = {}
 
 # The modules that register checks, imported (once) by `run` and `registered`.
-CHECK_MODULES: tuple[str, ...] = ("closure", "idempotence", "privileges", "project")
+CHECK_MODULES: tuple[str, ...] = ("closure", "idempotence", "lint", "privileges", "project")
 
 
 def check(name: str) -> Callable[[CheckFn], CheckFn]:
