@@ -415,6 +415,10 @@ def test_in_streamlit_in_snowflake_the_app_uses_the_active_session(
     assert (backend, source) == ("the session's backend", "Snowflake (the app's Snowpark session)")
     # the app role writes no table, and reads the dynamic table's inputs through their views
     assert wrapped == [(session, {"writes": "procedures", "reads": "app"})]
+    monkeypatch.undo()  # the real backend module: the privileges check simulates these options
+    from resq.backends.snowflake.backend import APP_OPTIONS
+
+    assert wrapped[0][1] == APP_OPTIONS
 
 
 def test_outside_snowflake_without_a_url_it_opens_the_default_file(

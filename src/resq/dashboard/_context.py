@@ -57,7 +57,7 @@ def _snowflake_backend() -> WarehouseBackend | None:
         st.stop()
     # The app role writes no table: overrides, acknowledgements, chaos and heal are calls
     # of the write procedures, which check the viewer's entitlement. It reads the dynamic
-    # table's inputs through their secure views.
+    # table's inputs through their secure views (resq.backends.snowflake.backend.APP_OPTIONS).
     backend: WarehouseBackend = from_session(session, writes="procedures", reads="app")
     return backend
 

@@ -49,6 +49,10 @@ CONNECTOR_OPTIONS = frozenset(
 )
 RESQ_OPTIONS = frozenset({"analysis", "python", "target_lag", "connection_name", "writes", "reads"})
 WRITE_MODES = ("direct", "procedures")
+# How the app role's backend is opened (the dashboard in Streamlit in Snowflake): it writes
+# only through the owner's-rights procedures, and reads the dynamic table's inputs through
+# their secure views. The privileges check simulates the app with the same options.
+APP_OPTIONS: dict[str, str] = {"writes": "procedures", "reads": "app"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 

@@ -228,11 +228,12 @@ def app_statements() -> tuple[str, ...]:
     """The statements the dashboard's backend sends for its reads and its actions."""
     from resq import simulation
     from resq.backends.snowflake import from_session
+    from resq.backends.snowflake.backend import APP_OPTIONS
     from resq.backends.warehouse import TENANT_TABLES
     from resq.engine import SelfHealingEngine
 
     session = _Recorder()
-    backend = from_session(session, writes="procedures")
+    backend = from_session(session, **APP_OPTIONS)
     actions: list[Any] = [lambda t=t: backend.read(t) for t in TENANT_TABLES]
     actions += [
         backend.sector_summary,
