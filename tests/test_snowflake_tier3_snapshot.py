@@ -500,3 +500,74 @@ def test_snowflake_tier3_snapshot_dynamic_table_inputs_are_engine_only() -> None
     # an installation from before keeps no policy on an input: detached once, guarded
     drops = [s for s in _steps()["app_views"].statements if "DROP ROW ACCESS POLICY" in s.sql]
     assert len(drops) == len(sqltext.APP_VIEWS) and all(s.unless for s in drops)
+
+
+# --- the heal commit is serialized (issue 12, item 7) --------------------------------------
+
+
+class RecordingSession:
+    """A Snowpark session that records every statement and answers no rows."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def sql(self, query: str, params: Any = None) -> Any:
+        self.sent.append(query)
+
+        class _Result:
+            def collect(self) -> list[Any]:
+                return []
+
+            def to_arrow(self) -> pa.Table:
+                return pa.table({"n": pa.array([], pa.int64())})
+
+        return _Result()
+
+
+def test_snowflake_tier3_snapshot_a_heal_commit_starts_with_the_lock_update() -> None:
+    """Snowflake enforces no UNIQUE and runs READ COMMITTED: the heal commit's transaction
+    opens with an explicit BEGIN and an UPDATE of the one-row lock, so a concurrent heal
+    waits there until this one commits, then MERGEs against its orders."""
+    from resq.backends.snowflake import from_session
+    from resq.backends.snowflake.backend import HEAL_LOCK_SETUP, HEAL_LOCK_SQL
+    from resq.engine import _STAGED_ORDER_COLUMNS
+
+    session = RecordingSession()
+    backend = from_session(session)
+    types = {"quantity": pa.float64(), "unit_price": pa.float64()}
+    types |= {"priority": pa.int64(), "rank": pa.int64(), "reason": pa.struct([])}
+    staged = pa.table({c: pa.array([], types.get(c, pa.string())) for c in _STAGED_ORDER_COLUMNS})
+    with backend.heal_transaction(holder="CY-1"):
+        backend.stage("resq_stage_orders", staged)
+        backend.execute(backend._file("merge_orders"))
+    sent = session.sent
+    begin = sent.index("BEGIN")
+    assert all(s in sent[:begin] for s in HEAL_LOCK_SETUP)  # outside: DDL would commit
+    assert sent[begin + 1] == HEAL_LOCK_SQL
+    assert HEAL_LOCK_SQL.startswith("UPDATE resq_heal_lock SET")
+    assert any(s.startswith("MERGE INTO purchase_orders") for s in sent[begin + 2 :])
+    assert sent[-1] == "COMMIT"
+    _snapshot("heal_transaction", "\n".join(sent[begin:]) + "\n")
+
+
+def test_snowflake_tier3_snapshot_the_engine_commits_in_the_heal_transaction(
+    tmp_path: Path,
+) -> None:
+    import resq
+
+    backend = resq.connect(f"duckdb:///{tmp_path}/h.duckdb")
+    backend.init()
+    engine = resq.SelfHealingEngine(backend)
+    engine.seed()
+    engine.drop_stock("HOSP-BLR-001", "OXY-CYL", actor="test")
+    holders: list[str] = []
+    original = backend.heal_transaction
+
+    def recording(*, holder: str = "resq") -> Any:
+        holders.append(holder)
+        return original(holder=holder)
+
+    backend.heal_transaction = recording  # type: ignore[method-assign]
+    report = engine.heal()
+    assert report.created and holders == [report.cycle_id]
+    backend.close()

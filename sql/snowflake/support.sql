@@ -27,3 +27,16 @@ CREATE TABLE IF NOT EXISTS resq_task_wakeups (
     changes INTEGER NOT NULL,
     settled_at TIMESTAMP_NTZ NOT NULL
 );
+
+-- The heal lock: every heal commit on Snowflake starts its transaction by updating this one
+-- row, so a second, concurrent heal blocks on the row's lock until the first commits (or
+-- rolls back) and then MERGEs against the orders the first committed. Snowflake enforces
+-- no UNIQUE constraint and runs READ COMMITTED: the keyed MERGE re-checks every key, and the
+-- lock keeps two cycles from interleaving their writes (resq.backends.snowflake.backend).
+CREATE TABLE IF NOT EXISTS resq_heal_lock (
+    id INTEGER NOT NULL,
+    holder VARCHAR,
+    locked_at TIMESTAMP_NTZ
+);
+
+INSERT INTO resq_heal_lock (id) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM resq_heal_lock);

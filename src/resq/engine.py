@@ -135,8 +135,11 @@ class SelfHealingEngine:
         already cover; nothing is written."""
         now = now or self.clock()
         month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        # One snapshot for the reads: a concurrent cycle committing between them would
-        # otherwise be counted twice (its orders as candidates here and as covered there).
+        # The reads share a transaction. On DuckDB that is one snapshot. On Snowflake it is
+        # not: each statement reads what was committed when it started (READ COMMITTED), so
+        # a cycle committing between them can count a row both as a candidate and as
+        # covered in this report. Orders stay exactly once either way: the commit's keyed
+        # MERGE re-checks every key, serialized by the backend's heal lock.
         with self.backend.transaction():
             candidates = self.backend.run_file("candidates", [month_start, org_id, org_id])
             covered = self.backend.run_file("covered", [org_id, org_id]).column(0)[0].as_py()
@@ -200,7 +203,7 @@ class SelfHealingEngine:
         raised = raised.append_column(
             "created_at", pa.array([now] * raised.num_rows, pa.timestamp("us"))
         )
-        with b.transaction():
+        with b.heal_transaction(holder=report.cycle_id):
             if n:
                 b.stage("resq_stage_orders", orders)
                 b.execute(b._file("merge_orders"))

@@ -12,6 +12,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -444,6 +445,12 @@ class WarehouseBackend(Backend):
             if now_head.to_pylist() != [{"seq": rows[-1]["seq"], "hash": rows[-1]["hash"]}]:
                 raise ConflictError("the audit chain moved under a concurrent append; retry")
         return len(rows)
+
+    def heal_transaction(self, *, holder: str = "resq") -> AbstractContextManager[None]:
+        """The transaction a heal cycle commits in. A backend whose concurrent writers could
+        interleave (Snowflake) serializes it; with a single writer (DuckDB) it is
+        :meth:`transaction`."""
+        return self.transaction()
 
     def verify_audit(self) -> audit_chain.ChainCheck:
         """Walk the whole chain; report the first edited, deleted or re-linked row."""

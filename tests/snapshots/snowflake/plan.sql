@@ -248,6 +248,12 @@ CREATE TABLE IF NOT EXISTS resq_task_wakeups (
     changes INTEGER NOT NULL,
     settled_at TIMESTAMP_NTZ NOT NULL
 );
+CREATE TABLE IF NOT EXISTS resq_heal_lock (
+    id INTEGER NOT NULL,
+    holder VARCHAR,
+    locked_at TIMESTAMP_NTZ
+);
+INSERT INTO resq_heal_lock (id) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM resq_heal_lock);
 
 -- step 4: policy: the row access policy (created once, its body kept up to date)
 EXECUTE IMMEDIATE $$

@@ -57,11 +57,22 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+_ORDER_STAGE_TYPES = {
+    "quantity": pa.float64(),
+    "unit_price": pa.float64(),
+    "priority": pa.int64(),
+    "rank": pa.int64(),
+    "reason": pa.struct([]),
+    "created_at": pa.timestamp("us"),
+}
+
+
 def _stage_schemas() -> dict[str, pa.Schema]:
     """Stages the shared code fills after it has written inside a transaction (where a
     CREATE would commit the transaction): created before each session's first BEGIN."""
     from resq.backends.warehouse import _AUDIT_SCHEMA
     from resq.core.alerts import ALERT_SCHEMA_FIELDS
+    from resq.engine import _STAGED_ORDER_COLUMNS
 
     text = pa.string()
     return {
@@ -72,6 +83,14 @@ def _stage_schemas() -> dict[str, pa.Schema]:
         ),
         "resq_stage_routes": pa.schema(
             [("org_id", text), ("severity", text), ("stakeholder", text), ("channel", text)]
+        ),
+        # The heal commit's first write is the lock update, so its orders' stage must exist
+        # before the transaction too (reason is a JSON object).
+        "resq_stage_orders": pa.schema(
+            [
+                (n, _ORDER_STAGE_TYPES.get(n, text))
+                for n in (*_STAGED_ORDER_COLUMNS, "cycle_id", "created_at")
+            ]
         ),
         "resq_stage_vendor_status": pa.schema(
             [("vendor_id", text), ("status", text), ("latency_ms", pa.int64())]
@@ -351,6 +370,30 @@ class SnowflakeBackend(WarehouseBackend):
                         pass
                     raise
 
+    # ------------------------------------------------------------------ the heal lock
+
+    @contextmanager
+    def heal_transaction(self, *, holder: str = "resq") -> Iterator[None]:
+        """A heal commit's transaction, serialized: explicit ``BEGIN``, then ``UPDATE`` of the
+        one-row lock table as its first statement, so a concurrent heal blocks there until
+        this one commits (Snowflake holds a row's lock to the end of the transaction;
+        "Transactions", docs.snowflake.com). Each statement still reads what was committed
+        when it started (READ COMMITTED); the keyed MERGE re-checks every key."""
+        with self.transaction():
+            self._ensure_heal_lock()
+            self.execute(HEAL_LOCK_SQL, [holder, utcnow()])
+            yield
+
+    def _ensure_heal_lock(self) -> None:
+        if getattr(self, "_heal_lock_ready", False):
+            return
+        with self._guard() as s:
+            if s.open:  # the CREATE would commit what this transaction wrote
+                raise BackendError("the heal lock must exist before a heal transaction")
+            for sql in HEAL_LOCK_SETUP:
+                s.driver.execute(sql)
+        self._heal_lock_ready = True
+
     # ------------------------------------------------------------------ staging
 
     def _prepare_stages(self, s: _Session) -> None:
@@ -600,6 +643,14 @@ def through_app_views(sql: str) -> str:
         table.set("this", exp.to_identifier(sqltext.APP_VIEWS[name]))
         changed = True
     return tree.sql(dialect="snowflake") if changed else sql
+
+
+HEAL_LOCK_SETUP = (
+    "CREATE TABLE IF NOT EXISTS resq_heal_lock (id INTEGER NOT NULL, holder VARCHAR, "
+    "locked_at TIMESTAMP_NTZ)",
+    "INSERT INTO resq_heal_lock (id) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM resq_heal_lock)",
+)
+HEAL_LOCK_SQL = "UPDATE resq_heal_lock SET holder = ?, locked_at = ? WHERE id = 1"
 
 
 _DDL_WORDS = ("CREATE", "ALTER", "DROP", "UNDROP", "GRANT", "REVOKE", "COMMENT")
