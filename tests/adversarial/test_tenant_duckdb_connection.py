@@ -71,6 +71,16 @@ def test_the_tenant_connection_runs_a_scoped_select(duck: DuckDBBackend) -> None
     assert set(rows.column("org_id").to_pylist()) == {"HOSP-BLR-001"}
 
 
+def test_functions_the_rendering_produces_are_allowed(duck: DuckDBBackend) -> None:
+    """OBJECT_CONSTRUCT renders as JSON_MERGE_PATCH over JSON_OBJECT on DuckDB: both pure."""
+    tenant = duck.tenant("HOSP-BLR-001")
+    rows = tenant.sql(
+        "SELECT sku, OBJECT_CONSTRUCT('org', org_id) AS o, LISTAGG(sku, ',') OVER () AS l "
+        "FROM inventory_master"
+    ).to_pylist()
+    assert len(rows) == 3 and all("HOSP-BLR-001" in str(r["o"]) for r in rows)
+
+
 def test_the_tenant_connection_has_no_python_replacement_scans(duck: DuckDBBackend) -> None:
     import pyarrow as pa
 
