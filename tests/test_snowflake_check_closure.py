@@ -221,3 +221,17 @@ def test_the_zip_copy_helper_keeps_every_file(built_zip: Path, tmp_path: Path) -
     copy = _edited(built_zip, tmp_path / "copy.zip", {})
     assert zipfile.ZipFile(copy).namelist() == zipfile.ZipFile(built_zip).namelist()
     shutil.copy(copy, tmp_path / "again.zip")
+
+
+def test_function_handlers_load_neither_sqlglot_nor_the_backends() -> None:
+    """The functions' modules, imported as Snowflake imports them, stay in their surface."""
+    import subprocess
+    import sys
+
+    code = (  # a bare `snowflake` namespace is there at start-up (a .pth of the connector)
+        "import sys, resq.inside.functions, resq.inside.series\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'sqlglot', 'pandas', 'tenacity'} or m.startswith(('resq.backends', 'snowflake.'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
