@@ -571,3 +571,85 @@ def test_snowflake_tier3_snapshot_the_engine_commits_in_the_heal_transaction(
     report = engine.heal()
     assert report.created and holders == [report.cycle_id]
     backend.close()
+
+
+# --- health reads Snowflake's refresh and task history (issue 12, item 9) -----------------
+
+
+class HistorySession(RecordingSession):
+    """Answers the history queries with the given rows (as Snowflake names the columns)."""
+
+    def __init__(self, answers: dict[str, list[dict[str, Any]]]) -> None:
+        super().__init__()
+        self.answers = answers
+
+    def sql(self, query: str, params: Any = None) -> Any:
+        self.sent.append(query)
+        rows = next((r for key, r in self.answers.items() if key in query), [])
+
+        class _Result:
+            def collect(self) -> list[Any]:
+                return []
+
+            def to_arrow(self) -> pa.Table:
+                return pa.Table.from_pylist(rows) if rows else pa.table({"n": pa.array([])})
+
+        return _Result()
+
+
+def _refresh(state: str, message: str | None = None) -> dict[str, Any]:
+    return {"NAME": "STOCK_ANALYSIS", "STATE": state, "STATE_MESSAGE": message}
+
+
+def test_snowflake_tier3_snapshot_health_counts_failed_refreshes_and_suspended_tasks() -> None:
+    from resq.backends.snowflake import from_session
+    from resq.backends.snowflake.backend import REFRESH_HISTORY_SQL, TASK_HISTORY_SQL
+
+    refreshes = [  # newest first
+        _refresh("EXECUTING"),
+        _refresh("FAILED", "Insufficient privileges on CITY_WEATHER"),
+        _refresh("SKIPPED"),
+        _refresh("UPSTREAM_FAILED", "upstream"),
+        _refresh("SUCCEEDED"),
+        _refresh("FAILED", "old"),
+    ]
+    runs = [
+        {"NAME": "RESQ_HEAL_ON_CHANGE", "STATE": "FAILED", "ERROR_MESSAGE": "boom"},
+        {"NAME": "RESQ_HEAL_ON_CHANGE", "STATE": "FAILED", "ERROR_MESSAGE": "earlier"},
+        {"NAME": "RESQ_ESCALATION_TASK", "STATE": "SUCCEEDED", "ERROR_MESSAGE": None},
+        {"NAME": "RESQ_ESCALATION_TASK", "STATE": "FAILED", "ERROR_MESSAGE": "old"},
+        {"NAME": "RESQ_HEAL_ON_CHANGE", "STATE": "SUCCEEDED", "ERROR_MESSAGE": None},
+    ]
+    shown = [
+        {"name": "RESQ_HEAL_ON_CHANGE", "state": "suspended"},
+        {"name": "RESQ_ESCALATION_TASK", "state": "started"},
+    ]
+    session = HistorySession(
+        {
+            "SHOW DYNAMIC TABLES": [{"name": "STOCK_ANALYSIS", "scheduling_state": "ACTIVE"}],
+            "CURRENT_DATABASE()": [{"D": "RESQ", "S": "CORE"}],
+            "DYNAMIC_TABLE_REFRESH_HISTORY": refreshes,
+            "TASK_HISTORY": runs,
+            "SHOW TASKS": shown,
+        }
+    )
+    state = from_session(session).analysis_state()
+    assert state["consecutive_failures"] == 2
+    assert state["last_error"] == "Insufficient privileges on CITY_WEATHER"
+    heal = state["tasks"]["RESQ_HEAL_ON_CHANGE"]
+    assert heal == {
+        "state": "suspended",
+        "suspended": True,
+        "consecutive_failures": 2,
+        "last_error": "boom",
+    }
+    assert state["tasks"]["RESQ_ESCALATION_TASK"]["consecutive_failures"] == 0
+    assert REFRESH_HISTORY_SQL.format(name="RESQ.CORE.STOCK_ANALYSIS") in session.sent
+    assert TASK_HISTORY_SQL in session.sent
+    _snapshot(
+        "health",
+        REFRESH_HISTORY_SQL.format(name="RESQ.CORE.STOCK_ANALYSIS")
+        + "\n"
+        + TASK_HISTORY_SQL
+        + "\n",
+    )

@@ -166,7 +166,10 @@ def check_health(
             "consecutive_failures": inputs.refresh_failures,
             "refreshes_in_window": int(refreshes.get("total") or 0),
             "failed_refreshes_in_window": inputs.refresh_failures_window,
-            "last_error": refreshes.get("last_error"),
+            "last_error": refreshes.get("last_error") or state.get("last_error"),
+            # Snowflake: each resq task's state (suspended after failures included), its
+            # consecutive failed runs and newest error (TASK_HISTORY, SHOW TASKS)
+            "tasks": state.get("tasks", {}),
         },
         cycles={
             "last_success": last_cycle,

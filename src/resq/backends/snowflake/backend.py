@@ -597,6 +597,11 @@ class SnowflakeBackend(WarehouseBackend):
 
             stamp = stamp.astimezone(UTC).replace(tzinfo=None)
         state = str(row.get("scheduling_state") or "")
+        history = self._history(REFRESH_HISTORY_SQL.format(name=self._qualified(DT_NAME)))
+        refreshes = refresh_summary(history)
+        tasks = task_summary(
+            self._history(TASK_HISTORY_SQL), self._history("SHOW TASKS LIKE 'RESQ%'")
+        )
         return {
             "exists": True,
             "kind": "DYNAMIC TABLE",
@@ -606,9 +611,93 @@ class SnowflakeBackend(WarehouseBackend):
             "scheduling_state": state,
             "suspended": "SUSPENDED" in state.upper(),
             "last_refresh_end": stamp,
-            "consecutive_failures": 0,
+            "consecutive_failures": refreshes["consecutive_failures"],
+            "last_error": refreshes["last_error"],
             "rows": row.get("rows"),
+            "tasks": tasks,
         }
+
+    def _qualified(self, name: str) -> str:
+        config = self.deploy_config()
+        return f"{config.database}.{config.schema}.{name}".upper()
+
+    def _history(self, sql: str) -> list[dict[str, Any]]:
+        """Rows of a history function or SHOW; none where the account does not answer it
+        (a peer without them, or a role without MONITOR)."""
+        try:
+            rows: list[dict[str, Any]] = self.fetch(sql).to_pylist()
+        except Exception:
+            return []
+        return [{str(k).lower(): v for k, v in r.items()} for r in rows]
+
+
+DT_NAME = "STOCK_ANALYSIS"
+# The dynamic table's recent refreshes ("DYNAMIC_TABLE_REFRESH_HISTORY", docs.snowflake.com):
+# newest first. NAME takes the fully qualified name (plain identifiers, never user text).
+REFRESH_HISTORY_SQL = (
+    "SELECT name, state, state_message, refresh_start_time, refresh_end_time "
+    "FROM TABLE(INFORMATION_SCHEMA.DYNAMIC_TABLE_REFRESH_HISTORY(NAME => '{name}', "
+    "RESULT_LIMIT => 50)) ORDER BY refresh_start_time DESC"
+)
+# resq's tasks' recent runs ("TASK_HISTORY"): newest first.
+TASK_HISTORY_SQL = (
+    "SELECT name, state, error_message, scheduled_time, completed_time "
+    "FROM TABLE(INFORMATION_SCHEMA.TASK_HISTORY(RESULT_LIMIT => 200)) "
+    "WHERE name LIKE 'RESQ%' ORDER BY scheduled_time DESC"
+)
+_FAILED = {"FAILED", "UPSTREAM_FAILED", "FAILED_AND_AUTO_SUSPENDED"}
+_DONE = _FAILED | {"SUCCEEDED", "CANCELLED", "SKIPPED"}
+
+
+def refresh_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Consecutive failed refreshes (newest first, up to the last success) and the newest
+    error, from DYNAMIC_TABLE_REFRESH_HISTORY rows. Refreshes still running or scheduled
+    do not count; a skipped or cancelled one neither breaks nor extends the run."""
+    failures, last_error = 0, None
+    for row in rows:
+        state = str(row.get("state") or "").upper()
+        if state not in _DONE or state in {"SKIPPED", "CANCELLED"}:
+            continue
+        if state == "SUCCEEDED":
+            break
+        failures += 1
+        if last_error is None:
+            last_error = row.get("state_message") or state
+    return {"consecutive_failures": failures, "last_error": last_error}
+
+
+def task_summary(
+    history: Sequence[dict[str, Any]], shown: Sequence[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Per resq task: its state (``SHOW TASKS``: started or suspended, which includes a task
+    Snowflake suspended after SUSPEND_TASK_AFTER_NUM_FAILURES), its consecutive failed runs
+    (TASK_HISTORY, newest first) and the newest error."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in shown:
+        name = str(row.get("name") or "").upper()
+        if name:
+            out[name] = {
+                "state": str(row.get("state") or "").lower(),
+                "consecutive_failures": 0,
+                "last_error": None,
+            }
+    ended: set[str] = set()
+    for row in history:
+        name = str(row.get("name") or "").upper()
+        state = str(row.get("state") or "").upper()
+        if not name or name in ended or state not in _DONE or state == "SKIPPED":
+            continue
+        entry = out.setdefault(
+            name, {"state": "unknown", "consecutive_failures": 0, "last_error": None}
+        )
+        if state in _FAILED:
+            entry["consecutive_failures"] += 1
+            entry["last_error"] = entry["last_error"] or row.get("error_message") or state
+        else:
+            ended.add(name)
+    for entry in out.values():
+        entry["suspended"] = entry["state"] == "suspended"
+    return out
 
 
 def from_session(session: Any, **options: Any) -> SnowflakeBackend:

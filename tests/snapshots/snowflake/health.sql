@@ -1,0 +1,2 @@
+SELECT name, state, state_message, refresh_start_time, refresh_end_time FROM TABLE(INFORMATION_SCHEMA.DYNAMIC_TABLE_REFRESH_HISTORY(NAME => 'RESQ.CORE.STOCK_ANALYSIS', RESULT_LIMIT => 50)) ORDER BY refresh_start_time DESC
+SELECT name, state, error_message, scheduled_time, completed_time FROM TABLE(INFORMATION_SCHEMA.TASK_HISTORY(RESULT_LIMIT => 200)) WHERE name LIKE 'RESQ%' ORDER BY scheduled_time DESC
