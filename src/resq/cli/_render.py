@@ -48,6 +48,25 @@ Formatter = Callable[[Any], str]
 # Prose columns wrap when a terminal is narrow; ids, numbers and labels never break.
 WRAPPING = frozenset({"item_name", "org_name", "message", "why", "summary", "check"})
 
+# When a table is wider than the terminal, these columns are left out, first to last,
+# until it fits; every other column (ids, quantities, vendor, status, the REAL/SIMULATED
+# label) is always shown whole. A note says which were left out.
+DROP_ORDER = (
+    "city",
+    "sector",
+    "priority",
+    "rank",
+    "created_at",
+    "item_name",
+    "org_name",
+    "effective_consumption",
+    "current_stock",
+    "message",
+    "actor",
+    "summary",
+)
+WRAP_MIN = 12  # the narrowest a prose column is folded to
+
 
 def make_console() -> Console:
     """stdout: colour on a terminal only (Rich honours NO_COLOR), plain wide text in pipes."""
@@ -71,10 +90,68 @@ def table(
     console: Console | None = None,
 ) -> Table:
     """A table of ``rows`` showing ``columns`` as (key, header); values are styled by
-    status where they name one (CRITICAL red, SIMULATED magenta ...)."""
+    status where they name one (CRITICAL red, SIMULATED magenta ...). On a console, the
+    columns of DROP_ORDER are left out (first to last) while the table would not fit its
+    width, so no id, quantity, vendor or label is ever cut; a caption says which."""
     formats = formats or {}
+    cells = [
+        [
+            formats[key](row.get(key)) if key in formats else _text.cell(row.get(key))
+            for key, _ in columns
+        ]
+        for row in rows
+    ]
+    shown = list(range(len(columns)))
+    t = _build(cells, columns, shown, title, console)
+    if console is None:
+        return t
+    for tight in (False, True):  # tight: one space between columns, as a last resort
+        shown = list(range(len(columns)))
+        t = _build(cells, columns, shown, title, console, tight=tight)
+        for key in DROP_ORDER:
+            if _fits(t, console):
+                break
+            if any(columns[i][0] == key for i in shown):
+                shown = [i for i in shown if columns[i][0] != key]
+                t = _build(cells, columns, shown, title, console, tight=tight)
+        if _fits(t, console):
+            break
+    hidden = [header for i, (_, header) in enumerate(columns) if i not in shown]
+    if hidden:
+        t.caption = f"left out to fit {console.width} columns: {', '.join(hidden)} (see --json)"
+    return t
+
+
+def _fits(t: Table, console: Console) -> bool:
+    """Whether ``t`` rendered unconstrained is no wider than ``console``."""
+    import io
+
+    from rich.cells import cell_len
+
+    probe = Console(
+        file=io.StringIO(),
+        width=100_000,
+        force_terminal=console.is_terminal,
+        color_system=None,
+        highlight=False,
+    )
+    probe.print(t)
+    lines = probe.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    return max((cell_len(line.rstrip()) for line in lines), default=0) <= console.width
+
+
+def _build(
+    cells: Sequence[Sequence[str]],
+    columns: Sequence[tuple[str, str]],
+    shown: Sequence[int],
+    title: str | None,
+    console: Console | None,
+    *,
+    tight: bool = False,
+) -> Table:
     plain = console is not None and not console.is_terminal
     t = Table(
+        padding=(0, 0) if tight and not plain else (0, 1),
         title=title,
         title_justify="left",
         title_style="bold",
@@ -82,20 +159,18 @@ def table(
         header_style="bold",
         pad_edge=False,
         show_edge=False,
-        collapse_padding=not plain,
+        collapse_padding=True,
+        caption_justify="left",
+        caption_style="dim",
     )
-    for key, header in columns:
+    for i in shown:
+        key, header = columns[i]
         if key in WRAPPING:
-            t.add_column(header, overflow="fold", ratio=1)
+            t.add_column(header, overflow="fold", ratio=1, min_width=WRAP_MIN)
         else:
             t.add_column(header, no_wrap=True)
-    for row in rows:
-        cells = []
-        for key, _ in columns:
-            value = row.get(key)
-            shown = formats[key](value) if key in formats else _text.cell(value)
-            cells.append(Text(shown, style=STATUS_STYLE.get(shown, "")))
-        t.add_row(*cells)
+    for row_cells in cells:
+        t.add_row(*(Text(row_cells[i], style=STATUS_STYLE.get(row_cells[i], "")) for i in shown))
     return t
 
 
