@@ -291,14 +291,35 @@ def plan_inputs(draw, max_orgs=6, org_budgets=False, only_decisions=True):
 #: Text a user may put in an id or a name column: any unicode (no lone surrogates), SQL
 #: injection attempts, quotes and placeholders, up to the 1000-character limit. Never
 #: blank, which validation refuses.
+#: The characters a load refuses in codes and names (ids, cities, units, vendor names):
+#: C0 and C1 controls, DEL, line and paragraph separators, bidirectional marks and overrides.
+CONTROL_CHARACTERS = (
+    [chr(c) for c in range(0x20)]
+    + [chr(c) for c in range(0x7F, 0xA0)]
+    + ["\u061c", "\u200e", "\u200f"]
+    + [chr(c) for c in range(0x2028, 0x202F)]
+    + [chr(c) for c in range(0x2066, 0x206A)]
+)
+_CONTROL = frozenset(CONTROL_CHARACTERS)
+
+
+def has_control(value: str) -> bool:
+    return any(ch in _CONTROL for ch in value)
+
+
+#: Text with at least one refused control character somewhere in it.
+control_texts = st.tuples(
+    st.text(max_size=8), st.sampled_from(CONTROL_CHARACTERS), st.text(max_size=8)
+).map("".join)
+
 hostile_ids = st.one_of(
     st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=40),
-    st.sampled_from(HOSTILE_NAMES),
+    st.sampled_from([n for n in HOSTILE_NAMES if not has_control(n)]),
     st.sampled_from(["'", "''", '"', "?", "$1", ":x", "%s", "--", ";", "\\", "`"]).map(
         lambda s: f"a{s}b"
     ),
     st.text(st.characters(exclude_categories=["Cs"]), min_size=990, max_size=1000),
-).filter(lambda s: s.strip() != "" and len(s) <= 1000)
+).filter(lambda s: s.strip() != "" and len(s) <= 1000 and not has_control(s))
 
 # --- backend suite: networks for the stock_analysis property -----------------------------
 

@@ -108,8 +108,8 @@ def test_unknown_org_reference_with_known_keys() -> None:
 def test_missing_and_unknown_columns() -> None:
     data = pa.table({"org_id": ["a"], "sku": ["b"], "stock": [1.0]})
     err = issues_of("inventory_master", data)
-    assert {(None, "stock"), (None, "current_stock"), (None, "item_name")} <= cells(err)
-    assert "column 'stock': not a column of inventory_master" in str(err)
+    assert {(1, "stock"), (None, "current_stock"), (None, "item_name")} <= cells(err)
+    assert "row 1, column 'stock': not a column of inventory_master" in str(err)
     assert "column 'current_stock': required column is missing" in str(err)
 
 

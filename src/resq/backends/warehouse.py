@@ -28,7 +28,7 @@ from resq.core import urgency
 from resq.core.alerts import DEFAULT_POLICY, RoutingPolicy, stored_routing
 from resq.core.ordering import OPEN_STATUSES, OrderStatus, transition
 from resq.core.sectors import DEFAULT_SECTOR_CONFIG
-from resq.core.validation import TableSpec, table_spec, validate_table
+from resq.core.validation import TableSpec, column_of, table_spec, validate_table
 from resq.errors import (
     BackendError,
     ConflictError,
@@ -81,7 +81,11 @@ class LoadReport:
 
 
 def read_input(data: Any, spec: TableSpec) -> pa.Table:
-    """Arrow from pandas, Arrow, a list of records, or a CSV / Parquet / JSON file path."""
+    """Arrow from pandas, Arrow, a list of records, or a CSV / Parquet / JSON file path.
+
+    Nothing is guessed on the way: records take the union of every record's keys, a CSV
+    file is read as text (only an empty field is NULL; validation parses each column by its
+    kind), and a column Arrow cannot type becomes text, so each bad cell is reported."""
     if isinstance(data, pa.Table):
         return data
     if isinstance(data, pa.RecordBatch):
@@ -91,7 +95,7 @@ def read_input(data: Any, spec: TableSpec) -> pa.Table:
     if isinstance(data, list):
         return _records_table(data, spec)
     if type(data).__name__ == "DataFrame" and hasattr(data, "to_dict"):
-        return pa.Table.from_pandas(data, preserve_index=False)
+        return _pandas_table(data)
     raise ValidationError(
         f"cannot load {spec.name}",
         [
@@ -106,28 +110,35 @@ def read_input(data: Any, spec: TableSpec) -> pa.Table:
 
 
 def _records_table(records: list[Any], spec: TableSpec) -> pa.Table:
-    """Arrow from a list of dicts. A column whose values mix types (``1`` and ``"abc"``)
-    becomes text, so validation reports each bad value by row instead of Arrow failing."""
+    """Arrow from a list of dicts, with a column for every key any record has (a record
+    without the key has NULL there)."""
     bad = [i + 1 for i, r in enumerate(records) if not isinstance(r, Mapping)]
     if bad:
         raise ValidationError(
             f"cannot load {spec.name}",
             [Issue(i, "data", "expected a record (a dict of column values)") for i in bad],
         )
+    names = list(dict.fromkeys(str(k) for r in records for k in r))
+    rows = [{str(k): v for k, v in r.items()} for r in records]
+    return pa.table({name: column_of([r.get(name) for r in rows]) for name in names})
+
+
+def _pandas_table(frame: Any) -> pa.Table:
+    """Arrow from a pandas frame; a column Arrow cannot convert (mixed types, integers
+    beyond 64 bits) is built value by value instead. Categoricals arrive as dictionary
+    columns, which validation reads as their values."""
     try:
-        return pa.Table.from_pylist(records)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         pass
-    names = list(dict.fromkeys(k for r in records for k in r))
     columns: dict[str, pa.Array] = {}
-    for name in names:
-        values = [r.get(name) for r in records]
+    for name in frame.columns:
+        series = frame[name]
         try:
-            columns[name] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            columns[name] = pa.array(
-                [None if v is None else v if isinstance(v, str) else str(v) for v in values],
-                pa.string(),
+            columns[str(name)] = pa.Array.from_pandas(series)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            columns[str(name)] = column_of(
+                [None if v is None or v != v else v for v in series.tolist()]
             )
     return pa.table(columns)
 
@@ -138,16 +149,20 @@ def _read_file(path: Path, spec: TableSpec) -> pa.Table:
             f"cannot load {spec.name}", [Issue(None, "file", "no such file", str(path))]
         )
     suffix = path.suffix.lower()
-    text_cols = {c.name: pa.string() for c in spec.columns if c.kind == "str"}
     try:
         if suffix in {".csv", ".tsv", ".txt"}:
             import pyarrow.csv as pacsv
 
+            # Every column of the table is read as text: validation parses it by kind, so
+            # "true" is never a number and "NA" is a value unless named a null marker.
             return pacsv.read_csv(
                 path,
                 parse_options=pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ","),
                 convert_options=pacsv.ConvertOptions(
-                    column_types=text_cols, strings_can_be_null=True
+                    column_types={c.name: pa.string() for c in spec.columns},
+                    null_values=[""],
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=True,
                 ),
             )
         if suffix in {".parquet", ".pq"}:
@@ -313,11 +328,14 @@ class WarehouseBackend(Backend):
         data_source: str = "REAL",
         actor: str | None = None,
         now: datetime | None = None,
+        null_markers: Iterable[str] = (),
     ) -> LoadReport:
         """Validate ``data`` as a whole and write it; one bad row writes nothing.
 
         ``mode`` is ``upsert`` (rows with an existing key replace it) or ``append`` (an
-        existing key is an error). Loaded rows are labelled ``data_source`` (REAL).
+        existing key is an error). Loaded rows are labelled ``data_source`` (REAL). Only an
+        empty field is missing (NULL), unless ``null_markers`` names text that also means
+        missing (for example ``("NA", "NULL")``). What a load accepts: docs/backends.md.
         """
         spec = table_spec(table)
         if mode not in {"upsert", "append"}:
@@ -326,13 +344,9 @@ class WarehouseBackend(Backend):
             )
         raw = read_input(data, spec)
         known = {ref: self._keys(ref) for ref in (spec.references or {}).values()}
-        if (
-            spec.name == "inventory_master"
-            and "organizations" in known
-            and "sector_config" in known
-        ):
-            pass
-        checked = validate_table(spec, raw, known=known, default_source=data_source)
+        checked = validate_table(
+            spec, raw, known=known, default_source=data_source, null_markers=null_markers
+        )
         if mode == "append" and checked.num_rows:
             self._check_new_keys(spec, checked)
         now = now or utcnow()

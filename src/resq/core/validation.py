@@ -3,16 +3,24 @@
 A load is validated column by column (vectorized); any bad row makes the whole load fail
 with a :class:`~resq.errors.ValidationError` that lists every bad row, column and reason.
 The same specs validate single records (the core's models), so each rule lives here once.
+
+Text columns are of three kinds: *codes* (``sector``, ``category``, ``data_source``) are
+trimmed, upper-cased and must be one of their known values; *names* (ids such as
+``org_id``, ``sku``, ``vendor_id``, and ``city``, ``unit``, vendor names) are kept exactly
+as given but may not hold control characters; *free text* (``org_name``, ``item_name``) is
+kept exactly. Every number is bounded by the plausible ranges below (:data:`LIMITS`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -20,7 +28,88 @@ from resq.errors import RowIssue, ValidationError
 
 SECTORS = ("HOSPITAL", "PDS", "NGO")
 DATA_SOURCES = ("REAL", "SIMULATED")
+CATEGORIES = ("OXYGEN", "MEDICINE", "RICE", "WHEAT", "KIT", "OTHER")
+"""Item categories. OXYGEN has the hospital rules (never held by a budget, haze uplift),
+RICE and WHEAT the PDS allotment cap; any other item is MEDICINE, KIT or OTHER."""
 MAX_TEXT = 1000
+
+# Plausible ranges, one place for loads, chaos and the core's order guard.
+MAX_QUANTITY = 1e9
+"""Stock, daily consumption and history values: finite, >= 0 and at most a billion units."""
+MAX_LEAD_TIME_DAYS = 365.0
+"""Lead times: 0 to 365 days."""
+MAX_DAYS = 365.0
+"""Sector thresholds and targets (critical, warning, target days): 0 to 365 days."""
+MAX_PACK_SIZE = 1e6
+"""Pack sizes: > 0 and at most a million units a pack."""
+MAX_FACTOR = 100.0
+"""Demand multipliers and the chaos demand factor: > 0 and at most 100."""
+MAX_PRICE = 1e9
+"""Unit prices: 0 to a billion."""
+MAX_BUDGET = 1e12
+"""Budget caps: 0 to a trillion."""
+MAX_COUNT = 1e9
+"""Counts of people or households: whole numbers, 0 to a billion."""
+MAX_PRIORITY = 1000
+"""Priorities: whole numbers, 1 (most urgent) to 1000."""
+MAX_LATENCY_MS = 600_000
+"""Vendor latency set by chaos: 0 to 600000 ms (ten minutes)."""
+MAX_ORDER_QUANTITY = 1e12
+"""The core never places an order above this (or a non-finite one): it holds the item
+with a data-error alert instead. A thousand times the largest stock a load accepts."""
+
+LIMITS: dict[str, tuple[float, float]] = {
+    "quantity": (0.0, MAX_QUANTITY),
+    "lead_time_days": (0.0, MAX_LEAD_TIME_DAYS),
+    "days": (0.0, MAX_DAYS),
+    "pack_size": (0.0, MAX_PACK_SIZE),
+    "factor": (0.0, MAX_FACTOR),
+    "price": (0.0, MAX_PRICE),
+    "budget": (0.0, MAX_BUDGET),
+    "count": (0.0, MAX_COUNT),
+    "priority": (1.0, float(MAX_PRIORITY)),
+    "latency_ms": (0.0, float(MAX_LATENCY_MS)),
+    "order_quantity": (0.0, MAX_ORDER_QUANTITY),
+}
+"""Every bound above by name, (low, high); the docs list the same."""
+
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+"""C0 and C1 controls, DEL, line and paragraph separators and the Unicode bidirectional
+marks and overrides: refused in codes and names (they break messages and headers)."""
+_CONTROL_RE2 = (
+    "[\\x00-\\x1f\\x7f-\\x{9f}\\x{61c}\\x{200e}\\x{200f}\\x{2028}-\\x{202e}\\x{2066}-\\x{2069}]"
+)
+
+
+def control_character(value: str) -> str | None:
+    """The first control character in ``value`` as ``U+XXXX``, or None when it has none.
+
+    >>> control_character("OXY\\nCYL"), control_character("OXY-CYL")
+    ('U+000A', None)
+    """
+    found = CONTROL_CHARACTERS.search(value)
+    return f"U+{ord(found.group()):04X}" if found else None
+
+
+def check_limit(value: Any, what: str, limit: str, *, exclusive_low: bool = False) -> float:
+    """``value`` as a float when it is a finite number in the :data:`LIMITS` range named
+    ``limit``; else ValueError naming ``what``, the range and the value."""
+    low, high = LIMITS[limit]
+    rel = ">" if exclusive_low else ">="
+    number: float | None = None
+    if not isinstance(value, bool) and isinstance(value, int | float | np.integer | np.floating):
+        number = float(value)
+    if (
+        number is None
+        or not math.isfinite(number)
+        or number > high
+        or number < low
+        or (exclusive_low and number <= low)
+    ):
+        raise ValueError(
+            f"{what} must be a finite number {rel} {low:g} and <= {high:g}, got {value!r}"
+        )
+    return number
 
 
 @dataclass(frozen=True)
@@ -34,6 +123,8 @@ class Col:
     exclusive_minimum: bool = False
     choices: tuple[str, ...] | None = None
     default: Any = None
+    maximum: float | None = None
+    text: str = "name"  # for str: "code" (choices), "name" (no control characters), "free"
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -62,20 +153,39 @@ class TableSpec:
         raise KeyError(name)
 
 
-_SOURCE = Col("data_source", "str", required=False, choices=DATA_SOURCES, default="REAL")
+_SOURCE = Col(
+    "data_source", "str", required=False, choices=DATA_SOURCES, default="REAL", text="code"
+)
+
+
+def _num(
+    name: str,
+    kind: str,
+    limit: str,
+    *,
+    required: bool = True,
+    default: Any = None,
+    exclusive_minimum: bool = False,
+) -> Col:
+    """A number column bounded by the named :data:`LIMITS` range (pack sizes and
+    multipliers exclude their lower bound, 0)."""
+    low, high = LIMITS[limit]
+    exclusive = exclusive_minimum or limit in {"pack_size", "factor"}
+    return Col(name, kind, required, low, exclusive, None, default, high)
+
 
 TABLES: dict[str, TableSpec] = {
     "organizations": TableSpec(
         "organizations",
         (
             Col("org_id", "str"),
-            Col("org_name", "str"),
-            Col("sector", "str", choices=SECTORS),
+            Col("org_name", "str", text="free"),
+            Col("sector", "str", choices=SECTORS, text="code"),
             Col("city", "str"),
             Col("disaster_zone", "bool", required=False, default=False),
-            Col("phh_persons", "int", required=False, minimum=0),
-            Col("aay_households", "int", required=False, minimum=0),
-            Col("budget_cap", "float", required=False, minimum=0),
+            Col("phh_persons", "int", required=False, minimum=0, maximum=MAX_COUNT),
+            Col("aay_households", "int", required=False, minimum=0, maximum=MAX_COUNT),
+            Col("budget_cap", "float", required=False, minimum=0, maximum=MAX_BUDGET),
             _SOURCE,
         ),
         key=("org_id",),
@@ -83,29 +193,15 @@ TABLES: dict[str, TableSpec] = {
     "sector_config": TableSpec(
         "sector_config",
         (
-            Col("sector", "str", choices=SECTORS),
-            Col("critical_days", "float", minimum=0),
-            Col("warning_days", "float", minimum=0),
-            Col("target_days", "float", minimum=0, exclusive_minimum=True),
-            Col("priority", "int", minimum=1),
-            Col("adverse_critical_days", "float", required=False, minimum=0),
-            Col(
-                "adverse_demand_multiplier",
-                "float",
-                required=False,
-                minimum=0,
-                exclusive_minimum=True,
-                default=1.0,
-            ),
-            Col(
-                "haze_demand_multiplier",
-                "float",
-                required=False,
-                minimum=0,
-                exclusive_minimum=True,
-                default=1.0,
-            ),
-            Col("disaster_priority", "int", required=False, minimum=1),
+            Col("sector", "str", choices=SECTORS, text="code"),
+            _num("critical_days", "float", "days"),
+            _num("warning_days", "float", "days"),
+            _num("target_days", "float", "days", exclusive_minimum=True),
+            _num("priority", "int", "priority"),
+            _num("adverse_critical_days", "float", "days", required=False),
+            _num("adverse_demand_multiplier", "float", "factor", required=False, default=1.0),
+            _num("haze_demand_multiplier", "float", "factor", required=False, default=1.0),
+            _num("disaster_priority", "int", "priority", required=False),
             Col("monthly_allotment_cap", "bool", required=False, default=False),
         ),
         key=("sector",),
@@ -115,15 +211,23 @@ TABLES: dict[str, TableSpec] = {
         (
             Col("org_id", "str"),
             Col("sku", "str"),
-            Col("item_name", "str"),
-            Col("category", "str", required=False, default="OTHER"),
-            Col("current_stock", "float", minimum=0),
-            Col("daily_consumption", "float", minimum=0),
+            Col("item_name", "str", text="free"),
+            Col(
+                "category", "str", required=False, default="OTHER", choices=CATEGORIES, text="code"
+            ),
+            _num("current_stock", "float", "quantity"),
+            _num("daily_consumption", "float", "quantity"),
             Col("unit", "str", required=False, default="unit"),
             Col(
-                "pack_size", "float", required=False, minimum=0, exclusive_minimum=True, default=1.0
+                "pack_size",
+                "float",
+                required=False,
+                minimum=0,
+                exclusive_minimum=True,
+                maximum=MAX_PACK_SIZE,
+                default=1.0,
             ),
-            Col("lead_time_days", "float", required=False, minimum=0, default=1.0),
+            _num("lead_time_days", "float", "lead_time_days", required=False, default=1.0),
             Col("preferred_vendor", "str", required=False),
             _SOURCE,
         ),
@@ -141,8 +245,8 @@ TABLES: dict[str, TableSpec] = {
             Col("vendor_id", "str"),
             Col("sku", "str"),
             Col("city", "str"),
-            Col("price", "float", minimum=0),
-            Col("lead_time_days", "float", required=False, minimum=0, default=1.0),
+            Col("price", "float", minimum=0, maximum=MAX_PRICE),
+            _num("lead_time_days", "float", "lead_time_days", required=False, default=1.0),
             _SOURCE,
         ),
         key=("vendor_id", "sku", "city"),
@@ -156,8 +260,8 @@ TABLES["stock_history"] = TableSpec(
         Col("org_id", "str"),
         Col("sku", "str"),
         Col("day", "date"),
-        Col("consumption", "float", minimum=0),
-        Col("stock", "float", minimum=0),
+        _num("consumption", "float", "quantity"),
+        _num("stock", "float", "quantity"),
         Col("stockout", "bool", required=False, default=False),
         _SOURCE,
     ),
@@ -186,20 +290,23 @@ def validate_table(
     *,
     known: Mapping[str, Iterable[str]] | None = None,
     default_source: str = "REAL",
+    null_markers: Iterable[str] = (),
 ) -> pa.Table:
     """Check a whole table against its spec and return it normalized (spec columns, types).
 
     ``known`` maps a referenced table (for example ``"organizations"``) to the keys that
-    exist, so unknown references are caught. Rows count from 1. Raises ValidationError
-    listing every problem; returns only when there is none.
+    exist, so unknown references are caught. An empty text cell is missing (NULL), and so
+    is a text cell exactly equal to one of ``null_markers`` (none by default: ``NA`` is a
+    value). Dictionary (categorical) columns are read as their values. Rows count from 1.
+    Raises ValidationError listing every problem; returns only when there is none.
     """
     spec = table_spec(spec) if isinstance(spec, str) else spec
     issues: list[RowIssue] = []
     n = data.num_rows
     present = set(data.column_names)
-    unknown_cols = sorted(present - {c.name for c in spec.columns})
-    for name in unknown_cols:
-        issues.append(RowIssue(None, name, f"not a column of {spec.name}"))
+    markers = pa.array(sorted({"", *(str(m) for m in null_markers)}), pa.string())
+    for name in sorted(present - {c.name for c in spec.columns}):
+        issues.extend(_unknown_column(spec, name, data.column(name)))
     out: dict[str, pa.Array] = {}
     for col in spec.columns:
         if col.name not in present:
@@ -209,7 +316,8 @@ def validate_table(
             default = default_source if col.name == "data_source" else col.default
             out[col.name] = pa.array([default] * n, type=col.arrow_type)
             continue
-        arr, col_issues = _check_column(col, data.column(col.name).combine_chunks())
+        given = _decoded(data.column(col.name))
+        arr, col_issues = _check_column(col, _null_markers(given, markers), given)
         issues.extend(col_issues)
         if arr is not None:
             out[col.name] = arr
@@ -222,15 +330,40 @@ def validate_table(
     return pa.table(out)
 
 
+def _unknown_column(spec: TableSpec, name: str, column: pa.ChunkedArray) -> list[RowIssue]:
+    """An unknown column, reported at every row that has a value in it (at the header
+    when none does)."""
+    reason = f"not a column of {spec.name}"
+    rows = np.flatnonzero(np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=bool))
+    if not len(rows) or pa.types.is_null(column.type):
+        return [RowIssue(None, name, reason)]
+    return [RowIssue(int(i) + 1, name, reason) for i in rows]
+
+
+def _decoded(column: pa.ChunkedArray) -> pa.Array:
+    """One array; dictionary (categorical) chunks become their plain values."""
+    if pa.types.is_dictionary(column.type):
+        value_type = column.type.value_type
+        chunks = [c.dictionary_decode() for c in column.chunks]
+        return pa.chunked_array(chunks, type=value_type).combine_chunks()
+    return column.combine_chunks()
+
+
+def _null_markers(raw: pa.Array, markers: pa.Array) -> pa.Array:
+    """Text cells equal to a null marker (always the empty string) become NULL."""
+    if not (pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type)):
+        return raw
+    hit = pc.is_in(raw, value_set=markers.cast(raw.type))
+    if not pc.any(hit).as_py():
+        return raw
+    return pc.if_else(hit, pa.nulls(len(raw), raw.type), raw)
+
+
 def validate_record(table: str, record: Mapping[str, Any]) -> dict[str, Any]:
     """Validate one record with the same rules as a load; returns the normalized record."""
     spec = table_spec(table)
     data = pa.table(
-        {
-            k: pa.array([v]) if v is not None else pa.nulls(1)
-            for k, v in record.items()
-            if k in {c.name for c in spec.columns}
-        }
+        {k: column_of([v]) for k, v in record.items() if k in {c.name for c in spec.columns}}
     )
     try:
         checked = validate_table(spec, data, default_source=record.get("data_source") or "REAL")
@@ -240,7 +373,35 @@ def validate_record(table: str, record: Mapping[str, Any]) -> dict[str, Any]:
     return checked.to_pylist()[0]
 
 
-def _check_column(col: Col, raw: pa.Array) -> tuple[pa.Array | None, list[RowIssue]]:
+def column_of(values: Sequence[Any]) -> pa.Array:
+    """An Arrow column from Python values, never guessing: values of one type keep it; a
+    mix (numbers and text, booleans and numbers) or an integer beyond 64 bits becomes text
+    (``true``, ``12``), so validation reports each bad cell by row instead of Arrow
+    failing or turning ``True`` into ``1.0``."""
+    kinds = {type(v) for v in values if v is not None}
+    if not (bool in kinds and len(kinds) > 1):
+        try:
+            return pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass
+    return pa.array([None if v is None else _as_text(v) for v in values], pa.string())
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _check_column(
+    col: Col, raw: pa.Array, given: pa.Array | None = None
+) -> tuple[pa.Array | None, list[RowIssue]]:
+    """One column checked and normalized; ``given`` is the column as loaded (before null
+    markers), shown in messages."""
     issues: list[RowIssue] = []
     unreadable: list[int] = []
     arr = _cast(col, raw, issues, unreadable)
@@ -250,42 +411,7 @@ def _check_column(col: Col, raw: pa.Array) -> tuple[pa.Array | None, list[RowIss
     missing = nulls.copy()
     missing[unreadable] = False  # already reported as unreadable, not as empty
     if col.kind == "str":
-        stripped = pc.utf8_trim_whitespace(arr)
-        empty = np.asarray(
-            pc.equal(stripped, "").fill_null(False).to_numpy(zero_copy_only=False), dtype=bool
-        )
-        if col.required:
-            for i in np.flatnonzero(missing | empty):
-                issues.append(
-                    RowIssue(int(i) + 1, col.name, "must not be empty", raw[int(i)].as_py())
-                )
-        too_long = np.asarray(
-            pc.greater(pc.utf8_length(arr), MAX_TEXT)
-            .fill_null(False)
-            .to_numpy(zero_copy_only=False),
-            dtype=bool,
-        )
-        for i in np.flatnonzero(too_long):
-            issues.append(RowIssue(int(i) + 1, col.name, f"longer than {MAX_TEXT} characters"))
-        if col.choices is not None:
-            upper = pc.utf8_upper(stripped) if col.name != "data_source" else stripped
-            ok = np.asarray(
-                pc.is_in(upper, value_set=pa.array(col.choices)).to_numpy(zero_copy_only=False),
-                dtype=bool,
-            )
-            for i in np.flatnonzero(~ok & ~nulls):
-                issues.append(
-                    RowIssue(
-                        int(i) + 1,
-                        col.name,
-                        f"unknown value; expected one of {', '.join(col.choices)}",
-                        raw[int(i)].as_py(),
-                    )
-                )
-            arr = pc.if_else(arr.is_null(), arr, upper) if col.name != "data_source" else arr
-        if not col.required and col.default is not None:
-            arr = arr.fill_null(col.default)
-        return arr, issues
+        return _check_text(col, raw if given is None else given, arr, nulls, missing, issues)
     if col.kind == "bool":
         return (arr.fill_null(col.default) if col.default is not None else arr), issues
     if col.kind == "date":
@@ -294,7 +420,9 @@ def _check_column(col: Col, raw: pa.Array) -> tuple[pa.Array | None, list[RowIss
                 RowIssue(int(i) + 1, col.name, "must not be empty") for i in np.flatnonzero(missing)
             )
         return arr, issues
-    values = np.asarray(arr.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    values = np.asarray(
+        arr.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False), dtype=np.float64
+    )
     if col.required:
         for i in np.flatnonzero(missing):
             issues.append(RowIssue(int(i) + 1, col.name, "must not be empty"))
@@ -303,20 +431,99 @@ def _check_column(col: Col, raw: pa.Array) -> tuple[pa.Array | None, list[RowIss
         issues.append(
             RowIssue(int(i) + 1, col.name, "must be a finite number", _show(values[int(i)]))
         )
+    checked = ~nulls & np.isfinite(values)
     if col.minimum is not None:
         with np.errstate(invalid="ignore"):
             low = values <= col.minimum if col.exclusive_minimum else values < col.minimum
-        low &= ~nulls & np.isfinite(values)
         rel = ">" if col.exclusive_minimum else ">="
-        for i in np.flatnonzero(low):
+        for i in np.flatnonzero(low & checked):
             issues.append(
                 RowIssue(
                     int(i) + 1, col.name, f"must be {rel} {col.minimum:g}", _show(values[int(i)])
                 )
             )
+    if col.maximum is not None:
+        with np.errstate(invalid="ignore"):
+            high = values > col.maximum
+        for i in np.flatnonzero(high & checked):
+            issues.append(
+                RowIssue(int(i) + 1, col.name, f"must be <= {col.maximum:g}", _show(values[int(i)]))
+            )
     if not col.required and col.default is not None:
         arr = arr.fill_null(col.default)
     return arr, issues
+
+
+def _check_text(
+    col: Col,
+    raw: pa.Array,
+    arr: pa.Array,
+    nulls: npt.NDArray[np.bool_],
+    missing: npt.NDArray[np.bool_],
+    issues: list[RowIssue],
+) -> tuple[pa.Array | None, list[RowIssue]]:
+    """Text rules: not empty when required, not too long, no control characters in codes
+    and names, and codes trimmed, upper-cased and known."""
+    stripped = pc.utf8_trim_whitespace(arr)
+    controlled = np.zeros(len(arr), dtype=bool)
+    if col.text != "free":
+        controlled = np.asarray(
+            pc.match_substring_regex(arr, _CONTROL_RE2)
+            .fill_null(False)
+            .to_numpy(zero_copy_only=False),
+            dtype=bool,
+        )
+        for i in np.flatnonzero(controlled):
+            value = arr[int(i)].as_py()
+            issues.append(
+                RowIssue(
+                    int(i) + 1,
+                    col.name,
+                    f"must not contain control characters (found {control_character(value)})",
+                    value,
+                )
+            )
+    empty = np.asarray(
+        pc.equal(stripped, "").fill_null(False).to_numpy(zero_copy_only=False), dtype=bool
+    )
+    if col.required:
+        for i in np.flatnonzero((missing | empty) & ~controlled):
+            issues.append(RowIssue(int(i) + 1, col.name, "must not be empty", raw[int(i)].as_py()))
+    too_long = np.asarray(
+        pc.greater(pc.utf8_length(arr), MAX_TEXT).fill_null(False).to_numpy(zero_copy_only=False),
+        dtype=bool,
+    )
+    for i in np.flatnonzero(too_long):
+        issues.append(RowIssue(int(i) + 1, col.name, f"longer than {MAX_TEXT} characters"))
+    if col.choices is not None:
+        code = pc.utf8_upper(stripped)
+        blank = empty & ~nulls  # blank is missing: reported above when required
+        ok = np.asarray(
+            pc.is_in(code, value_set=pa.array(col.choices)).to_numpy(zero_copy_only=False),
+            dtype=bool,
+        )
+        for i in np.flatnonzero(~ok & ~nulls & ~controlled & ~blank):
+            issues.append(
+                RowIssue(
+                    int(i) + 1,
+                    col.name,
+                    f"unknown value; expected one of {', '.join(col.choices)} (any case)",
+                    raw[int(i)].as_py(),
+                )
+            )
+        arr = pc.if_else(pa.array(nulls | blank), pa.nulls(len(arr), pa.string()), code)
+    if not col.required and col.default is not None:
+        arr = arr.fill_null(col.default)
+    return arr, issues
+
+
+_KINDS = {
+    "float": "a number",
+    "int": "a whole number",
+    "bool": "true or false",
+    "date": "a date (YYYY-MM-DD)",
+}
+_EXACT_INT = 2**53
 
 
 def _cast(
@@ -338,11 +545,30 @@ def _cast(
             if raw[i].is_valid
         )
         return None
+    if col.kind in {"float", "int"} and pa.types.is_boolean(raw.type):
+        issues.extend(
+            RowIssue(
+                i + 1, col.name, f"must be {_KINDS[col.kind]}, not true or false", raw[i].as_py()
+            )
+            for i in range(len(raw))
+            if raw[i].is_valid
+        )
+        return None
+    if col.kind == "bool" and pa.types.is_integer(raw.type):
+        vals = raw.to_pylist()
+        wrong = [i for i, v in enumerate(vals) if v is not None and v not in (0, 1)]
+        if wrong:
+            issues.extend(
+                RowIssue(i + 1, col.name, "must be true or false", vals[i]) for i in wrong
+            )
+            return None
+        return pc.cast(raw, target)
     if col.kind == "bool" and (pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type)):
         lowered = pc.utf8_lower(pc.utf8_trim_whitespace(raw))
         truthy = pa.array(["true", "t", "yes", "y", "1"])
         falsy = pa.array(["false", "f", "no", "n", "0", ""])
         ok = pc.or_(pc.is_in(lowered, value_set=truthy), pc.is_in(lowered, value_set=falsy))
+        ok = pc.or_(ok, raw.is_null())  # a missing cell is not a bad one
         bad = np.flatnonzero(
             ~np.asarray(ok.fill_null(True).to_numpy(zero_copy_only=False), dtype=bool)
         )
@@ -355,39 +581,89 @@ def _cast(
         return pc.if_else(
             raw.is_null(), pa.nulls(len(raw), pa.bool_()), pc.is_in(lowered, value_set=truthy)
         )
+    if col.kind == "float" and pa.types.is_integer(raw.type):
+        # an integer beyond 2**53 has no exact float: report it instead of rounding it
+        big = [i for i, v in enumerate(raw.to_pylist()) if v is not None and abs(v) > _EXACT_INT]
+        if big:
+            issues.extend(
+                RowIssue(
+                    i + 1,
+                    col.name,
+                    "whole number too large to store exactly (beyond 2**53)",
+                    raw[i].as_py(),
+                )
+                for i in big
+            )
+            return None
     try:
         if col.kind == "int" and pa.types.is_floating(raw.type):
-            vals = np.asarray(raw.to_numpy(zero_copy_only=False), dtype=np.float64)
-            frac = ~np.isnan(vals) & (~np.isfinite(vals) | (np.mod(np.nan_to_num(vals), 1) != 0))
-            if frac.any():
-                issues.extend(
-                    RowIssue(int(i) + 1, col.name, "must be a whole number", _show(vals[int(i)]))
-                    for i in np.flatnonzero(frac)
-                )
-                return None
-            return pc.cast(raw, target, safe=False)
+            return _whole(col, raw, issues)
         return pc.cast(raw, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         pass
-    kind = {
-        "float": "a number",
-        "int": "a whole number",
-        "bool": "true or false",
-        "date": "a date (YYYY-MM-DD)",
-    }[col.kind]
     values: list[Any] = []
     for i in range(len(raw)):
         value = raw[i].as_py() if raw[i].is_valid else None
         if value is not None:
             try:
-                value = pc.cast(pa.array([value]), target)[0].as_py()
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-                issues.append(RowIssue(i + 1, col.name, f"must be {kind}", value))
+                value = _cast_one(col, value, target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, ValueError):
+                issues.append(RowIssue(i + 1, col.name, _unreadable(col, value), value))
                 unreadable.append(i)
                 value = None
         values.append(value)
     # unreadable cells become NULL so the rest of the column is still checked
     return pa.array(values, type=target)
+
+
+def _whole(col: Col, raw: pa.Array, issues: list[RowIssue]) -> pa.Array | None:
+    vals = np.asarray(raw.to_numpy(zero_copy_only=False), dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        frac = ~np.isnan(vals) & (
+            ~np.isfinite(vals) | (np.mod(np.nan_to_num(vals), 1) != 0) | (np.abs(vals) >= 2**63)
+        )
+    if frac.any():
+        issues.extend(
+            RowIssue(int(i) + 1, col.name, "must be a whole number", _show(vals[int(i)]))
+            for i in np.flatnonzero(frac)
+        )
+        return None
+    return pc.cast(raw, col.arrow_type, safe=False)
+
+
+def _cast_one(col: Col, value: Any, target: pa.DataType) -> Any:
+    """One cell the column-wide cast could not take, or ValueError."""
+    if isinstance(value, bool) and col.kind in {"float", "int"}:
+        raise ValueError("a boolean is not a number")
+    if isinstance(value, int) and col.kind == "float" and abs(value) > _EXACT_INT:
+        raise ValueError("too large")
+    if isinstance(value, int) and col.kind == "int" and not -(2**63) <= value < 2**63:
+        raise ValueError("too large")
+    if col.kind == "int" and isinstance(value, str):
+        try:
+            return pc.cast(pa.array([value]), target)[0].as_py()
+        except pa.ArrowInvalid:
+            number = float(value)  # "10.0" is the whole number 10
+            if not math.isfinite(number) or number != int(number) or abs(number) >= 2**63:
+                raise ValueError("not a whole number") from None
+            return int(number)
+    return pc.cast(pa.array([value]), target)[0].as_py()
+
+
+def _unreadable(col: Col, value: Any) -> str:
+    """Why one cell could not be read as the column's kind."""
+    boolean = isinstance(value, bool) or (
+        isinstance(value, str) and value.strip().lower() in {"true", "false"}
+    )
+    if boolean and col.kind in {"float", "int"}:
+        return f"must be {_KINDS[col.kind]}, not true or false"
+    digits = value.strip().lstrip("+-") if isinstance(value, str) else None
+    if isinstance(value, int) or (digits is not None and digits.isdigit()):
+        if col.kind == "int":
+            return "must be a whole number within the 64-bit range (below 2**63)"
+        if col.kind == "float":
+            return "whole number too large to store exactly (beyond 2**53)"
+    return f"must be {_KINDS[col.kind]}"
 
 
 def _check_rows(
