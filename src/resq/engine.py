@@ -24,7 +24,7 @@ from resq.core import alerts as core_alerts
 from resq.core import urgency
 from resq.core.health import HealthReport
 from resq.core.ordering import Action, OrderStatus, PlanOptions, plan_orders, po_id
-from resq.errors import ConflictError, ResqError
+from resq.errors import ConflictError, RealDataError, ResqError
 
 ENGINE_ACTOR = "resq-engine"
 URGENT_FIRST = urgency.ITEMS
@@ -418,10 +418,16 @@ class SelfHealingEngine:
         cities: tuple[str, ...] = ("Bangalore", "Delhi"),
         days: int = 30,
         actor: str | None = None,
+        replace_real: bool = False,
     ) -> dict[str, int]:
         """Load a deterministic simulated network (labelled SIMULATED), ``days`` of daily
         consumption and stock history per item ending yesterday at the stock it holds now, and
-        its signals."""
+        its signals.
+
+        Seeding never touches REAL rows: when a simulated row has the key of a REAL one,
+        nothing is written and :class:`~resq.errors.RealDataError` names the REAL rows.
+        ``replace_real=True`` replaces them, audited as ``seed.replaced_real`` with the
+        actor and every replaced key. Simulated rows with the same keys are replaced."""
         if n_orgs < 1 or skus_per_org < 1:
             raise ResqError("seed needs at least one organization and one item per organization")
         if days < 0:
@@ -444,13 +450,54 @@ class SelfHealingEngine:
             tables["stock_history"] = history.select(
                 ["org_id", "sku", "day", "consumption", "stock", "stockout", "data_source"]
             )
+        collisions = self._real_collisions(tables)
+        if collisions and not replace_real:
+            raise RealDataError(collisions)
         counts = {}
         for table, data in tables.items():
             counts[table] = self.backend.load(
                 table, data, data_source=simulation.SIMULATED, actor=actor
             ).rows
+        if collisions:  # replaced only with replace_real: say which REAL rows went
+            self.backend.append_audit(
+                [
+                    {
+                        "actor": actor or default_actor(),
+                        "action": "seed.replaced_real",
+                        "org_id": None,
+                        "entity_id": table,
+                        "details": {"table": table, "keys": keys, "rows": len(keys)},
+                    }
+                    for table, keys in collisions.items()
+                ],
+                now=self.clock(),
+            )
         self.backend.refresh_signals(now=self.clock())
         return counts
+
+    def _real_collisions(self, tables: dict[str, pa.Table]) -> dict[str, list[str]]:
+        """Per table, the keys of REAL rows that simulated ``tables`` would replace
+        (``org_id/sku`` joined by ``/``)."""
+        from resq.core.validation import table_spec
+
+        b = self.backend
+        found: dict[str, list[str]] = {}
+        for table, data in tables.items():
+            key = list(table_spec(table).key)
+            stage = f"resq_stage_seed_{table}"
+            with b.transaction():
+                b.stage(stage, data.select(key))
+                on = " AND ".join(f"t.{k} = s.{k}" for k in key)
+                cols = ", ".join(f"t.{k}" for k in key)
+                rows = b.fetch(
+                    b.render(
+                        f"SELECT {cols} FROM {table} AS t JOIN {stage} AS s ON {on} "
+                        f"WHERE t.data_source = 'REAL' ORDER BY {cols}"
+                    )
+                ).to_pylist()
+            if rows:
+                found[table] = ["/".join(str(r[k]) for k in key) for r in rows]
+        return found
 
 
 def _summarize(report: HealReport, proposals: pa.Table, covered: int) -> None:

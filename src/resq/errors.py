@@ -69,3 +69,21 @@ class ConflictError(BackendError):
 
 class AnalysisSuspendedError(BackendError):
     """stock_analysis refreshes are suspended after repeated failures; resume to go on."""
+
+
+class RealDataError(ResqError):
+    """Seeding would replace REAL rows; nothing was written. ``collisions`` maps each
+    table to the keys of its REAL rows in the way."""
+
+    def __init__(self, collisions: dict[str, list[str]]) -> None:
+        self.collisions = collisions
+        parts = []
+        for table, keys in collisions.items():
+            shown = ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+            parts.append(f"{table}: {shown}")
+        super().__init__(
+            "seeding would replace REAL rows, so nothing was written ("
+            + "; ".join(parts)
+            + "). Seed an empty database, or pass replace_real=True (--replace-real) to "
+            "replace them (audited)."
+        )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlglot import exp
 
 from resq import sqlfiles
@@ -80,22 +81,25 @@ class LoadReport:
     data_source: str
 
 
-def read_input(data: Any, spec: TableSpec) -> pa.Table:
+def read_input(data: Any, spec: TableSpec, null_markers: Iterable[str] = ()) -> pa.Table:
     """Arrow from pandas, Arrow, a list of records, or a CSV / Parquet / JSON file path.
 
     Nothing is guessed on the way: records take the union of every record's keys, a CSV
     file is read as text (only an empty field is NULL; validation parses each column by its
-    kind), and a column Arrow cannot type becomes text, so each bad cell is reported."""
+    kind), and a column Arrow cannot type becomes text, so each bad cell is reported.
+    A text cell exactly equal to one of ``null_markers`` is NULL (only text cells: a
+    number NaN never matches the marker ``nan``)."""
+    markers = tuple(str(m) for m in null_markers)
     if isinstance(data, pa.Table):
-        return data
+        return _marked(data, markers)
     if isinstance(data, pa.RecordBatch):
-        return pa.Table.from_batches([data])
+        return _marked(pa.Table.from_batches([data]), markers)
     if isinstance(data, (str, Path)):
-        return _read_file(Path(data), spec)
+        return _read_file(Path(data), spec, markers)
     if isinstance(data, list):
-        return _records_table(data, spec)
+        return _records_table(data, spec, markers)
     if type(data).__name__ == "DataFrame" and hasattr(data, "to_dict"):
-        return _pandas_table(data)
+        return _pandas_table(data, markers)
     raise ValidationError(
         f"cannot load {spec.name}",
         [
@@ -109,7 +113,28 @@ def read_input(data: Any, spec: TableSpec) -> pa.Table:
     )
 
 
-def _records_table(records: list[Any], spec: TableSpec) -> pa.Table:
+def _marked(table: pa.Table, markers: tuple[str, ...]) -> pa.Table:
+    """Text (and categorical text) cells equal to a null marker become NULL."""
+    if not markers:
+        return table
+    value_set = pa.array(markers, pa.string())
+    columns = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            if pa.types.is_dictionary(column.type):
+                column = pa.chunked_array([c.dictionary_decode() for c in column.chunks], kind)
+            hit = pc.is_in(column, value_set=value_set.cast(kind))
+            column = pc.if_else(hit, pa.scalar(None, kind), column)
+        columns[name] = column
+    return pa.table(columns)
+
+
+def _unmarked(values: list[Any], markers: tuple[str, ...]) -> list[Any]:
+    return [None if isinstance(v, str) and v in markers else v for v in values]
+
+
+def _records_table(records: list[Any], spec: TableSpec, markers: tuple[str, ...] = ()) -> pa.Table:
     """Arrow from a list of dicts, with a column for every key any record has (a record
     without the key has NULL there)."""
     bad = [i + 1 for i, r in enumerate(records) if not isinstance(r, Mapping)]
@@ -120,30 +145,33 @@ def _records_table(records: list[Any], spec: TableSpec) -> pa.Table:
         )
     names = list(dict.fromkeys(str(k) for r in records for k in r))
     rows = [{str(k): v for k, v in r.items()} for r in records]
-    return pa.table({name: column_of([r.get(name) for r in rows]) for name in names})
+    return pa.table(
+        {name: column_of(_unmarked([r.get(name) for r in rows], markers)) for name in names}
+    )
 
 
-def _pandas_table(frame: Any) -> pa.Table:
+def _pandas_table(frame: Any, markers: tuple[str, ...] = ()) -> pa.Table:
     """Arrow from a pandas frame; a column Arrow cannot convert (mixed types, integers
     beyond 64 bits) is built value by value instead. Categoricals arrive as dictionary
     columns, which validation reads as their values."""
-    try:
-        return pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        pass
     columns: dict[str, pa.Array] = {}
     for name in frame.columns:
         series = frame[name]
+        if series.dtype == object:
+            # Arrow would guess a type for mixed objects ([1.5, True] becomes 1.0, 1.0);
+            # NaN and None are missing, as pandas means them.
+            values = [None if v is None or v != v else v for v in series.tolist()]
+            columns[str(name)] = column_of(_unmarked(values, markers))
+            continue
         try:
-            columns[str(name)] = pa.Array.from_pandas(series)
+            column = pa.Array.from_pandas(series)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            columns[str(name)] = column_of(
-                [None if v is None or v != v else v for v in series.tolist()]
-            )
+            column = column_of([None if v != v else v for v in series.tolist()])
+        columns[str(name)] = _marked(pa.table({"c": column}), markers).column(0)
     return pa.table(columns)
 
 
-def _read_file(path: Path, spec: TableSpec) -> pa.Table:
+def _read_file(path: Path, spec: TableSpec, markers: tuple[str, ...] = ()) -> pa.Table:
     if not path.exists():
         raise ValidationError(
             f"cannot load {spec.name}", [Issue(None, "file", "no such file", str(path))]
@@ -157,10 +185,12 @@ def _read_file(path: Path, spec: TableSpec) -> pa.Table:
             # "true" is never a number and "NA" is a value unless named a null marker.
             return pacsv.read_csv(
                 path,
-                parse_options=pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ","),
+                parse_options=pacsv.ParseOptions(
+                    delimiter="\t" if suffix == ".tsv" else ",", newlines_in_values=True
+                ),
                 convert_options=pacsv.ConvertOptions(
                     column_types={c.name: pa.string() for c in spec.columns},
-                    null_values=[""],
+                    null_values=["", *markers],
                     strings_can_be_null=True,
                     quoted_strings_can_be_null=True,
                 ),
@@ -168,7 +198,7 @@ def _read_file(path: Path, spec: TableSpec) -> pa.Table:
         if suffix in {".parquet", ".pq"}:
             import pyarrow.parquet as pq
 
-            return pq.read_table(path)
+            return _marked(pq.read_table(path), markers)
         if suffix in {".json", ".jsonl", ".ndjson"}:
             text = path.read_text(encoding="utf-8")
             stripped = text.lstrip()
@@ -178,7 +208,7 @@ def _read_file(path: Path, spec: TableSpec) -> pa.Table:
                 records = [json.loads(line) for line in text.splitlines() if line.strip()]
             if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
                 raise ValueError("expected a JSON array of objects or one object per line")
-            return _records_table(records, spec)
+            return _records_table(records, spec, markers)
     except (pa.ArrowInvalid, ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(
             f"cannot load {spec.name}",
@@ -342,11 +372,9 @@ class WarehouseBackend(Backend):
             raise ValidationError(
                 f"cannot load {spec.name}", [Issue(None, "mode", "must be upsert or append", mode)]
             )
-        raw = read_input(data, spec)
+        raw = read_input(data, spec, null_markers)
         known = {ref: self._keys(ref) for ref in (spec.references or {}).values()}
-        checked = validate_table(
-            spec, raw, known=known, default_source=data_source, null_markers=null_markers
-        )
+        checked = validate_table(spec, raw, known=known, default_source=data_source)
         if mode == "append" and checked.num_rows:
             self._check_new_keys(spec, checked)
         now = now or utcnow()

@@ -81,13 +81,23 @@ def seed(
     seed_value: Annotated[
         int, typer.Option("--seed", help="Random seed: the same seed gives the same network.")
     ] = 42,
+    replace_real: Annotated[
+        bool,
+        typer.Option(
+            "--replace-real",
+            help="Replace REAL rows whose keys the simulated network uses (audited). "
+            "Without it, seeding refuses and writes nothing.",
+        ),
+    ] = False,
     actor: ActorOption = None,
 ) -> None:
     """Load a deterministic simulated network, every row labelled SIMULATED.
 
     Hospitals, PDS shops and NGOs (sectors rotate) in Bangalore and Delhi, with their
     stock, and vendors including Blinkit and Dunzo. The same seed gives the same network.
-    Re-seeding replaces the simulated rows with the same keys (stock is reset).
+    Re-seeding replaces the simulated rows with the same keys (stock is reset). REAL rows
+    are never touched: if one has a key the network uses, seeding names it and writes
+    nothing, unless --replace-real says to replace it.
 
     Examples:
 
@@ -101,7 +111,12 @@ def seed(
     engine = state.engine()
     with state.spinner(f"Seeding {orgs} organizations x {skus_per_org} items"):
         counts = engine.seed(
-            n_orgs=orgs, skus_per_org=skus_per_org, seed=seed_value, days=days, actor=actor
+            n_orgs=orgs,
+            skus_per_org=skus_per_org,
+            seed=seed_value,
+            days=days,
+            actor=actor,
+            replace_real=replace_real,
         )
     doc = {
         "rows": counts,

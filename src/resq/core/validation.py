@@ -28,9 +28,9 @@ from resq.errors import RowIssue, ValidationError
 
 SECTORS = ("HOSPITAL", "PDS", "NGO")
 DATA_SOURCES = ("REAL", "SIMULATED")
-CATEGORIES = ("OXYGEN", "MEDICINE", "RICE", "WHEAT", "KIT", "OTHER")
+CATEGORIES = ("OXYGEN", "MEDICINE", "RICE", "WHEAT", "KIT", "WATER", "OTHER")
 """Item categories. OXYGEN has the hospital rules (never held by a budget, haze uplift),
-RICE and WHEAT the PDS allotment cap; any other item is MEDICINE, KIT or OTHER."""
+RICE and WHEAT the PDS allotment cap; any other item is MEDICINE, KIT, WATER or OTHER."""
 MAX_TEXT = 1000
 
 # Plausible ranges, one place for loads, chaos and the core's order guard.
@@ -618,8 +618,9 @@ def _cast(
 
 def _whole(col: Col, raw: pa.Array, issues: list[RowIssue]) -> pa.Array | None:
     vals = np.asarray(raw.to_numpy(zero_copy_only=False), dtype=np.float64)
+    nulls = np.asarray(raw.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     with np.errstate(invalid="ignore"):
-        frac = ~np.isnan(vals) & (
+        frac = ~nulls & (
             ~np.isfinite(vals) | (np.mod(np.nan_to_num(vals), 1) != 0) | (np.abs(vals) >= 2**63)
         )
     if frac.any():
