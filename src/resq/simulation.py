@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from resq.core.sectors import ADVERSE_WEATHER, monthly_allotment_kg
+from resq.core.validation import MAX_LATENCY_MS, check_limit, control_character
 
 __all__ = [
     "ADVERSE_WEATHER",
@@ -821,6 +822,9 @@ class ChaosEvent:
 def _name(value: object, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+    found = control_character(value)
+    if found:
+        raise ValueError(f"{what} must not contain control characters (found {found})")
     return value.strip()
 
 
@@ -833,9 +837,8 @@ def _number(value: object, what: str) -> float:
 def drop_stock(org_id: str, sku: str, to: float = 0.0) -> ChaosEvent:
     """Set an item's current stock to `to` (default 0), as the demo's chaos button does."""
     org, item = _name(org_id, "org_id"), _name(sku, "sku")
-    level = _number(to, "to")
-    if not math.isfinite(level) or level < 0:
-        raise ValueError(f"drop_stock: stock must be a finite number >= 0, got {to!r}")
+    _number(to, "to")
+    level = check_limit(to, "drop_stock: stock", "quantity")
     return ChaosEvent(
         kind="stock",
         table="inventory_master",
@@ -867,8 +870,11 @@ def vendor_online(vendor: str, latency_ms: int | None = None) -> ChaosEvent:
     else:
         if isinstance(latency_ms, bool) or not isinstance(latency_ms, int | np.integer):
             raise ValueError(f"latency_ms must be a whole number of ms >= 0, got {latency_ms!r}")
-        if latency_ms < 0:
-            raise ValueError(f"latency_ms must be a whole number of ms >= 0, got {latency_ms!r}")
+        if not 0 <= latency_ms <= MAX_LATENCY_MS:
+            raise ValueError(
+                f"latency_ms must be a whole number of ms from 0 to {MAX_LATENCY_MS}, "
+                f"got {latency_ms!r}"
+            )
         latency = int(latency_ms)
     return ChaosEvent(
         kind="vendor",
@@ -900,11 +906,11 @@ def set_weather(city: str, condition: str) -> ChaosEvent:
 
 
 def spike_demand(org_id: str, sku: str, factor: float) -> ChaosEvent:
-    """Multiply an item's daily consumption by `factor` (> 0; below 1 lowers demand)."""
+    """Multiply an item's daily consumption by `factor` (> 0 and at most
+    resq.core.validation.MAX_FACTOR, 100; below 1 lowers demand)."""
     org, item = _name(org_id, "org_id"), _name(sku, "sku")
-    value = _number(factor, "factor")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"spike_demand: factor must be a finite number > 0, got {factor!r}")
+    _number(factor, "factor")
+    value = check_limit(factor, "spike_demand: factor", "factor", exclusive_low=True)
     return ChaosEvent(
         kind="demand",
         table="inventory_master",

@@ -372,3 +372,87 @@ def test_a_hostile_load_writes_all_or_nothing(
 
     if _check(rows, kind, markers, load) is None:
         assert _contents(backend) == before
+
+
+# --- codes keep their rules; the CLI names null markers; the docs state the ranges --------
+
+
+@pytest.mark.parametrize("written", ["Oxygen", " OXYGEN", "oxygen ", "OxYgEn"])
+def test_a_category_in_any_case_keeps_the_oxygen_rules(
+    backend: WarehouseBackend, written: str
+) -> None:
+    """Oxygen is never held by a budget cap: a zero budget still places the order."""
+    import resq
+
+    backend.load("organizations", [{"org_id": "H1", "org_name": "h", "sector": " hospital",
+                                    "city": "Bangalore", "budget_cap": 0.0}])  # fmt: skip
+    backend.load("vendors", [{"vendor_id": "Blinkit"}])
+    backend.load(
+        "catalog", [{"vendor_id": "Blinkit", "sku": "OXY", "city": "Bangalore", "price": 10.0}]
+    )
+    backend.load("inventory", [{"org_id": "H1", "sku": "OXY", "item_name": "Oxygen",
+                                "category": written, "current_stock": 0.0,
+                                "daily_consumption": 4.0}])  # fmt: skip
+    assert backend.read("inventory_master").column("category").to_pylist() == ["OXYGEN"]
+    resq.SelfHealingEngine(backend).heal()
+    orders = backend.read("purchase_orders").to_pylist()
+    assert [(o["sku"], o["status"]) for o in orders] == [("OXY", "PLACED")]
+
+
+def test_resq_load_takes_null_markers(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    import resq
+    from resq.cli import app
+
+    db = f"duckdb:///{tmp_path / 'm.duckdb'}"
+    env = {"RESQ_DB": None, "RESQ_ORG": None, "RESQ_ACTOR": None, "COLUMNS": "250"}
+    runner = CliRunner()
+    assert runner.invoke(app, ["--db", db, "init"], env=env).exit_code == 0
+    orgs = tmp_path / "orgs.csv"
+    orgs.write_text("org_id,org_name,sector,city,budget_cap\nNA,N/A,NGO,Delhi,NA\n", "utf-8")
+    plain = runner.invoke(app, ["--db", db, "load", "organizations", str(orgs)], env=env)
+    assert plain.exit_code != 0  # NA is not a number without the marker
+    assert "row 1, column 'budget_cap'" in plain.stdout + plain.stderr
+    marked = runner.invoke(
+        app,
+        ["--db", db, "load", "organizations", str(orgs), "--null-marker", "N/A",
+         "--null-marker", "NULL"],
+        env=env,
+    )  # fmt: skip
+    assert marked.exit_code != 0  # budget_cap NA is still a value: only N/A and NULL are markers
+    ok = runner.invoke(
+        app, ["--db", db, "load", "organizations", str(orgs), "--null-marker", "NA"], env=env
+    )
+    assert ok.exit_code != 0  # org_id NA is now missing: a required id
+    orgs.write_text("org_id,org_name,sector,city,budget_cap\nNA,N/A,NGO,Delhi,NULL\n", "utf-8")
+    good = runner.invoke(
+        app, ["--db", db, "load", "organizations", str(orgs), "--null-marker", "NULL"], env=env
+    )
+    assert good.exit_code == 0, good.stdout + good.stderr
+    rows = resq.connect(db).read("organizations").to_pylist()
+    assert [(r["org_id"], r["org_name"], r["budget_cap"]) for r in rows] == [("NA", "N/A", None)]
+
+
+def test_the_docs_state_the_ranges_the_code_enforces() -> None:
+    from resq.core import validation as v
+
+    text = (Path(__file__).parents[2] / "docs" / "backends.md").read_text(encoding="utf-8")
+    section = text[text.index("### What a load accepts") :]
+
+    def g(x: float) -> str:
+        return f"{x:g}".replace("e+0", "e").replace("e+", "e")
+
+    for phrase in (
+        f"0 to {g(v.MAX_QUANTITY)}",
+        f"0 to {g(v.MAX_LEAD_TIME_DAYS)} days",
+        f"up to {g(v.MAX_PACK_SIZE)}",
+        f"up to {g(v.MAX_FACTOR)}",
+        f"0 to {g(v.MAX_PRICE)}",
+        f"0 to {g(v.MAX_BUDGET)}",
+        f"1 to {v.MAX_PRIORITY}",
+        f"0 to {v.MAX_LATENCY_MS}",
+        f"above {g(v.MAX_ORDER_QUANTITY)}",
+        ", ".join(f"`{c}`" for c in v.CATEGORIES),
+    ):
+        assert phrase in section, phrase

@@ -29,7 +29,14 @@ from resq.core import urgency
 from resq.core.alerts import DEFAULT_POLICY, RoutingPolicy, stored_routing
 from resq.core.ordering import OPEN_STATUSES, OrderStatus, transition
 from resq.core.sectors import DEFAULT_SECTOR_CONFIG
-from resq.core.validation import TableSpec, column_of, table_spec, validate_table
+from resq.core.validation import (
+    MAX_ORDER_QUANTITY,
+    TableSpec,
+    check_limit,
+    column_of,
+    table_spec,
+    validate_table,
+)
 from resq.errors import (
     BackendError,
     ConflictError,
@@ -786,16 +793,22 @@ class WarehouseBackend(Backend):
             new_status = transition(order["status"], action)
             details: dict[str, Any] = {"from": order["status"], "to": new_status}
             if action == "set_quantity":
-                if (
-                    quantity is None
-                    or not (quantity > 0)
-                    or quantity != quantity
-                    or quantity == float("inf")
-                ):
+                try:
+                    quantity = check_limit(
+                        quantity, "quantity", "order_quantity", exclusive_low=True
+                    )
+                except ValueError:
                     raise ValidationError(
                         "cannot change the quantity",
-                        [Issue(None, "quantity", "must be a finite number > 0", quantity)],
-                    )
+                        [
+                            Issue(
+                                None,
+                                "quantity",
+                                f"must be a finite number > 0 and <= {MAX_ORDER_QUANTITY:g}",
+                                quantity,
+                            )
+                        ],
+                    ) from None
                 self.execute(
                     self.render(
                         "UPDATE purchase_orders SET quantity = ?, updated_at = ? WHERE po_id = ?"

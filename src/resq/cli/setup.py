@@ -152,8 +152,8 @@ def load(
         str,
         typer.Argument(
             metavar="TABLE",
-            help="organizations, inventory, vendors, catalog or sectors (or the full "
-            "table names inventory_master, vendor_catalog, sector_config).",
+            help="organizations, inventory, vendors, catalog, sectors or stock_history (or "
+            "the full table names inventory_master, vendor_catalog, sector_config).",
             show_default=False,
         ),
     ],
@@ -170,24 +170,44 @@ def load(
             case_sensitive=False,
         ),
     ] = LoadMode.upsert,
+    null_marker: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--null-marker",
+            metavar="TEXT",
+            help="Text that means a missing value, e.g. NA (repeat for more). Without it "
+            "only an empty field is missing and NA, NULL or nan are values.",
+            show_default=False,
+        ),
+    ] = None,
     actor: ActorOption = None,
 ) -> None:
     """Load your own data from a file, labelled REAL and validated as a whole.
 
     One bad row writes nothing; the error lists every bad row, column and reason.
+    Values are kept exactly or refused: unknown columns, true/false in number columns,
+    numbers outside their plausible range (stock and consumption 0 to 1e9, lead time 0
+    to 365 days, pack size above 0 up to 1e6), unknown codes and control characters in
+    ids and names are errors. Codes (sector, category, data_source) may be in any case
+    and padded: they are stored trimmed and upper-cased. The full rules: "What a load
+    accepts" in docs/backends.md.
 
     Examples:
 
     ```
     resq load organizations orgs.csv
     resq load inventory stock.parquet --mode append
+    resq load inventory stock.csv --null-marker NA --null-marker NULL
+    resq load stock_history history.csv
     ```
     """
     state = State.of(ctx)
     state.refuse_org("load")
     backend = state.backend()
     with state.spinner(f"Validating and loading {file}"):
-        report = backend.load(table, file, mode=mode.value, actor=actor)
+        report = backend.load(
+            table, file, mode=mode.value, actor=actor, null_markers=tuple(null_marker or ())
+        )
     doc = {
         "table": report.table,
         "rows": report.rows,

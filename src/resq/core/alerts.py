@@ -48,6 +48,7 @@ class AlertKind(StrEnum):
     NO_VENDOR = "NO_VENDOR"  # an order is pending because no vendor is online
     BUDGET_HOLD = "BUDGET_HOLD"  # an order waits for approval because of a budget cap
     ALLOTMENT_EXHAUSTED = "ALLOTMENT_EXHAUSTED"  # a PDS cap left nothing to order
+    DATA_ERROR = "DATA_ERROR"  # the item's numbers give no plausible order: held, not ordered
 
 
 def severity(status: Any, sector: Any, category: Any = None, disaster_zone: Any = False) -> Any:
@@ -248,7 +249,9 @@ def alerts_for(proposals: Any) -> Any:
 
     A CRITICAL item raises CRITICAL_STOCK; an order pending a vendor raises NO_VENDOR (one
     step more urgent); an order held by a budget raises BUDGET_HOLD; a PDS item whose
-    monthly allotment is used up raises ALLOTMENT_EXHAUSTED. Each alert's dedup key is
+    monthly allotment is used up raises ALLOTMENT_EXHAUSTED; an item held because its
+    numbers give no plausible quantity (action HELD) raises DATA_ERROR naming the item, as
+    urgent as the stock situation. Each alert's dedup key is
     its kind and the item's shortfall episode (``KIND:idempotency key``), so re-runs never
     raise it twice. The warehouse derives the alert id and links the order.
     """
@@ -264,6 +267,7 @@ def alerts_for(proposals: Any) -> Any:
         AlertKind.NO_VENDOR: eq_mask(order_status, "PENDING_VENDOR"),
         AlertKind.BUDGET_HOLD: eq_mask(order_status, "PENDING_APPROVAL"),
         AlertKind.ALLOTMENT_EXHAUSTED: eq_mask(col("action"), "CAPPED"),
+        AlertKind.DATA_ERROR: eq_mask(col("action"), "HELD"),
     }
     # Only the columns alerts read are taken per kind (never the bulky reason).
     used = [c for c in _ALERT_INPUTS if c in proposals.column_names]
@@ -355,6 +359,15 @@ def _messages(kind: AlertKind, rows: Any) -> Any:
         ),
         AlertKind.ALLOTMENT_EXHAUSTED: pa.scalar(
             "; the month's PDS allotment is used up, nothing ordered", pa.string()
+        ),
+        AlertKind.DATA_ERROR: pc.binary_join_element_wise(
+            pa.scalar("; nothing ordered: the data of "),
+            rows["sku"],
+            pa.scalar(
+                " gives no plausible quantity (check its stock, consumption, pack size and "
+                "lead time)"
+            ),
+            "",
         ),
     }
     tail = tails[kind]

@@ -32,6 +32,7 @@ from resq.core._columns import (
     to_float,
 )
 from resq.core.sectors import BUDGET_EXEMPT_CATEGORIES, ENTITLED_CATEGORIES, monthly_allotment_kg
+from resq.core.validation import MAX_ORDER_QUANTITY
 
 
 class OrderStatus(StrEnum):
@@ -54,6 +55,7 @@ class Action(StrEnum):
     ORDER = "ORDER"  # a new purchase order (placed, held for approval, or pending a vendor)
     COVERED = "COVERED"  # an open order already covers this shortfall
     CAPPED = "CAPPED"  # a compliance cap leaves nothing to order (alerted, not ordered)
+    HELD = "HELD"  # the item's numbers give no plausible quantity (a data-error alert, no order)
 
 
 # ---------------------------------------------------------------- safety stock
@@ -244,13 +246,14 @@ PASS_THROUGH = ("sector", "city", "category", "item_name", "unit", "disaster_zon
 
 REJECTED_TYPE = pa.list_(pa.struct([("vendor", pa.string()), ("why", pa.string())]))
 
-_ACTIONS = [a.value for a in (Action.ORDER, Action.COVERED, Action.CAPPED)]
+_ACTIONS = [a.value for a in (Action.ORDER, Action.COVERED, Action.CAPPED, Action.HELD)]
 _ORDER_STATUSES = [
     s.value for s in (OrderStatus.PLACED, OrderStatus.PENDING_APPROVAL, OrderStatus.PENDING_VENDOR)
 ]
 _RULES = ["days_remaining <= critical_days", "days_remaining - lead_time <= critical_days"]
 
 
+@np.errstate(over="ignore", invalid="ignore")  # implausible numbers are held, not warned
 def plan_orders(
     candidates: pa.Table, vendor_options: pa.Table, options: PlanOptions | None = None
 ) -> pa.Table:
@@ -304,8 +307,17 @@ def plan_orders(
     allotment_binds = entitled & (qty > cap_qty)
     qty = np.where(allotment_binds, cap_qty, qty)
 
-    capped = ~covered & (qty <= 0)
-    ordering = ~covered & ~capped
+    # Never order what the numbers cannot mean: a non-finite input or a quantity that is
+    # not finite or above MAX_ORDER_QUANTITY holds the item (a DATA_ERROR alert) instead.
+    with np.errstate(invalid="ignore"):
+        plausible = np.isfinite(qty) & (qty <= MAX_ORDER_QUANTITY)
+    for values in (stock, rate, target, lead, pack, open_qty):
+        plausible &= np.isfinite(values)
+    for name in ("lead_time_days", "weather_delay_days", "open_order_qty", "pack_size"):
+        plausible &= ~np.isinf(num(name))  # NaN there means missing (a default); inf does not
+    held = ~covered & ~plausible
+    capped = ~covered & ~held & (qty <= 0)
+    ordering = ~covered & ~capped & ~held
     qty = np.where(ordering, qty, 0.0)
     price = np.where(has_vendor, vendor.price, np.nan)
     cost = np.where(ordering & has_vendor, qty * price, 0.0)
@@ -318,11 +330,11 @@ def plan_orders(
     status_code[ordering] = 0
     status_code[ordering & over_budget] = 1
     status_code[ordering & ~has_vendor] = 2
-    action_code = np.where(covered, 1, np.where(capped, 2, 0))
+    action_code = np.where(covered, 1, np.where(capped, 2, np.where(held, 3, 0)))
     simulated = vendor.simulated | ~eq_mask(text("data_source"), "REAL")
     # a cap is recorded only where it bound: never on a covered row, and the budget only
     # where it held a real order (not a capped or pending-vendor row)
-    allotment_cap = allotment_binds & ~covered
+    allotment_cap = allotment_binds & ~covered & ~held
     budget_cap = over_budget & ordering & has_vendor
 
     # Build the result most urgent first: numbers are reordered in numpy, text and lists
