@@ -511,12 +511,26 @@ def test_drop_stock_rejects_non_numbers(to: object) -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(rst.names.filter(lambda s: s.strip() != ""))
+@given(rst.names.filter(lambda s: s.strip() != "" and not rst.has_control(s)))
 def test_chaos_keys_carry_names_verbatim(name: str) -> None:
     # Names are values for bound parameters, never identifiers: kept as given (stripped).
     assert sim.drop_stock(name, name).key == {"org_id": name.strip(), "sku": name.strip()}
     assert sim.vendor_offline(name).key == {"vendor": name.strip()}
     assert sim.set_weather(name, "Flood").key == {"city": name.strip()}
+
+
+@settings(max_examples=25, deadline=None)
+@given(rst.control_texts.filter(lambda s: s.strip() != ""))
+def test_chaos_refuses_names_with_control_characters(name: str) -> None:
+    # As a load does: a newline or an escape in a name would break messages and headers.
+    for make in (
+        lambda: sim.drop_stock(name, "OXY-CYL"),
+        lambda: sim.spike_demand("H1", name, 2.0),
+        lambda: sim.vendor_offline(name),
+        lambda: sim.set_weather(name, "Flood"),
+    ):
+        with pytest.raises(ValueError, match="control characters"):
+            make()
 
 
 @pytest.mark.parametrize("bad", ["", "   ", None, 3])
@@ -571,8 +585,9 @@ def test_demand_chaos_rejects_bad_factors(factor: float) -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.floats(min_value=1e-6, max_value=1e6))
+@given(st.floats(min_value=1e-6, max_value=100.0))
 def test_demand_chaos_accepts_positive_factors(factor: float) -> None:
+    """Any factor above 0 up to resq.core.validation.MAX_FACTOR (100)."""
     assert sim.spike_demand("A", "B", factor).values["demand_factor"] == factor
 
 

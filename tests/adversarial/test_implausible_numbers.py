@@ -209,6 +209,7 @@ def test_chaos_demand_1e308_is_refused_through_the_cli(tmp_path: Any) -> None:
     db = f"duckdb:///{tmp_path / 'c.duckdb'}"
     env = {"RESQ_DB": None, "RESQ_ORG": None, "RESQ_ACTOR": None, "COLUMNS": "250"}
     runner = CliRunner()
+    assert runner.invoke(app, ["--db", db, "init"], env=env).exit_code == 0
     assert (
         runner.invoke(app, ["--db", db, "seed", "--orgs", "1", "--days", "0"], env=env).exit_code
         == 0
