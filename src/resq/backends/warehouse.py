@@ -227,6 +227,10 @@ def _read_file(path: Path, spec: TableSpec, markers: tuple[str, ...] = ()) -> pa
     )
 
 
+# Loading these tables adds cities or vendors, whose signals are refreshed at once.
+SIGNAL_INPUTS = frozenset({"organizations", "vendors"})
+
+
 class WarehouseBackend(Backend):
     """The shared operations; subclasses provide the primitives of one engine."""
 
@@ -400,6 +404,10 @@ class WarehouseBackend(Backend):
                 now=now,
             )
         self._mark_changed()
+        if spec.name in SIGNAL_INPUTS:
+            # New cities and vendors get their signals now, so every read after a load
+            # shows current weather and vendor status, not only the next heal.
+            self.refresh_signals(now=now)
         return LoadReport(spec.name, checked.num_rows, data_source)
 
     def _keys(self, table: str) -> list[str]:
@@ -609,6 +617,17 @@ class WarehouseBackend(Backend):
         return rows[0]
 
     # ------------------------------------------------------------------ signals and chaos
+
+    def signals_as_of(self) -> dict[str, Any]:
+        """When the external signals were last set: the newest weather and vendor status
+        (None when there are none), so a reader can say how old they are."""
+        row = self.fetch(
+            self.render(
+                "SELECT (SELECT MAX(updated_at) FROM city_weather) AS weather_at, "
+                "(SELECT MAX(checked_at) FROM vendor_status) AS vendor_status_at"
+            )
+        ).to_pylist()[0]
+        return dict(row)
 
     def refresh_signals(self, *, now: datetime | None = None) -> None:
         """Weather per city and vendor status from the simulation, unless chaos set them."""

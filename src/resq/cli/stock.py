@@ -77,11 +77,19 @@ def status(
             .read("stock_analysis", org_id=org, where=where, order_by=urgency.ITEMS)
             .to_pylist()
         )
+        signals = state.backend().signals_as_of()
     counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("CRITICAL", "WARNING", "OK")}
     sources = sorted({str(r["data_source"]) for r in rows})
     if state.json:
         state.emit(
-            {"org": org, "filters": where, "counts": counts, "sources": sources, "items": rows}
+            {
+                "org": org,
+                "filters": where,
+                "counts": counts,
+                "sources": sources,
+                "signals": signals,
+                "items": rows,
+            }
         )
         return
     from resq.cli import _render
@@ -98,6 +106,11 @@ def status(
     state.out.print(
         f"{len(rows)} item{'s' if len(rows) != 1 else ''}: {summary}. "
         f"Data source: {', '.join(sources) or '-'}.",
+        markup=False,
+    )
+    state.out.print(
+        f"Signals as of: weather {_text.when(signals['weather_at'])}, "
+        f"vendor status {_text.when(signals['vendor_status_at'])}.",
         markup=False,
     )
     _render.simulated_note(state.out, rows)
