@@ -389,7 +389,15 @@ def test_audit_lists_events_and_verifies(healed: str) -> None:
     assert [e["seq"] for e in limited] == [e["seq"] for e in events[-3:]]
     assert "intact" in ok(healed, "audit", "--verify").stdout
     check = as_json(healed, "audit", "--verify")
-    assert check == {"ok": True, "checked": len(events), "broken_seq": None, "problem": None}
+    assert check == {
+        "ok": True,
+        "checked": len(events),
+        "broken_seq": None,
+        "problem": None,
+        "keyed_from": None,
+        "repairs": [],
+        "anchored": None,
+    }
 
 
 # ---------------------------------------------------------------------- tenants

@@ -214,68 +214,93 @@ class WebhookChannel:
             "Idempotency-Key": neutralise(n.delivery_key),
             "X-Resq-Delivery-Key": neutralise(n.delivery_key),
         }
-        body = self.body(n)
-        deadline = time.monotonic() + c.timeout_s
-        origin = _origin(url)
-        for _hop in range(MAX_REDIRECTS + 1):
-            headers = {**base, **own} if _origin(url) == origin else base
-            status, reason, location = self._post(url, body, headers, deadline)
-            if 200 <= status < 300:
-                return f"HTTP {status}"
-            if status in {307, 308} and location:
-                target = urllib.parse.urljoin(url, location)
-                if urllib.parse.urlsplit(url).scheme == "https" and not target.startswith(
-                    "https://"
-                ):
-                    raise DeliveryError(
-                        f"webhook redirected (HTTP {status}) from https to {target}: "
-                        "not followed, the alert would leave TLS",
-                        permanent=True,
-                    )
-                url = target
-                continue
-            if 300 <= status < 400:
-                where = neutralise(location or "nowhere")
-                raise DeliveryError(
-                    f"webhook answered HTTP {status} {reason} (redirect to {where}): not"
-                    " delivered, only a 307 or 308 redirect re-sends the POST with its body;"
-                    " point the channel's url at the final address"
-                )
-            transient = status in {408, 425, 429} or status >= 500
-            raise DeliveryError(f"webhook answered HTTP {status} {reason}", permanent=not transient)
-        raise DeliveryError(f"webhook redirected more than {MAX_REDIRECTS} times: not delivered")
+        return post(url, self.body(n), base, own, timeout_s=c.timeout_s, ca_file=c.ca_file)
 
-    def _post(
-        self, url: str, body: bytes, headers: Mapping[str, str], deadline: float
-    ) -> tuple[int, str, str | None]:
-        """One POST within ``deadline``: (status, reason, Location)."""
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise DeliveryError(f"webhook url {neutralise(url)!r} is not http(s)", permanent=True)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise DeliveryError(_late(self.config.timeout_s))
-        conn: http.client.HTTPConnection
-        if parts.scheme == "https":
-            context = ssl.create_default_context(cafile=self.config.ca_file)
-            conn = http.client.HTTPSConnection(
-                parts.hostname, parts.port, timeout=remaining, context=context
+
+def post_json(url: str, document: Mapping[str, Any], *, timeout_s: float = 10.0) -> str:
+    """POST one JSON document with the webhook channel's rules (redirects, deadline)."""
+    body = json.dumps(document, sort_keys=True).encode()
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+    return post(url, body, headers, {}, timeout_s=timeout_s)
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    own: Mapping[str, str],
+    *,
+    timeout_s: float,
+    ca_file: str | None = None,
+) -> str:
+    """POST ``body`` within one deadline of ``timeout_s`` for the whole exchange, following
+    only 307/308 redirects (which re-send the body); ``own`` headers (credentials) go only to
+    the origin of ``url``. Returns a receipt; raises :class:`DeliveryError`."""
+    deadline = time.monotonic() + timeout_s
+    origin = _origin(url)
+    for _hop in range(MAX_REDIRECTS + 1):
+        sent = {**headers, **own} if _origin(url) == origin else dict(headers)
+        status, reason, location = _post(url, body, sent, deadline, timeout_s, ca_file)
+        if 200 <= status < 300:
+            return f"HTTP {status}"
+        if status in {307, 308} and location:
+            target = urllib.parse.urljoin(url, location)
+            if urllib.parse.urlsplit(url).scheme == "https" and not target.startswith("https://"):
+                raise DeliveryError(
+                    f"webhook redirected (HTTP {status}) from https to {neutralise(target)}: "
+                    "not followed, the alert would leave TLS",
+                    permanent=True,
+                )
+            url = target
+            continue
+        if 300 <= status < 400:
+            where = neutralise(location or "nowhere")
+            raise DeliveryError(
+                f"webhook answered HTTP {status} {reason} (redirect to {where}): not"
+                " delivered, only a 307 or 308 redirect re-sends the POST with its body;"
+                " point the channel's url at the final address"
             )
-        else:
-            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=remaining)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        try:
-            with deadline_guard(deadline, lambda: conn.sock):
-                conn.request("POST", path, body=body, headers=dict(headers))
-                response = conn.getresponse()
-                response.read(MAX_RESPONSE_BYTES)
-            return response.status, response.reason, response.getheader("Location")
-        except (http.client.HTTPException, OSError, ValueError) as exc:
-            if time.monotonic() >= deadline:
-                raise DeliveryError(_late(self.config.timeout_s)) from None
-            raise DeliveryError(f"webhook unreachable: {neutralise(exc)}") from None
-        finally:
-            conn.close()
+        transient = status in {408, 425, 429} or status >= 500
+        raise DeliveryError(f"webhook answered HTTP {status} {reason}", permanent=not transient)
+    raise DeliveryError(f"webhook redirected more than {MAX_REDIRECTS} times: not delivered")
+
+
+def _post(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    deadline: float,
+    timeout_s: float,
+    ca_file: str | None,
+) -> tuple[int, str, str | None]:
+    """One POST within ``deadline``: (status, reason, Location)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise DeliveryError(f"webhook url {neutralise(url)!r} is not http(s)", permanent=True)
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise DeliveryError(_late(timeout_s))
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        context = ssl.create_default_context(cafile=ca_file)
+        conn = http.client.HTTPSConnection(
+            parts.hostname, parts.port, timeout=remaining, context=context
+        )
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=remaining)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        with deadline_guard(deadline, lambda: conn.sock):
+            conn.request("POST", path, body=body, headers=dict(headers))
+            response = conn.getresponse()
+            response.read(MAX_RESPONSE_BYTES)
+        return response.status, response.reason, response.getheader("Location")
+    except (http.client.HTTPException, OSError, ValueError) as exc:
+        if time.monotonic() >= deadline:
+            raise DeliveryError(_late(timeout_s)) from None
+        raise DeliveryError(f"webhook unreachable: {neutralise(exc)}") from None
+    finally:
+        conn.close()
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

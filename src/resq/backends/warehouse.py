@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,15 @@ TENANT_TABLES: dict[str, str | None] = {
     "city_weather": None,
     "stock_history": "org_id",
 }
+
+
+AUDIT_KEY_ENV = "RESQ_AUDIT_KEY"
+
+
+def audit_key() -> bytes | None:
+    """The audit HMAC key from ``RESQ_AUDIT_KEY`` (None when unset: plain SHA-256)."""
+    value = os.environ.get(AUDIT_KEY_ENV)
+    return value.encode() if value else None
 
 
 def utcnow() -> datetime:
@@ -259,13 +269,21 @@ class WarehouseBackend(Backend):
                 self.execute(self._file("schema", i))
             self._upgrade(before, now)
             self._seed_sector_config(now)
-            self.execute(
-                self.render(
-                    "INSERT INTO audit_head (id, seq, hash) SELECT 1, 0, ? WHERE NOT EXISTS "
-                    "(SELECT 1 FROM audit_head)"
-                ),
-                [audit_chain.GENESIS],
-            )
+            self._ensure_audit_head(now)
+            key = audit_key()
+            last = self._audit_last()
+            if key is not None and (last is None or not audit_chain.is_keyed(last["hash"])):
+                # From here on every row is keyed; verify with the key requires it.
+                self.append_audit(
+                    [
+                        {
+                            "actor": "resq",
+                            "action": "audit.keyed",
+                            "details": {"description": "audit hashes are HMACs from here on"},
+                        }
+                    ],
+                    now=now,
+                )
         self.install_functions()
         self.create_analysis()
         after = self.schema_version()
@@ -473,12 +491,11 @@ class WarehouseBackend(Backend):
         ]
         if not prepared:
             return 0
+        key = audit_key()
         with self.transaction():
-            head = self.fetch(
-                self.render("SELECT seq, hash FROM audit_head WHERE id = 1")
-            ).to_pylist()
-            seq, prev = (head[0]["seq"], head[0]["hash"]) if head else (0, audit_chain.GENESIS)
-            rows = audit_chain.chain(prepared, prev, seq + 1)
+            head = self._ensure_audit_head(now)
+            seq, prev = head["seq"], head["hash"]
+            rows = audit_chain.chain(prepared, prev, seq + 1, key)
             table = pa.Table.from_pylist(rows, schema=_AUDIT_SCHEMA)
             self.stage("resq_stage_audit", table)
             self.execute(
@@ -509,29 +526,114 @@ class WarehouseBackend(Backend):
         :meth:`transaction`."""
         return self.transaction()
 
-    def verify_audit(self) -> audit_chain.ChainCheck:
-        """Walk the whole chain; report the first edited, deleted or re-linked row."""
+    def _audit_head(self) -> dict[str, Any] | None:
+        rows = self.fetch(self.render("SELECT seq, hash FROM audit_head WHERE id = 1")).to_pylist()
+        return rows[0] if rows else None
+
+    def _audit_last(self) -> dict[str, Any] | None:
+        rows = self.fetch(
+            self.render("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        ).to_pylist()
+        return rows[0] if rows else None
+
+    def _ensure_audit_head(self, now: datetime) -> dict[str, Any]:
+        """The chain head, repaired first when it is missing or behind the log.
+
+        A missing head is recomputed from the log's newest row, and a head behind the log
+        (rewound) is moved to it; each repair is itself audited (``audit.head_repaired``),
+        so the log keeps the evidence. A head *ahead* of the log is left as it is: rows
+        were deleted, and the next row links to the missing one, so verify keeps reporting
+        it.
+        """
+        head, last = self._audit_head(), self._audit_last()
+        if head is not None and (last is None or head["seq"] >= last["seq"]):
+            return head
+        target = last or {"seq": 0, "hash": audit_chain.GENESIS}
+        if head is None:
+            reason = "the chain head was missing"
+            self.execute(
+                self.render("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)"),
+                [target["seq"], target["hash"]],
+            )
+        else:
+            reason = f"the chain head was at event {head['seq']}, behind the log"
+            self.execute(
+                self.render(
+                    "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ? AND hash = ?"
+                ),
+                [target["seq"], target["hash"], head["seq"], head["hash"]],
+            )
+        if last is None:
+            return dict(target)  # an empty log: the genesis head needs no repair event
+        self.append_audit(
+            [
+                {
+                    "actor": "resq",
+                    "action": audit_chain.HEAD_REPAIRED,
+                    "details": {
+                        "description": f"{reason}; recomputed from event {target['seq']}",
+                        "head_seq": None if head is None else head["seq"],
+                        "log_seq": target["seq"],
+                    },
+                }
+            ],
+            now=now,
+        )
+        return self._audit_head() or dict(target)
+
+    def verify_audit(self, anchor: audit_chain.Anchor | None = None) -> audit_chain.ChainCheck:
+        """Walk the whole chain; report the first edited, deleted or re-linked row, a
+        missing or rewound head, and (with ``anchor``) a chain that no longer extends it.
+        Keyed rows are checked with ``RESQ_AUDIT_KEY``."""
         rows = self.fetch(self.render("SELECT * FROM audit_log ORDER BY seq")).to_pylist()
-        check = audit_chain.verify_chain(rows)
+        check = audit_chain.verify_chain(rows, key=audit_key())
         if not check.ok:
             return check
-        head = self.fetch(self.render("SELECT seq, hash FROM audit_head WHERE id = 1")).to_pylist()
-        if (
-            head
-            and rows
-            and (head[0]["seq"] != rows[-1]["seq"] or head[0]["hash"] != rows[-1]["hash"])
-        ):
-            return audit_chain.ChainCheck(
-                False,
-                check.checked,
-                rows[-1]["seq"] + 1,
-                "the newest rows were deleted (chain head does not match)",
+        head = self._audit_head()
+        last_seq = rows[-1]["seq"] if rows else 0
+        last_hash = rows[-1]["hash"] if rows else audit_chain.GENESIS
+        problem: str | None = None
+        if head is None:
+            problem = "the chain head is missing (deleted): newest rows may have been removed"
+        elif head["seq"] > last_seq:
+            problem = (
+                f"the newest rows were deleted (the chain head is at event {head['seq']}, "
+                f"the log ends at {last_seq})"
             )
-        if head and not rows and head[0]["seq"] != 0:
-            return audit_chain.ChainCheck(
-                False, 0, 1, "audit rows were deleted (chain head does not match)"
+        elif head["seq"] < last_seq:
+            problem = (
+                f"the chain head was rewound (it is at event {head['seq']}, "
+                f"the log ends at {last_seq})"
             )
+        elif head["hash"] != last_hash:
+            problem = "the chain head's hash does not match the newest row (rewritten)"
+        if problem is not None:
+            return replace(check, ok=False, broken_seq=last_seq + 1, problem=problem)
+        if anchor is not None:
+            at = next((r for r in rows if r["seq"] == anchor.seq), None)
+            if at is None:
+                return replace(
+                    check,
+                    ok=False,
+                    broken_seq=anchor.seq,
+                    problem=f"the anchored event {anchor.seq} is gone: the log was cut back "
+                    f"below the anchor (it ends at {last_seq})",
+                )
+            if at["hash"] != anchor.hash:
+                return replace(
+                    check,
+                    ok=False,
+                    broken_seq=anchor.seq,
+                    problem=f"event {anchor.seq} no longer has the anchored hash (rewritten)",
+                )
+            return replace(check, anchored=anchor.seq)
         return check
+
+    def audit_anchor(self, *, now: datetime | None = None) -> audit_chain.Anchor:
+        """The head of the chain now, to keep outside the database."""
+        now = now or utcnow()
+        head = self._audit_head() or {"seq": 0, "hash": audit_chain.GENESIS}
+        return audit_chain.Anchor(int(head["seq"]), str(head["hash"]), now.isoformat())
 
     # ------------------------------------------------------------------ reads
 

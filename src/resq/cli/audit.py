@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from resq.cli import _text
 from resq.cli._runtime import EXIT_CHECK_FAILED, State
+
+if TYPE_CHECKING:
+    from resq.core.audit import Anchor
+
+app = typer.Typer(invoke_without_command=True)
 
 AUDIT_COLUMNS = [
     ("seq", "#"),
@@ -33,6 +39,7 @@ def summary(details: object, width: int = 90) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+@app.callback()
 def audit(
     ctx: typer.Context,
     verify: Annotated[
@@ -40,9 +47,19 @@ def audit(
         typer.Option(
             "--verify",
             help="Walk the whole hash chain and report the first edited, deleted or "
-            "re-linked event; exits 1 when the log was tampered with.",
+            "re-linked event, a missing or rewound head, or a chain that no longer extends "
+            "--anchor; exits 1 when the log was tampered with.",
         ),
     ] = False,
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor",
+            metavar="ANCHOR",
+            help="With --verify: an anchor from `resq audit anchor` (its JSON, SEQ:HASH, or "
+            "a file holding either); the chain must still contain that event with that hash.",
+        ),
+    ] = None,
     limit: Annotated[
         int, typer.Option("--limit", min=0, help="Show the newest N events (0: all).")
     ] = 50,
@@ -54,23 +71,38 @@ def audit(
     ```
     resq audit --limit 20
     resq audit --verify
+    resq audit --verify --anchor anchor.json
     ```
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    if anchor is not None and not verify:
+        raise typer.BadParameter("--anchor needs --verify", param_hint="--anchor")
+    parsed = _anchor(anchor) if anchor is not None else None
     state = State.of(ctx)
     org = state.scope()
     backend = state.backend()
     if verify:
         with state.spinner("Verifying the audit chain"):
-            check = backend.verify_audit()
+            check = backend.verify_audit(parsed)
         doc = check.as_dict()
         if state.json:
             state.emit(doc)
         elif check.ok:
             state.out.print(
                 f"Audit log intact: {check.checked} events verified, hash chain unbroken"
+                + (f", extends the anchor at event {check.anchored}" if check.anchored else "")
+                + (f", keyed from event {check.keyed_from}" if check.keyed_from else "")
                 + (" (the chain is shared, so it is verified in full)." if org else "."),
                 markup=False,
             )
+            for seq in check.repairs:
+                state.out.print(
+                    f"Note: event {seq} repaired a missing or rewound chain head; rows deleted "
+                    "before it cannot be told apart from a chain that ended there "
+                    "(an older anchor can).",
+                    markup=False,
+                )
         else:
             from rich.text import Text
 
@@ -102,3 +134,66 @@ def audit(
         title="Audit log" + (f" for {org}" if org else ""),
         empty="no events",
     )
+
+
+def _anchor(value: str) -> Anchor:
+    from resq.core.audit import Anchor
+
+    text = value
+    path = Path(value)
+    if not value.lstrip().startswith("{") and path.is_file():
+        text = path.read_text(encoding="utf-8")
+    try:
+        return Anchor.parse(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--anchor") from None
+
+
+@app.command("anchor")
+def anchor_command(
+    ctx: typer.Context,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Also write the anchor to this file (kept outside the database)."
+        ),
+    ] = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook",
+            metavar="URL",
+            help="Also POST the anchor as JSON to this URL (redirects and deadline as for "
+            "alert webhooks).",
+        ),
+    ] = None,
+) -> None:
+    """Print the head of the audit chain (event number, hash, time) to keep elsewhere.
+
+    A copy kept outside the database lets `resq audit --verify --anchor` detect a chain that
+    was cut back and had its head rewound to match.
+
+    Examples:
+
+    ```
+    resq audit anchor
+    resq audit anchor --output /safe/place/resq-anchor.json
+    resq audit --verify --anchor /safe/place/resq-anchor.json
+    ```
+    """
+    state = State.of(ctx)
+    taken = state.backend().audit_anchor()
+    if output is not None:
+        output.write_text(taken.text() + "\n", encoding="utf-8")
+    if webhook is not None:
+        from resq.alerting.channels import DeliveryError, post_json
+
+        try:
+            post_json(webhook, taken.as_dict())
+        except DeliveryError as exc:
+            typer.echo(f"error: the anchor was not sent: {exc}", err=True)
+            raise typer.Exit(EXIT_CHECK_FAILED) from None
+    if state.json:
+        state.emit(taken.as_dict())
+    else:
+        state.out.print(taken.text(), markup=False, soft_wrap=True)
