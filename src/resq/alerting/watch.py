@@ -185,13 +185,19 @@ class Watcher:
             self._report(report)
             return report
         try:
+            lost: str | None = None
             if self._lock is not None:
                 try:
-                    self._lock.renew(backend)
+                    lost = self._lock.renew(backend)
                 except Exception as exc:
+                    lost = None
                     log.warning("tick %d: could not renew the watch lease: %s", self._ticks, exc)
+                if lost is not None:
+                    # Another watcher holds the lease: this one must not act.
+                    log.error("tick %d: %s", self._ticks, lost)
+                    report.steps.append(StepResult("lease", False, 0.0, error=lost))
             for name in STEPS:
-                if self._stop.is_set():
+                if self._stop.is_set() or lost is not None:
                     break
                 report.steps.append(self._step(name, backend))
         finally:
@@ -276,10 +282,11 @@ class Watcher:
             if not file_db:
                 self._backend = backend
         holder = _holder()
+        # The lease row in the database is the authority; beside a DuckDB file, an OS lock
+        # on a lock file refuses a second watcher sooner, but deleting it changes nothing.
+        lease = _LeaseLock(ttl_s=max(60.0, 3 * self.interval + 30.0))
         lock: _Lock = (
-            _FileLock(Path(str(path) + ".watch.lock"))
-            if file_db
-            else _LeaseLock(ttl_s=max(60.0, 3 * self.interval + 30.0))
+            _FileAndLease(_FileLock(Path(str(path) + ".watch.lock")), lease) if file_db else lease
         )
         try:
             lock.acquire(backend, holder, str(path or "this database"))
@@ -299,7 +306,7 @@ class Watcher:
         finally:
             self._lock = None
             try:
-                if isinstance(lock, _LeaseLock):
+                if lock.needs_backend:
                     b = self._open()
                     try:
                         lock.release(b)
@@ -357,11 +364,14 @@ def _describe(holder: dict[str, Any]) -> str:
 
 
 class _Lock:
+    needs_backend = False  # release needs the database (a lease row)
+
     def acquire(self, backend: WarehouseBackend, holder: dict[str, Any], db: str) -> None:
         raise NotImplementedError
 
-    def renew(self, backend: WarehouseBackend) -> None:
-        """Keep holding the lock (a lease must be renewed; a file lock need not)."""
+    def renew(self, backend: WarehouseBackend) -> str | None:
+        """Keep holding the lock; returns why it is lost (another holder), None if held."""
+        return None
 
     def release(self, backend: WarehouseBackend | None) -> None:
         raise NotImplementedError
@@ -430,10 +440,38 @@ def _unlock(fd: int) -> None:
     fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+class _FileAndLease(_Lock):
+    """The lock file first (a quick refusal), then the lease (the authority)."""
+
+    needs_backend = True
+
+    def __init__(self, file: _FileLock, lease: _LeaseLock) -> None:
+        self.file, self.lease = file, lease
+
+    def acquire(self, backend: WarehouseBackend, holder: dict[str, Any], db: str) -> None:
+        self.file.acquire(backend, holder, db)
+        try:
+            self.lease.acquire(backend, holder, db)
+        except BaseException:
+            self.file.release(None)
+            raise
+
+    def renew(self, backend: WarehouseBackend) -> str | None:
+        return self.lease.renew(backend)
+
+    def release(self, backend: WarehouseBackend | None) -> None:
+        try:
+            self.lease.release(backend)
+        finally:
+            self.file.release(None)
+
+
 class _LeaseLock(_Lock):
-    """A lease row in ``watch_lease``: renewed every tick, taken over once expired."""
+    """A lease row in ``watch_lease``: taken in one transaction (only when free, expired or
+    already ours), renewed every tick, taken over once expired."""
 
     LEASE = "resq-watch"
+    needs_backend = True
 
     def __init__(self, ttl_s: float) -> None:
         self.ttl = timedelta(seconds=ttl_s)
@@ -466,17 +504,29 @@ class _LeaseLock(_Lock):
                 [self.LEASE, self.holder, now, now, now + self.ttl],
             )
 
-    def renew(self, backend: WarehouseBackend) -> None:
+    def renew(self, backend: WarehouseBackend) -> str | None:
         from resq.backends.warehouse import utcnow
 
         now = utcnow()
-        backend.execute(
-            backend.render(
-                "UPDATE watch_lease SET heartbeat_at = ?, expires_at = ? "
-                "WHERE lease = ? AND holder = ?"
-            ),
-            [now, now + self.ttl, self.LEASE, self.holder],
-        )
+        b = backend
+        with b.transaction():
+            b.execute(
+                b.render(
+                    "UPDATE watch_lease SET heartbeat_at = ?, expires_at = ? "
+                    "WHERE lease = ? AND holder = ?"
+                ),
+                [now, now + self.ttl, self.LEASE, self.holder],
+            )
+            rows = b.fetch(
+                b.render("SELECT holder FROM watch_lease WHERE lease = ?"), [self.LEASE]
+            ).to_pylist()
+        if rows and rows[0]["holder"] == self.holder:
+            return None
+        try:  # ours expired and was deleted, or taken over: take it back only if it is free
+            self.acquire(backend, json.loads(self.holder), "this database")
+        except WatcherRunningError as exc:
+            return f"the watch lease was lost: {exc}"
+        return None
 
     def release(self, backend: WarehouseBackend | None) -> None:
         if backend is not None:
