@@ -532,7 +532,11 @@ class WarehouseBackend(Backend):
 
     def _audit_last(self) -> dict[str, Any] | None:
         rows = self.fetch(
-            self.render("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            # Not ORDER BY seq DESC LIMIT 1: DuckDB 2.0's top-N has returned an older row
+            # after deletes and re-inserts of the same keys; MAX does not.
+            self.render(
+                "SELECT seq, hash FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)"
+            )
         ).to_pylist()
         return rows[0] if rows else None
 
