@@ -10,15 +10,22 @@ from functools import cache, lru_cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import cast
-
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
+from typing import TYPE_CHECKING, cast
 
 from resq.errors import ResqError
 
-__all__ = ["SQLFileError", "UnknownSQLFileError", "available", "sql_text", "statements"]
+if TYPE_CHECKING:  # sqlglot loads on first parse: reading a file's text does not need it
+    from sqlglot import exp
+
+__all__ = [
+    "SQLFileError",
+    "UnknownSQLFileError",
+    "available",
+    "file_name",
+    "parse_file",
+    "sql_text",
+    "statements",
+]
 
 _SUFFIX = ".sql"
 
@@ -48,25 +55,36 @@ def available() -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(_SUFFIX) and p.is_file())
 
 
-def _file_name(name: str) -> str:
-    file_name = name if name.endswith(_SUFFIX) else name + _SUFFIX
-    if file_name not in available():
+def file_name(name: str) -> str:
+    """The file name of a SQL file named with or without `.sql` (an unknown name is an error)."""
+    full = name if name.endswith(_SUFFIX) else name + _SUFFIX
+    if full not in available():
         shown = ", ".join(available()) or "none"
         raise UnknownSQLFileError(f"no SQL file named {name!r}; available: {shown}")
-    return file_name
+    return full
 
 
 def sql_text(name: str) -> str:
     """The text of one SQL file, by name with or without `.sql` (`"schema"`, `"schema.sql"`)."""
-    return (_sql_dir() / _file_name(name)).read_text(encoding="utf-8")
+    return (_sql_dir() / file_name(name)).read_text(encoding="utf-8")
 
 
 @cache
-def _parsed(file_name: str) -> tuple[exp.Expression, ...]:
+def _parsed(name: str) -> tuple[exp.Expression, ...]:
+    return parse_file(sql_text(name), name)
+
+
+def parse_file(text: str, name: str = "<text>") -> tuple[exp.Expression, ...]:
+    """The statements of a SQL file's text parsed as Snowflake, comments kept (not copied:
+    callers that change them copy first)."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ErrorLevel, ParseError
+
     try:
-        parsed = sqlglot.parse(sql_text(file_name), read="snowflake", error_level=ErrorLevel.RAISE)
+        parsed = sqlglot.parse(text, read="snowflake", error_level=ErrorLevel.RAISE)
     except ParseError as e:
-        raise SQLFileError(f"sql/{file_name} is not valid Snowflake SQL: {e}") from e
+        raise SQLFileError(f"sql/{name} is not valid Snowflake SQL: {e}") from e
     # A comment after the last `;` parses as a bare Semicolon "statement": not a statement.
     return tuple(
         cast(exp.Expression, s)
@@ -80,7 +98,7 @@ def statements(name: str) -> list[exp.Expression]:
 
     Parsing is cached; each call returns fresh copies the caller may change.
     """
-    return [s.copy() for s in _parsed(_file_name(name))]
+    return [s.copy() for s in _parsed(file_name(name))]
 
 
 class SQLTranslationError(ResqError, ValueError):
@@ -95,6 +113,10 @@ def parse_snowflake(sql: str) -> list[exp.Expr]:
     >>> [s.sql(dialect="snowflake") for s in parse_snowflake("SELECT 1; SELECT ?; -- done")]
     ['SELECT 1', 'SELECT ?']
     """
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError, SqlglotError
+
     try:
         parsed = sqlglot.parse(sql, read="snowflake")
     except ParseError as e:

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-from sqlglot import exp
 
 from resq import sqlfiles
 from resq.alerting.config import AlertingConfig, ChannelConfig
@@ -55,6 +54,8 @@ class ApplyReport:
 
 def ensure_schema(backend: WarehouseBackend) -> None:
     """Create the alerting tables of ``sql/schema.sql`` if a database predates them."""
+    from sqlglot import exp
+
     for statement in sqlfiles.statements("schema"):
         table = statement.find(exp.Table) if isinstance(statement, exp.Create) else None
         if table is not None and table.name in ALERTING_TABLES:

@@ -17,11 +17,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlglot import exp
 
 from resq import sqlfiles
 from resq.backends.base import Backend, Result
@@ -47,6 +46,13 @@ from resq.errors import (
     ValidationError,
 )
 from resq.errors import RowIssue as Issue
+
+if TYPE_CHECKING:
+    from sqlglot import exp
+else:  # sqlglot loads when a query is built or parsed, not for reads already rendered
+    from resq._lazy import LazyAttribute
+
+    exp = LazyAttribute("sqlglot", "exp")
 
 SCHEMA_VERSION = 2
 """1: the initial schema. 2: adds stock_history (daily consumption and stock series), the
@@ -255,6 +261,10 @@ class WarehouseBackend(Backend):
             cache[key] = self.render(sqlfiles.statements(name)[index])
         return cache[key]
 
+    def _file_statements(self, name: str) -> list[str]:
+        """Every statement of sql/<name>.sql, rendered for this engine, in order."""
+        return [self._file(name, i) for i in range(len(sqlfiles.statements(name)))]
+
     def run_file(self, name: str, params: Sequence[Any] | None = None) -> pa.Table:
         return self.fetch(self._file(name), params)
 
@@ -265,8 +275,8 @@ class WarehouseBackend(Backend):
         now = now or utcnow()
         before = self.schema_version()
         with self.transaction():
-            for i, _ in enumerate(sqlfiles.statements("schema")):
-                self.execute(self._file("schema", i))
+            for statement in self._file_statements("schema"):
+                self.execute(statement)
             self._upgrade(before, now)
             self._seed_sector_config(now)
             self._ensure_audit_head(now)
@@ -661,18 +671,17 @@ class WarehouseBackend(Backend):
             raise ResqError(f"unknown table {table!r}")
         if table == "stock_analysis":
             self.refresh_if_due()
+        scope = TENANT_TABLES.get(table) if org_id is not None else None
+        params: list[Any] = [org_id] if scope is not None else []
+        params.extend((where or {}).values())
+        text = select_text(table, scope, list(where or {}), order_by, limit)
+        if text is not None:
+            return self.fetch(self.render(text), params)
         query = exp.select("*").from_(table)
-        params: list[Any] = []
-        if org_id is not None:
-            scope = TENANT_TABLES.get(table)
-            if scope is None:
-                pass
-            else:
-                query = query.where(f"{scope} = ?")
-                params.append(org_id)
-        for column, value in (where or {}).items():
+        if scope is not None:
+            query = query.where(f"{scope} = ?")
+        for column in where or {}:
             query = query.where(exp.column(column).eq(exp.Placeholder()))
-            params.append(value)
         if order_by:
             query = query.order_by(*order_by)
         if limit is not None:
@@ -1061,6 +1070,41 @@ def _is_query(statement: Any) -> bool:
 _ORDER_ITEM = re.compile(
     r"\s*[A-Za-z_][A-Za-z0-9_]*(\s+(ASC|DESC))?(\s+NULLS\s+(FIRST|LAST))?\s*", re.IGNORECASE
 )
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+_ORDER_WORDS = {"asc", "desc", "nulls", "first", "last"}
+
+
+def select_text(
+    table: str,
+    scope: str | None,
+    where: Sequence[str],
+    order_by: Sequence[str],
+    limit: int | None,
+) -> str | None:
+    """``SELECT * FROM table [WHERE scope = ? AND col = ? ...] [ORDER BY ...] [LIMIT n]`` as
+    Snowflake text, when every name is a plain lower-case column name and every ORDER BY
+    item is ``name [ASC|DESC] [NULLS FIRST|LAST]``; None otherwise (the caller builds the
+    query with sqlglot). Text renders from the render cache without parsing, and a test
+    proves it renders exactly as the sqlglot-built query does."""
+    names = [table, *([scope] if scope else []), *where]
+    if not all(_PLAIN_NAME.fullmatch(n) and n not in _ORDER_WORDS for n in names):
+        return None
+    items = [" ".join(str(item).split()) for item in order_by]
+    if not all(
+        _ORDER_ITEM.fullmatch(item) and item.split()[0].lower() not in _ORDER_WORDS
+        for item in items
+    ):
+        return None
+    conditions = [f"{name} = ?" for name in names[1:]]
+    text = f"SELECT * FROM {table}"
+    if conditions:
+        text += " WHERE " + " AND ".join(conditions)
+    if items:
+        text += " ORDER BY " + ", ".join(items)
+    if limit is not None:
+        text += f" LIMIT {int(limit)}"
+    return text
+
 
 
 class TenantView:

@@ -7,11 +7,13 @@ backend, the engine and Rich load inside the command that needs them.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -304,6 +306,85 @@ def report_error(exc: BaseException, state: State) -> int:
     return code
 
 
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_NOT_READY = object()
+
+
+class _ReadyValues:
+    """typer's coercion of one parameter, except that a value already of the parameter's
+    plain type (``str``, ``int``, ``float``, ``bool``, an Enum member: defaults, mostly) is
+    taken as it is, and plain digits for an ``int`` become that int. typer coerces every
+    value through a pydantic TypeAdapter, and importing pydantic costs more than a whole
+    ``resq status``; any other value still goes through typer."""
+
+    _PLAIN = (str, int, float, bool)
+
+    def __init__(self, param: Any) -> None:
+        self._param = param
+        self._typer: Any = None
+
+    def _ready(self, value: Any) -> Any:
+        descriptor = self._param.type_descriptor
+        info = descriptor.parameter_info
+        annotation = descriptor.annotation
+        if not isinstance(annotation, type) or self._param.multiple or self._param.nargs != 1:
+            return _NOT_READY
+        if getattr(info, "parser", None) is not None or getattr(info, "click_type", None):
+            return _NOT_READY
+        bounded = getattr(info, "min", None) is not None or getattr(info, "max", None) is not None
+        if annotation in self._PLAIN and not bounded:
+            if type(value) is annotation:
+                return value
+            if annotation is int and isinstance(value, str) and _DIGITS.fullmatch(value):
+                return int(value)  # as pydantic makes it
+            return _NOT_READY
+        if issubclass(annotation, Enum) and isinstance(value, annotation):
+            return value
+        return _NOT_READY
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value is None and not (param.multiple or param.nargs == -1):
+            return None
+        ready = self._ready(value)
+        if ready is not _NOT_READY:
+            return ready
+        if self._typer is None:
+            from typer._coercion import build_runtime_param
+
+            self._typer = build_runtime_param(self._param.type_descriptor)
+        return self._typer.coerce(value, param=param, ctx=ctx)
+
+
+def _install_ready_values(param: Any) -> None:
+    if (
+        getattr(param, "_runtime_param", False) is None
+        and hasattr(param, "type_descriptor")
+        and hasattr(param, "get_runtime_param")
+    ):
+        param._runtime_param = _ReadyValues(param)
+
+
+def skip_coercing_ready_values(command: Any) -> None:
+    """Install `_ReadyValues` on every parameter of ``command`` and its subcommands, the
+    ``--help`` option too (made per command on first use); a no-op on a typer whose
+    parameters do not coerce this way."""
+    for param in getattr(command, "params", ()):
+        _install_ready_values(param)
+    make_help_option = getattr(command, "get_help_option", None)
+    if make_help_option is not None and not getattr(command, "_resq_ready_help", False):
+
+        def get_help_option(ctx: Any, _make: Any = make_help_option) -> Any:
+            option = _make(ctx)
+            if option is not None:
+                _install_ready_values(option)
+            return option
+
+        command.get_help_option = get_help_option
+        command._resq_ready_help = True
+    for sub in getattr(command, "commands", {}).values():
+        skip_coercing_ready_values(sub)
+
+
 class ResqGroup(TyperGroup):
     """The root command: global options anywhere, flags shown as flags, and library errors
     turned into one sentence and an exit code."""
@@ -314,6 +395,10 @@ class ResqGroup(TyperGroup):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(args, self.commands))
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        skip_coercing_ready_values(self)
+        return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx: Any) -> Any:
         try:

@@ -1,4 +1,5 @@
-"""The embedded DuckDB backend: one file (or memory), Snowflake SQL rendered by sqlglot.
+"""The embedded DuckDB backend: one file (or memory), Snowflake SQL rendered by sqlglot
+(and remembered across runs: see `rendered`).
 
 DuckDB lacks dynamic tables, so ``stock_analysis`` is a materialized table that resq
 refreshes itself with Snowflake's bookkeeping: a target lag, a refresh history, and
@@ -21,9 +22,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import duckdb
 import pyarrow as pa
 
-from resq import sqlfiles
 from resq.backends.base import Capability, RefreshResult
-from resq.backends.duckdb import rewrites
+from resq.backends.duckdb import rendered
 from resq.backends.warehouse import WarehouseBackend, utcnow
 from resq.errors import (
     AnalysisSuspendedError,
@@ -170,11 +170,25 @@ class DuckDBBackend(WarehouseBackend):
                 conn.close()
                 setattr(self._local, attr, None)
         self._root.close()
+        rendered.cache().flush()
 
     # ------------------------------------------------------------------ primitives
 
     def render(self, statement: Any) -> str:
+        if isinstance(statement, str):
+            return rendered.render_text(statement)
+        from resq.backends.duckdb import rewrites
+
         return rewrites.to_duckdb(statement)
+
+    def _file(self, name: str, index: int = 0) -> str:
+        return self._file_statements(name)[index]
+
+    def _file_statements(self, name: str) -> list[str]:
+        cache: dict[str, list[str]] = self.__dict__.setdefault("_rendered_files", {})
+        if name not in cache:
+            cache[name] = list(rendered.render_file(name))
+        return cache[name]
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         conn = self._conn()
@@ -286,8 +300,7 @@ class DuckDBBackend(WarehouseBackend):
 
     def _analysis_query(self) -> str:
         if self._analysis_sql is None:
-            definition = rewrites.dynamic_table_parts(sqlfiles.statements("stock_analysis")[0])
-            self._analysis_sql = rewrites.to_duckdb(definition.query)
+            self._analysis_sql = rendered.render_query_of("stock_analysis")
         return self._analysis_sql
 
     def create_analysis(self) -> None:

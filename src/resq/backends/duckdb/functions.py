@@ -10,23 +10,31 @@ import pyarrow as pa
 from duckdb import sqltypes
 from duckdb.func import PythonUDFType
 
-from resq import simulation
-
 VENDOR_STATUS_TYPE = "STRUCT(status VARCHAR, latency_ms BIGINT, data_source VARCHAR)"
 SERIES_TYPE = (
     "STRUCT(day DATE, consumption DOUBLE, stock DOUBLE, stockout BOOLEAN, data_source VARCHAR)[]"
 )
 
 
+# resq.simulation (and the columnar core under it) loads on the first call, not when the
+# functions are registered: most commands never call them.
+
+
 def _weather(cities: pa.Array) -> pa.Array:
+    from resq import simulation
+
     return simulation.get_weather_data_batch(cities)
 
 
 def _vendor_status(vendors: pa.Array) -> pa.Array:
+    from resq import simulation
+
     return simulation.get_vendor_status_batch(vendors)
 
 
 def _series(org_id: str, sku: str, days: int, seed: int) -> list[dict[str, object]]:
+    from resq import simulation
+
     table = simulation.generate_realistic_simulation([org_id], [sku], int(days), int(seed))
     return table.select(["day", "consumption", "stock", "stockout", "data_source"]).to_pylist()
 
