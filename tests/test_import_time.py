@@ -1,12 +1,15 @@
 """Startup: `import resq` and `import resq.core` stay light (no pandas, no Snowpark, no
-Streamlit, no warehouse driver). Wall time is measured and printed, never asserted: test
-machines are too noisy for that; the 0.3 s budget is watched by hand (`pytest -s`)."""
+Streamlit, no warehouse driver, no sqlglot); `resq --help` loads no driver either, and the
+read commands on a database whose SQL is already rendered load neither sqlglot nor
+pydantic. Wall time is measured and printed, never asserted: test machines are too noisy
+for that; benchmarks/cli_latency.py measures it against a floor in one run."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -38,8 +41,8 @@ def _loaded(modules: set[str], name: str) -> bool:
 @pytest.mark.parametrize(
     ("statement", "banned"),
     [
-        ("import resq", (*HEAVY, "duckdb", "resq.core", "resq.backends")),
-        ("import resq.core", (*HEAVY, "duckdb")),
+        ("import resq", (*HEAVY, "duckdb", "sqlglot", "pydantic", "resq.core", "resq.backends")),
+        ("import resq.core", (*HEAVY, "duckdb", "sqlglot")),
     ],
 )
 def test_import_does_not_load_heavy_modules(statement: str, banned: tuple[str, ...]) -> None:
@@ -78,3 +81,54 @@ def test_importtime_report() -> None:
     print(f"\nimport resq.core: {cumulative['resq.core'] / 1000:.0f} ms; slowest by own time:")
     for own, _, name in sorted(rows, reverse=True)[:8]:
         print(f"  {own / 1000:7.1f} ms  {name}")
+
+
+def _resq_modules(args: list[str], env: dict[str, str]) -> set[str]:
+    """The modules loaded by the time ``resq <args>`` finished, in a fresh interpreter."""
+    code = (
+        "import json, sys\n"
+        f"sys.argv = ['resq', *{args!r}]\n"
+        "from resq.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_help_loads_no_driver_no_sqlglot_no_pydantic() -> None:
+    import os
+
+    modules = _resq_modules(["--help"], dict(os.environ))
+    assert _loaded(modules, "typer")
+    banned = (*HEAVY, "duckdb", "pyarrow", "sqlglot", "pydantic", "resq.backends")
+    assert [m for m in banned if _loaded(modules, m)] == []
+
+
+@pytest.mark.slow
+def test_read_commands_on_a_rendered_database_load_neither_sqlglot_nor_pydantic(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    env = {**os.environ, "RESQ_CACHE_DIR": str(tmp_path / "cache")}
+    db = ["--db", f"duckdb:///{tmp_path / 'demo.duckdb'}"]
+    first = _resq_modules([*db, "demo"], env)  # renders everything once
+    assert _loaded(first, "sqlglot")
+    for command in (["status"], ["orders"], ["alerts"], ["status", "--critical"], ["heal"]):
+        _resq_modules([*db, *command], env)  # a query shape new to the cache renders once
+        modules = _resq_modules([*db, *command], env)
+        assert _loaded(modules, "duckdb")
+        # (heal builds Arrow arrays, and pyarrow then imports pandas when it is installed)
+        heavy = HEAVY if command != ["heal"] else ()
+        loaded = [m for m in ("sqlglot", "pydantic", *heavy) if _loaded(modules, m)]
+        assert loaded == [], f"resq {' '.join(command)} loaded {loaded}"
+    # with the cache off, the same command renders afresh (and so needs sqlglot)
+    cold = _resq_modules([*db, "status"], {**env, "RESQ_CACHE_DIR": "off"})
+    assert _loaded(cold, "sqlglot")

@@ -674,18 +674,9 @@ class WarehouseBackend(Backend):
         scope = TENANT_TABLES.get(table) if org_id is not None else None
         params: list[Any] = [org_id] if scope is not None else []
         params.extend((where or {}).values())
-        text = select_text(table, scope, list(where or {}), order_by, limit)
-        if text is not None:
-            return self.fetch(self.render(text), params)
-        query = exp.select("*").from_(table)
-        if scope is not None:
-            query = query.where(f"{scope} = ?")
-        for column in where or {}:
-            query = query.where(exp.column(column).eq(exp.Placeholder()))
-        if order_by:
-            query = query.order_by(*order_by)
-        if limit is not None:
-            query = query.limit(int(limit))
+        columns = list(where or {})
+        text = select_text(table, scope, columns, order_by, limit)
+        query = text if text is not None else select_query(table, scope, columns, order_by, limit)
         return self.fetch(self.render(query), params)
 
     def sector_summary(self, *, org_id: str | None = None) -> pa.Table:
@@ -1074,6 +1065,37 @@ _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 _ORDER_WORDS = {"asc", "desc", "nulls", "first", "last"}
 
 
+def _explicit_nulls(item: str) -> str:
+    """An ORDER BY item with its NULLS placement spelled out as `select_query` orders it:
+    sqlglot reads a bare item there in its default dialect, where NULL sorts first
+    ascending and last descending (Snowflake's default is the other way round)."""
+    words = item.split()
+    descending = len(words) > 1 and words[1].upper() == "DESC"
+    if any(w.upper() == "NULLS" for w in words):
+        return item
+    return f"{item} NULLS {'LAST' if descending else 'FIRST'}"
+
+
+def select_query(
+    table: str,
+    scope: str | None,
+    where: Sequence[str],
+    order_by: Sequence[str],
+    limit: int | None,
+) -> exp.Select:
+    """``SELECT * FROM table`` for `WarehouseBackend.read`, built with sqlglot (any names)."""
+    query = exp.select("*").from_(table)
+    if scope is not None:
+        query = query.where(f"{scope} = ?")
+    for column in where:
+        query = query.where(exp.column(column).eq(exp.Placeholder()))
+    if order_by:
+        query = query.order_by(*order_by)
+    if limit is not None:
+        query = query.limit(int(limit))
+    return query
+
+
 def select_text(
     table: str,
     scope: str | None,
@@ -1084,8 +1106,8 @@ def select_text(
     """``SELECT * FROM table [WHERE scope = ? AND col = ? ...] [ORDER BY ...] [LIMIT n]`` as
     Snowflake text, when every name is a plain lower-case column name and every ORDER BY
     item is ``name [ASC|DESC] [NULLS FIRST|LAST]``; None otherwise (the caller builds the
-    query with sqlglot). Text renders from the render cache without parsing, and a test
-    proves it renders exactly as the sqlglot-built query does."""
+    query with `select_query`). Text renders from a backend's render cache without sqlglot,
+    and a test proves it renders exactly as `select_query` does."""
     names = [table, *([scope] if scope else []), *where]
     if not all(_PLAIN_NAME.fullmatch(n) and n not in _ORDER_WORDS for n in names):
         return None
@@ -1098,9 +1120,12 @@ def select_text(
     conditions = [f"{name} = ?" for name in names[1:]]
     text = f"SELECT * FROM {table}"
     if conditions:
-        text += " WHERE " + " AND ".join(conditions)
+        where_text = conditions[0]
+        for i, condition in enumerate(conditions[1:]):  # nested as .where().where() nests
+            where_text = f"({where_text}) AND {condition}" if i else f"{where_text} AND {condition}"
+        text += " WHERE " + where_text
     if items:
-        text += " ORDER BY " + ", ".join(items)
+        text += " ORDER BY " + ", ".join(_explicit_nulls(item) for item in items)
     if limit is not None:
         text += f" LIMIT {int(limit)}"
     return text
