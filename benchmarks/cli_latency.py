@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-RESQ = "import sys; from resq.cli import main; sys.exit(main())"
+RESQ = "import sys; from resq._console import main; sys.exit(main())"
 """What the `resq` console script runs (without depending on PATH)."""
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -174,7 +175,7 @@ def test_off_keeps_renderings_in_memory(tmp_path: Path, monkeypatch: pytest.Monk
     assert rendered.default_folder() is None
     monkeypatch.delenv("RESQ_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    if rendered.sys.platform not in {"win32", "darwin"}:
+    if sys.platform not in {"win32", "darwin"}:
         assert rendered.default_folder() == tmp_path / "resq"
 
 

@@ -8,10 +8,9 @@ in a file named by a digest of everything the renderer is: sqlglot's version and
 source of `rewrites.py`, `sqlfiles.py` and this module. A changed renderer reads another
 file; nothing stale is ever served. Texts that fail to render are not remembered.
 
-The files live in the user cache folder (`$XDG_CACHE_HOME/resq`, `~/.cache/resq`,
-`~/Library/Caches/resq`, `%LOCALAPPDATA%\\resq`); `RESQ_CACHE_DIR` names another folder and
-`RESQ_CACHE_DIR=off` keeps renderings in memory only, as happens anyway where the folder
-cannot be written (a read-only home, an installed wheel anywhere).
+The files live in the user cache folder (`resq._paths.cache_folder`: `~/.cache/resq` on
+Linux; `RESQ_CACHE_DIR` names another, `RESQ_CACHE_DIR=off` keeps renderings in memory
+only, as happens anyway where the folder cannot be written, such as a read-only home).
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -29,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from resq import sqlfiles
+from resq._paths import cache_folder
 
 __all__ = ["RenderCache", "cache", "render_file", "render_query_of", "render_text"]
 
@@ -61,16 +60,7 @@ def fingerprint() -> str:
 
 def default_folder() -> Path | None:
     """Where renderings are stored, or None to keep them in memory only."""
-    configured = os.environ.get("RESQ_CACHE_DIR")
-    if configured is not None:
-        return None if configured.strip().lower() in {"", "0", "off", "none"} else Path(configured)
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = str(Path.home() / "Library" / "Caches")
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "resq"
+    return cache_folder()
 
 
 def _key(kind: str, text: str) -> str:
