@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from resq import sqlfiles
 from resq.backends import warehouse
 from resq.backends.duckdb import rendered, rewrites
+from resq.core import urgency
 
 SQL_FILES = sqlfiles.available()
 
@@ -235,7 +236,8 @@ def read_queries(draw: st.DrawFn) -> tuple[str, str | None, list[str], list[str]
     where = draw(st.lists(st.sampled_from(columns), max_size=3, unique=True))
     order_by = draw(
         st.lists(
-            st.tuples(st.sampled_from(columns), st.sampled_from(ORDER_SUFFIXES)).map("".join),
+            st.tuples(st.sampled_from(columns), st.sampled_from(ORDER_SUFFIXES)).map("".join)
+            | st.sampled_from(sorted(urgency.TERMS)),
             max_size=3,
         )
     )
@@ -268,6 +270,7 @@ def test_read_text_renders_as_the_built_query(
         ([], ["(SELECT 1)"]),
         ([], ["sku LIMIT 1"]),
         ([], ["desc"]),
+        ([], ["CASE status WHEN 'X' THEN 0 ELSE 1 END"]),  # not one of resq's own terms
     ],
 )
 def test_read_text_refuses_what_is_not_a_plain_name(where: list[str], order_by: list[str]) -> None:

@@ -145,7 +145,7 @@ def main() -> None:
     from resq.cli import main as cli_main
 
     tee = _Tee(sys.stdout)
-    sys.stdout = tee  # type: ignore[assignment]
+    sys.stdout = tee
     try:
         cli_main()
     except SystemExit as exc:

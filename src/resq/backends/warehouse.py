@@ -1105,15 +1105,19 @@ def select_text(
 ) -> str | None:
     """``SELECT * FROM table [WHERE scope = ? AND col = ? ...] [ORDER BY ...] [LIMIT n]`` as
     Snowflake text, when every name is a plain lower-case column name and every ORDER BY
-    item is ``name [ASC|DESC] [NULLS FIRST|LAST]``; None otherwise (the caller builds the
+    item is ``name [ASC|DESC] [NULLS FIRST|LAST]`` or a term of `resq.core.urgency`; None
+    otherwise (the caller builds the
     query with `select_query`). Text renders from a backend's render cache without sqlglot,
     and a test proves it renders exactly as `select_query` does."""
     names = [table, *([scope] if scope else []), *where]
     if not all(_PLAIN_NAME.fullmatch(n) and n not in _ORDER_WORDS for n in names):
         return None
-    items = [" ".join(str(item).split()) for item in order_by]
+    items = [
+        str(item) if item in urgency.TERMS else " ".join(str(item).split()) for item in order_by
+    ]
     if not all(
-        _ORDER_ITEM.fullmatch(item) and item.split()[0].lower() not in _ORDER_WORDS
+        item in urgency.TERMS
+        or (_ORDER_ITEM.fullmatch(item) and item.split()[0].lower() not in _ORDER_WORDS)
         for item in items
     ):
         return None
@@ -1129,7 +1133,6 @@ def select_text(
     if limit is not None:
         text += f" LIMIT {int(limit)}"
     return text
-
 
 
 class TenantView:
