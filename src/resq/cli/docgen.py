@@ -33,6 +33,23 @@ Exit codes:
 
 Errors are one sentence on stderr (with `--json`, also a JSON document with `ok: false`
 on stdout); `--debug` adds the traceback.
+
+## Startup
+
+A command costs about what Python takes to load DuckDB and Arrow, plus its own work:
+`resq status`, `resq orders` and `resq alerts` on the demo database aim at 1.7x a bare
+`python -c "import duckdb, pyarrow"`, `resq heal` at 2.5x, `resq --help` at a quarter of
+a second (`python benchmarks/cli_latency.py` measures them on your machine).
+
+The DuckDB backend runs resq's SQL, written once in Snowflake dialect, through sqlglot.
+Each rendering is kept in the user cache folder (`~/.cache/resq` on Linux, or the folder
+`RESQ_CACHE_DIR` names), keyed by the SHA-256 of the SQL text, sqlglot's version and the
+rendering code, so an edited `.sql` file or an upgrade is rendered afresh and nothing
+stale is served. The first run after installing (or the first time a command reads in a
+new way) pays for rendering once; later runs do not load sqlglot at all. `resq --help`
+is kept there too, per terminal width and colour setting. Deleting the folder is always
+safe; `RESQ_CACHE_DIR=off` turns both off, and a folder that cannot be written only means
+every run renders afresh.
 """
 
 
