@@ -13,8 +13,11 @@ the median of each, its ratio to the floor's median in the same run, and the tar
 * `resq --help`: <= 0.25 s;
 * `resq demo` on a new file (what `make demo` runs): <= 1.5 s.
 
-The demo database is made once by `resq demo` before the measured rounds. Figures are
-printed, never asserted (`--check` exits 1 when a target is missed).
+The demo database is made once by `resq demo` before the measured rounds. The two targets
+in seconds were set on a quiet machine whose floor was 0.27-0.30 s; on a busy one the
+table also shows them scaled to such a floor (`--quiet-floor`, default 0.285 s): the
+command's ratio to this run's floor times that. Figures are printed, never asserted
+(`--check` exits 1 when a target is missed, judged on the measured seconds).
 """
 
 from __future__ import annotations
@@ -70,6 +73,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=7, help="interleaved rounds (default 7)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--quiet-floor",
+        type=float,
+        default=0.285,
+        help="the floor (s) of the quiet machine the targets in seconds were set on",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="resq-cli-latency-") as tmp:
@@ -101,6 +110,9 @@ def main() -> int:
                 "ratio": round(ratio, 3),
                 "target": command.target_text(),
                 "ok": measured <= command.target,
+                "at_quiet_floor_s": None
+                if command.relative
+                else round(ratio * args.quiet_floor, 3),
             }
         )
 
@@ -108,9 +120,11 @@ def main() -> int:
     print(f"floor: python -c 'import duckdb, pyarrow'  median {floor:.3f} s")
     print(f"{'command':<22} {'median':>9} {'x floor':>8}  {'target':<16} result")
     for row in rows:
+        scaled = row["at_quiet_floor_s"]
         print(
             f"{row['command']:<22} {row['median_s']:>8.3f}s {row['ratio']:>7.2f}x  "
             f"{row['target']:<16} {'PASS' if row['ok'] else 'MISS'}"
+            + (f"  ({scaled:.3f} s at a {args.quiet_floor:g} s floor)" if scaled else "")
         )
     if args.json:
         args.json.write_text(

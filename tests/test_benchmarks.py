@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -41,3 +43,26 @@ def test_heal_cycle_heals_once_and_the_idle_cycle_creates_nothing(tmp_path: Path
     assert heal["audit_ok"] is True
     assert figures["baseline"]["orders"] > 0
     assert 0 < figures["peak_rss_mb"] < 100_000
+
+
+@pytest.mark.slow
+def test_cli_latency_measures_every_command_against_the_floor(tmp_path: Path) -> None:
+    out = tmp_path / "latency.json"
+    proc = run("cli_latency.py", "--runs", "1", "--json", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for command in (
+        "resq --help",
+        "resq status",
+        "resq orders",
+        "resq alerts",
+        "resq heal",
+        "resq demo (new file)",
+    ):
+        assert command in proc.stdout
+    assert "floor: python -c 'import duckdb, pyarrow'" in proc.stdout
+    figures = json.loads(out.read_text())
+    assert figures["floor_s"] > 0
+    assert len(figures["commands"]) == 6
+    for row in figures["commands"]:
+        assert row["median_s"] > 0 and row["ratio"] > 0
+        assert row["target"].startswith("<= ")

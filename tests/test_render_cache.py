@@ -275,3 +275,28 @@ def test_read_text_renders_as_the_built_query(
 )
 def test_read_text_refuses_what_is_not_a_plain_name(where: list[str], order_by: list[str]) -> None:
     assert warehouse.select_text("purchase_orders", None, where, order_by, None) is None
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=st.data())
+def test_write_rows_text_renders_as_the_built_statements(data: st.DataObject) -> None:
+    table = data.draw(st.sampled_from(sorted(TABLES)))
+    columns = TABLES[table]
+    key = data.draw(st.lists(st.sampled_from(columns), min_size=1, max_size=3, unique=True))
+    cols = data.draw(st.lists(st.sampled_from(columns), min_size=1, unique=True))
+    stage = f"resq_stage_{table}"
+    text = warehouse.upsert_text(table, stage, key, cols)
+    assert text is not None
+    built = warehouse.upsert_query(table, stage, key, cols)
+    assert [rewrites.to_duckdb(t) for t in text] == [rewrites.to_duckdb(b) for b in built]
+    seed = warehouse.insert_if_absent_text(table, cols, key[0])
+    assert seed is not None
+    assert rewrites.to_duckdb(seed) == rewrites.to_duckdb(
+        warehouse.insert_if_absent_query(table, cols, key[0])
+    )
+
+
+def test_write_rows_text_refuses_names_that_are_not_plain() -> None:
+    assert warehouse.upsert_text("inventory_master", "s", ["sku"], ["a b"]) is None
+    assert warehouse.upsert_text("inventory_master", "s", ["Sku"], ["a"]) is None
+    assert warehouse.insert_if_absent_text("sector_config", ["a;"], "sector") is None

@@ -329,15 +329,9 @@ class WarehouseBackend(Backend):
         for cfg in DEFAULT_SECTOR_CONFIG.values():
             row = cfg.as_row()
             cols = [*row, "updated_at"]
-            insert = exp.insert(
-                exp.select(*[exp.Placeholder() for _ in cols]).where(
-                    exp.not_(
-                        exp.Exists(this=exp.select("1").from_("sector_config").where("sector = ?"))
-                    )
-                ),
-                "sector_config",
-                columns=cols,
-            )
+            insert: str | exp.Insert | None = insert_if_absent_text("sector_config", cols, "sector")
+            if insert is None:
+                insert = insert_if_absent_query("sector_config", cols, "sector")
             self.execute(self.render(insert), [*row.values(), now, row["sector"]])
 
     def create_analysis(self) -> None:
@@ -460,17 +454,13 @@ class WarehouseBackend(Backend):
         """Upsert validated rows by key (inside the caller's transaction)."""
         stage = f"resq_stage_{spec.name}"
         self.stage(stage, data)
-        on = exp.and_(*[exp.column(k, "t").eq(exp.column(k, "s")) for k in spec.key])
-        delete = exp.Delete(
-            this=exp.alias_(exp.to_table(spec.name), "t", table=True),
-            using=[exp.alias_(exp.to_table(stage), "s", table=True)],
-            where=exp.Where(this=on),
+        statements: tuple[Any, Any] | None = upsert_text(
+            spec.name, stage, spec.key, data.column_names
         )
+        if statements is None:
+            statements = upsert_query(spec.name, stage, spec.key, data.column_names)
+        delete, insert = statements
         self.execute(self.render(delete))
-        cols = [*data.column_names, "updated_at"]
-        insert = exp.insert(
-            exp.select(*data.column_names, exp.Placeholder()).from_(stage), spec.name, columns=cols
-        )
         self.execute(self.render(insert), [now])
 
     # ------------------------------------------------------------------ audit log
@@ -1063,6 +1053,66 @@ _ORDER_ITEM = re.compile(
 )
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 _ORDER_WORDS = {"asc", "desc", "nulls", "first", "last"}
+
+
+def _plain(*names: str) -> bool:
+    return all(_PLAIN_NAME.fullmatch(n) and n not in _ORDER_WORDS for n in names)
+
+
+def upsert_text(
+    table: str, stage: str, key: Sequence[str], columns: Sequence[str]
+) -> tuple[str, str] | None:
+    """`WarehouseBackend.write_rows`'s DELETE and INSERT as Snowflake text when every name
+    is plain (None otherwise); a test proves they render as `upsert_query`'s."""
+    if not _plain(table, stage, *key, *columns):
+        return None
+    on = " AND ".join(f"t.{k} = s.{k}" for k in key)
+    delete = f"DELETE FROM {table} AS t USING {stage} AS s WHERE {on}"
+    names = ", ".join(columns)
+    insert = f"INSERT INTO {table} ({names}, updated_at) SELECT {names}, ? FROM {stage}"
+    return delete, insert
+
+
+def upsert_query(
+    table: str, stage: str, key: Sequence[str], columns: Sequence[str]
+) -> tuple[exp.Delete, exp.Insert]:
+    """`WarehouseBackend.write_rows`'s DELETE and INSERT built with sqlglot (any names)."""
+    on = exp.and_(*[exp.column(k, "t").eq(exp.column(k, "s")) for k in key])
+    delete = exp.Delete(
+        this=exp.alias_(exp.to_table(table), "t", table=True),
+        using=[exp.alias_(exp.to_table(stage), "s", table=True)],
+        where=exp.Where(this=on),
+    )
+    insert = exp.insert(
+        exp.select(*columns, exp.Placeholder()).from_(stage),
+        table,
+        columns=[*columns, "updated_at"],
+    )
+    return delete, insert
+
+
+def insert_if_absent_text(table: str, columns: Sequence[str], key: str) -> str | None:
+    """``INSERT INTO table (columns) SELECT ?, ... WHERE NOT EXISTS (a row with key = ?)``
+    as Snowflake text when every name is plain (None otherwise); a test proves it renders
+    as `insert_if_absent_query`'s."""
+    if not _plain(table, key, *columns):
+        return None
+    marks = ", ".join("?" for _ in columns)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {marks} "
+        f"WHERE NOT EXISTS(SELECT 1 FROM {table} WHERE {key} = ?)"
+    )
+
+
+def insert_if_absent_query(table: str, columns: Sequence[str], key: str) -> exp.Insert:
+    """`insert_if_absent_text` built with sqlglot (any names)."""
+    return exp.insert(
+        exp.select(*[exp.Placeholder() for _ in columns]).where(
+            exp.not_(exp.Exists(this=exp.select("1").from_(table).where(f"{key} = ?")))
+        ),
+        table,
+        columns=list(columns),
+    )
 
 
 def _explicit_nulls(item: str) -> str:
