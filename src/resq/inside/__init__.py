@@ -107,6 +107,7 @@ OBJECTS: dict[str, PythonObject] = {
                 ("RESQ_ACK_ALERT", "ack_alert_procedure"),
                 ("RESQ_CHAOS", "chaos_procedure"),
                 ("RESQ_HEAL_ORG", "heal_org_procedure"),
+                ("RESQ_VERIFY_AUDIT", "verify_audit_procedure"),
             )
         ),
         PythonObject(

@@ -1,5 +1,6 @@
 """The handlers of the app's write procedures (sql/snowflake/procedure.sql):
-RESQ_OVERRIDE_ORDER, RESQ_ACK_ALERT, RESQ_CHAOS and RESQ_HEAL_ORG.
+RESQ_OVERRIDE_ORDER, RESQ_ACK_ALERT, RESQ_CHAOS and RESQ_HEAL_ORG; and RESQ_VERIFY_AUDIT,
+which walks the whole audit chain for a user the row access policy shows only part of.
 
 The app role writes nothing directly: overrides, acknowledgements, chaos and heal go
 through these owner's-rights procedures. Each first checks that the calling user
@@ -43,6 +44,22 @@ def require_entitled(backend: Any, user: str, org_id: str | None) -> None:
     if not n:
         what = "every organization ('*')" if org_id is None else f"organization {org_id!r}"
         raise TenantScopeError(f"user {user!r} is not entitled to act for {what}")
+
+
+ANY_ENTITLEMENT = "SELECT COUNT(*) AS n FROM resq_entitlements WHERE user_name = ?"
+
+
+def verify_audit_as(backend: Any, user: str) -> dict[str, Any]:
+    """The verdict on the whole audit chain, for any entitled user. A tenant's own view of
+    ``audit_log`` holds only its organization's events, whose gaps look like deletions;
+    the owner sees every row. Only the verdict leaves (ok, events checked, the first
+    broken sequence number and why), never another organization's events."""
+    from resq.errors import TenantScopeError
+
+    n = backend.fetch(backend.render(ANY_ENTITLEMENT), [user]).column(0)[0].as_py()
+    if not n:
+        raise TenantScopeError(f"user {user!r} is not entitled to any organization")
+    return dict(backend.verify_audit().as_dict())
 
 
 def override_order_as(
@@ -144,4 +161,10 @@ def chaos_procedure(session: Any, event: Any) -> dict:
 def heal_org_procedure(session: Any, org_id: Any = None, dry_run: bool = False) -> dict:
     """``CALL RESQ_HEAL_ORG(org_id, dry_run)``: the dashboard's heal button."""
     result: dict = _as_caller(session, heal_as, org_id, bool(dry_run))
+    return result
+
+
+def verify_audit_procedure(session: Any) -> dict:
+    """``CALL RESQ_VERIFY_AUDIT()``: the dashboard's "Verify the hash chain" on Snowflake."""
+    result: dict = _as_caller(session, verify_audit_as)
     return result

@@ -358,12 +358,22 @@ PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow',
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.inside.procedures.heal_org_procedure'
 EXECUTE AS OWNER;
+CREATE OR REPLACE PROCEDURE RESQ_VERIFY_AUDIT()
+COPY GRANTS
+RETURNS VARIANT
+LANGUAGE PYTHON
+RUNTIME_VERSION = '3.11'
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
+IMPORTS = ('@RESQ_CODE/resq.zip')
+HANDLER = 'resq.inside.procedures.verify_audit_procedure'
+EXECUTE AS OWNER;
 
 -- step 9: procedure.grants: what the app role may read and call of what procedure installed
 GRANT USAGE ON PROCEDURE RESQ_OVERRIDE_ORDER(VARCHAR, VARCHAR, FLOAT, VARCHAR) TO ROLE RESQ_APP;
 GRANT USAGE ON PROCEDURE RESQ_ACK_ALERT(VARCHAR, VARCHAR) TO ROLE RESQ_APP;
 GRANT USAGE ON PROCEDURE RESQ_CHAOS(VARCHAR) TO ROLE RESQ_APP;
 GRANT USAGE ON PROCEDURE RESQ_HEAL_ORG(VARCHAR, BOOLEAN) TO ROLE RESQ_APP;
+GRANT USAGE ON PROCEDURE RESQ_VERIFY_AUDIT() TO ROLE RESQ_APP;
 
 -- step 10: analysis: stock_analysis, the dynamic table (replaced only when its definition changed; the stream over it is recreated with it)
 -- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 9fa541f817f1dfdb'

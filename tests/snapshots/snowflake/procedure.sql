@@ -49,3 +49,12 @@ PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow',
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.inside.procedures.heal_org_procedure'
 EXECUTE AS OWNER;
+CREATE OR REPLACE PROCEDURE RESQ_VERIFY_AUDIT()
+COPY GRANTS
+RETURNS VARIANT
+LANGUAGE PYTHON
+RUNTIME_VERSION = '3.11'
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
+IMPORTS = ('@RESQ_CODE/resq.zip')
+HANDLER = 'resq.inside.procedures.verify_audit_procedure'
+EXECUTE AS OWNER;

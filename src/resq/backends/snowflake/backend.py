@@ -549,6 +549,17 @@ class SnowflakeBackend(WarehouseBackend):
 
         self.call("RESQ_CHAOS", [json.dumps(event.as_dict(), default=str)])
 
+    def verify_audit(self) -> Any:
+        """The library's walk of the chain, or (writes through procedures, as the app runs)
+        RESQ_VERIFY_AUDIT: the app's role sees only its organizations' audit rows, whose
+        gaps would read as deletions; the procedure walks every row as the owner."""
+        if not self.writes_through_procedures:
+            return super().verify_audit()
+        from resq.core.audit import ChainCheck
+
+        result = self.call("RESQ_VERIFY_AUDIT", [])
+        return ChainCheck(**{k: result.get(k) for k in ("ok", "checked", "broken_seq", "problem")})
+
     def heal_in_warehouse(
         self, *, org_id: str | None = None, dry_run: bool = False
     ) -> dict[str, Any]:

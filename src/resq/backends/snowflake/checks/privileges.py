@@ -47,7 +47,13 @@ TABLE_FUNCTIONS = {
 # DuckDB's emulated refresh history: on Snowflake the health read of it fails and is
 # tolerated (the health report then shows no refreshes), so it is no privilege matter.
 EMULATED_ONLY = {"DT_REFRESH_HISTORY"}
-APP_PROCEDURES = ("RESQ_OVERRIDE_ORDER", "RESQ_ACK_ALERT", "RESQ_CHAOS", "RESQ_HEAL_ORG")
+APP_PROCEDURES = (
+    "RESQ_OVERRIDE_ORDER",
+    "RESQ_ACK_ALERT",
+    "RESQ_CHAOS",
+    "RESQ_HEAL_ORG",
+    "RESQ_VERIFY_AUDIT",
+)
 
 _IDENT = r"([A-Za-z_][A-Za-z0-9_$]*(?:\.[A-Za-z_][A-Za-z0-9_$]*)*)"
 _GRANT = re.compile(
