@@ -155,3 +155,123 @@ if CONNECTION:
             if not inside.served(spec, versions.get(name, []))
         ]
         assert not missing, f"not served by this account's Anaconda channel: {missing}"
+
+    APP_CONNECTION = os.environ.get("RESQ_SNOWFLAKE_APP_CONNECTION", "").strip()
+
+    def _schema_tables(live: SnowflakeBackend) -> set[str]:
+        rows = live.sql(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = CURRENT_SCHEMA()"
+        ).to_pylist()
+        return {str(next(iter(r.values()))).lower() for r in rows}
+
+    def test_snowflake_tier4_live_explains_every_statement_of_sql(live: SnowflakeBackend) -> None:
+        """Every statement in sql/ that reads or writes installed tables compiles in the
+        account (EXPLAIN, binds as NULL). Statements over a cycle's own staging tables
+        (resq_stage_*, created inside a cycle) are named, not silently passed."""
+        import sqlglot
+        from sqlglot import exp
+
+        from resq import sqlfiles
+
+        installed = _schema_tables(live)
+        explained, staged = 0, []
+        for name in sqlfiles.available():
+            for statement in sqlfiles.statements(name):
+                if isinstance(statement, exp.Create):
+                    continue  # DDL: the deploy itself ran it
+                sql = statement.sql(dialect="snowflake")
+                tables = {t.name.lower() for t in statement.find_all(exp.Table)}
+                ctes = {c.alias_or_name.lower() for c in statement.find_all(exp.CTE)}
+                if (tables - ctes) - installed:
+                    staged.append((name, sorted((tables - ctes) - installed)))
+                    continue
+                binds = len(
+                    list(sqlglot.parse_one(sql, read="snowflake").find_all(exp.Placeholder))
+                )
+                live.fetch(f"EXPLAIN USING TEXT {sql}", [None] * binds)
+                explained += 1
+        assert explained >= 5, (explained, staged)
+        assert all(all(t.startswith("resq_stage_") for t in missing) for _, missing in staged), (
+            staged
+        )
+
+    def test_snowflake_tier4_live_show_dynamic_tables_says_incremental(
+        live: SnowflakeBackend,
+    ) -> None:
+        """After isolation is applied (the policy lives on the app's views, not on the
+        dynamic table's inputs), Snowflake still refreshes stock_analysis incrementally."""
+        live.execute("SHOW DYNAMIC TABLES LIKE 'STOCK_ANALYSIS'")
+        rows = live.sql(
+            'SELECT "refresh_mode", "refresh_mode_reason" FROM TABLE(RESULT_SCAN(LAST_QUERY_ID()))'
+        ).to_pylist()
+        assert rows and str(rows[0]["refresh_mode"]).upper() == "INCREMENTAL", rows
+
+    def test_snowflake_tier4_live_concurrent_heals_order_once(live: SnowflakeBackend) -> None:
+        """Two heal cycles at once, each in its own session: no idempotency key twice."""
+        import threading
+
+        SelfHealingEngine(live).drop_stock("NGO-DEL-001", "KIT-EMR")
+        live.refresh_analysis(force=True)
+        names = {
+            "database": live.sql("SELECT CURRENT_DATABASE()").scalar(),
+            "schema": live.sql("SELECT CURRENT_SCHEMA()").scalar(),
+        }
+        errors: list[BaseException] = []
+
+        def heal() -> None:
+            other = resq.connect(f"snowflake://?connection_name={CONNECTION}", **names)
+            try:
+                SelfHealingEngine(other).heal()
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+            finally:
+                other.close()
+
+        threads = [threading.Thread(target=heal) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=600)
+        assert not errors, errors
+        twice = live.sql(
+            "SELECT idempotency_key, COUNT(*) AS n FROM purchase_orders "
+            "GROUP BY idempotency_key HAVING COUNT(*) > 1"
+        ).to_pylist()
+        assert twice == []
+        assert live.verify_audit().ok
+
+    def test_snowflake_tier4_live_app_user_sees_and_acts_for_its_organization_only(
+        live: SnowflakeBackend,
+    ) -> None:
+        """Signed in as an app user (RESQ_SNOWFLAKE_APP_CONNECTION: a user with RESQ_APP,
+        not '*'), through the app's options: reads only its organization's rows, and a
+        write for another organization is refused by the procedure."""
+        if not APP_CONNECTION:
+            pytest.skip(
+                "app-user check did not run: RESQ_SNOWFLAKE_APP_CONNECTION is not set (a "
+                "connection of a user granted RESQ_APP, entitled here to HOSP-BLR-001 only)"
+            )
+        names = {
+            "database": live.sql("SELECT CURRENT_DATABASE()").scalar(),
+            "schema": live.sql("SELECT CURRENT_SCHEMA()").scalar(),
+        }
+        app = resq.connect(
+            f"snowflake://?connection_name={APP_CONNECTION}&writes=procedures&reads=app", **names
+        )
+        try:
+            user = app.sql("SELECT CURRENT_USER()").scalar()
+            live.execute("DELETE FROM resq_entitlements WHERE user_name = ?", [user])
+            live.execute(
+                "INSERT INTO resq_entitlements (user_name, org_id) VALUES (?, ?)", [user, ORG]
+            )
+            orgs = {r["org_id"] for r in app.read("inventory_master").to_pylist()}
+            assert orgs == {ORG}
+            assert {r["org_id"] for r in app.read("purchase_orders").to_pylist()} <= {ORG}
+            assert app.verify_audit().ok  # the whole chain, through RESQ_VERIFY_AUDIT
+            other = next(o for o in live.read("purchase_orders").to_pylist() if o["org_id"] != ORG)
+            with pytest.raises(resq.errors.ResqError):
+                app.override_order(other["po_id"], "cancel", actor=str(user))
+            with pytest.raises(resq.errors.ResqError):
+                app.execute("DELETE FROM purchase_orders")  # no direct writes at all
+        finally:
+            app.close()

@@ -555,10 +555,16 @@ class SnowflakeBackend(WarehouseBackend):
         gaps would read as deletions; the procedure walks every row as the owner."""
         if not self.writes_through_procedures:
             return super().verify_audit()
+        from dataclasses import fields
+
         from resq.core.audit import ChainCheck
 
         result = self.call("RESQ_VERIFY_AUDIT", [])
-        return ChainCheck(**{k: result.get(k) for k in ("ok", "checked", "broken_seq", "problem")})
+        known = {f.name for f in fields(ChainCheck)}
+        values = {k: v for k, v in result.items() if k in known}
+        if "repairs" in values:
+            values["repairs"] = tuple(values["repairs"] or ())
+        return ChainCheck(**values)
 
     def heal_in_warehouse(
         self, *, org_id: str | None = None, dry_run: bool = False
