@@ -54,6 +54,10 @@ def test_a_tenant_is_given_the_whole_chains_verdict(seeded: WarehouseBackend) ->
     }
     assert verdict["ok"] is True and verdict["checked"] == len(every)
     json.dumps(verdict)  # a VARIANT
+    # An anchor kept outside the database is checked there too.
+    last = every[-1]
+    anchored = procedures.verify_audit_as(seeded, "ASHA", f"{last['seq']}:{last['hash']}")
+    assert anchored["ok"] is True and anchored["anchored"] == last["seq"]
     # Tampering is still found, and only the verdict leaves the procedure.
     seeded.execute(
         seeded.render("UPDATE audit_log SET details = ? WHERE seq = ?"),
@@ -87,18 +91,22 @@ def test_the_app_verifies_through_the_procedure() -> None:
 
     session = RecordingSession()
     check = from_session(session, writes="procedures").verify_audit()
-    assert session.sent == ["CALL RESQ_VERIFY_AUDIT()"]
+    assert session.sent == ["CALL RESQ_VERIFY_AUDIT(?)"]
     assert check == audit_chain.ChainCheck(True, 42, None, None)
 
 
 def test_the_plan_creates_it_as_owner_and_lets_the_app_call_it() -> None:
     statements = [s.sql for _, s in plan.statements(plan.build(CONFIG))]
-    (created,) = [s for s in statements if "PROCEDURE RESQ_VERIFY_AUDIT()" in s and "CREATE" in s]
+    (created,) = [
+        s
+        for s in statements
+        if "PROCEDURE RESQ_VERIFY_AUDIT(ANCHOR VARCHAR)" in s and "CREATE" in s
+    ]
     assert "EXECUTE AS OWNER" in created and "COPY GRANTS" in created
     assert "resq.inside.procedures.verify_audit_procedure" in created
     assert OBJECTS["RESQ_VERIFY_AUDIT"].handler == "resq.inside.procedures.verify_audit_procedure"
     assert any(
-        s.upper().startswith("GRANT USAGE ON PROCEDURE RESQ_VERIFY_AUDIT()")
+        s.upper().startswith("GRANT USAGE ON PROCEDURE RESQ_VERIFY_AUDIT(VARCHAR)")
         and s.upper().rstrip(";").endswith("TO ROLE RESQ_APP")
         for s in statements
     )

@@ -49,7 +49,7 @@ def require_entitled(backend: Any, user: str, org_id: str | None) -> None:
 ANY_ENTITLEMENT = "SELECT COUNT(*) AS n FROM resq_entitlements WHERE user_name = ?"
 
 
-def verify_audit_as(backend: Any, user: str) -> dict[str, Any]:
+def verify_audit_as(backend: Any, user: str, anchor: str | None = None) -> dict[str, Any]:
     """The verdict on the whole audit chain, for any entitled user. A tenant's own view of
     ``audit_log`` holds only its organization's events, whose gaps look like deletions;
     the owner sees every row. Only the verdict leaves (ok, events checked, the first
@@ -59,7 +59,10 @@ def verify_audit_as(backend: Any, user: str) -> dict[str, Any]:
     n = backend.fetch(backend.render(ANY_ENTITLEMENT), [user]).column(0)[0].as_py()
     if not n:
         raise TenantScopeError(f"user {user!r} is not entitled to any organization")
-    return dict(backend.verify_audit().as_dict())
+    from resq.core.audit import Anchor
+
+    parsed = None if anchor is None else Anchor.parse(str(anchor))
+    return dict(backend.verify_audit(parsed).as_dict())
 
 
 def override_order_as(
@@ -164,7 +167,8 @@ def heal_org_procedure(session: Any, org_id: Any = None, dry_run: bool = False) 
     return result
 
 
-def verify_audit_procedure(session: Any) -> dict:
-    """``CALL RESQ_VERIFY_AUDIT()``: the dashboard's "Verify the hash chain" on Snowflake."""
-    result: dict = _as_caller(session, verify_audit_as)
+def verify_audit_procedure(session: Any, anchor: Any = None) -> dict:
+    """``CALL RESQ_VERIFY_AUDIT(anchor)``: the dashboard's "Verify the hash chain" on
+    Snowflake (``anchor``: what ``resq audit anchor`` printed, or NULL)."""
+    result: dict = _as_caller(session, verify_audit_as, anchor)
     return result

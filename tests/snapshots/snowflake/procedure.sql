@@ -49,7 +49,7 @@ PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow',
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.inside.procedures.heal_org_procedure'
 EXECUTE AS OWNER;
-CREATE OR REPLACE PROCEDURE RESQ_VERIFY_AUDIT()
+CREATE OR REPLACE PROCEDURE RESQ_VERIFY_AUDIT(ANCHOR VARCHAR)
 COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON

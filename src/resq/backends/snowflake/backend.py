@@ -549,17 +549,17 @@ class SnowflakeBackend(WarehouseBackend):
 
         self.call("RESQ_CHAOS", [json.dumps(event.as_dict(), default=str)])
 
-    def verify_audit(self) -> Any:
+    def verify_audit(self, anchor: Any = None) -> Any:
         """The library's walk of the chain, or (writes through procedures, as the app runs)
         RESQ_VERIFY_AUDIT: the app's role sees only its organizations' audit rows, whose
         gaps would read as deletions; the procedure walks every row as the owner."""
         if not self.writes_through_procedures:
-            return super().verify_audit()
+            return super().verify_audit(anchor)
         from dataclasses import fields
 
         from resq.core.audit import ChainCheck
 
-        result = self.call("RESQ_VERIFY_AUDIT", [])
+        result = self.call("RESQ_VERIFY_AUDIT", [None if anchor is None else anchor.text()])
         known = {f.name for f in fields(ChainCheck)}
         values = {k: v for k, v in result.items() if k in known}
         if "repairs" in values:
