@@ -8,7 +8,6 @@ cycle is retried from the start, so every shortfall gets exactly one order.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,8 @@ from resq.core import alerts as core_alerts
 from resq.core import urgency
 from resq.core.health import HealthReport
 from resq.core.ordering import Action, OrderStatus, PlanOptions, plan_orders, po_id
-from resq.errors import ConflictError, RealDataError, ResqError
+from resq.errors import RealDataError, ResqError
+from resq.retrying import DEFAULT_ATTEMPTS, conflict_retrying
 
 ENGINE_ACTOR = "resq-engine"
 URGENT_FIRST = urgency.ITEMS
@@ -106,7 +106,7 @@ class SelfHealingEngine:
         clock: Callable[[], datetime] = utcnow,
         policy: core_alerts.RoutingPolicy | None = None,
         budget: float | None = None,
-        max_attempts: int = 50,
+        max_attempts: int = DEFAULT_ATTEMPTS,
     ) -> None:
         self.backend = backend
         self.actor = actor
@@ -158,9 +158,9 @@ class SelfHealingEngine:
         report = HealReport(
             cycle_id=f"CY-{uuid.uuid4().hex[:16].upper()}", started_at=now, dry_run=dry_run
         )
-        for attempt in range(1, self.max_attempts + 1):
-            report.attempts = attempt
-            try:
+        for attempt in conflict_retrying(self.max_attempts):
+            with attempt:
+                report.attempts = attempt.retry_state.attempt_number
                 # Inside the retry: a concurrent cycle refreshing the same signals or the
                 # analysis conflicts here, and the retry then finds them fresh.
                 if not dry_run:
@@ -171,13 +171,8 @@ class SelfHealingEngine:
                 _summarize(report, proposals, covered)
                 if dry_run:
                     report.orders = _order_rows(proposals)
-                    break
-                self._commit(report, proposals, actor or self.actor, now)
-                break
-            except ConflictError:
-                if attempt == self.max_attempts:
-                    raise
-                time.sleep(min(0.2, 0.005 * attempt))
+                else:
+                    self._commit(report, proposals, actor or self.actor, now)
         report.finished_at = self.clock()
         report.proposals = proposals
         return report
@@ -215,6 +210,7 @@ class SelfHealingEngine:
             # Proposals whose key a concurrent cycle committed first: the MERGE inserted
             # nothing for them, so they are covered by that cycle's open order.
             report.covered += n - total
+            superseded = _supersede_alerts(b, report.cycle_id, now, actor)
             groups = b.run_file("alerts_created", [report.cycle_id])
             alerts_raised = int(pa.compute.sum(groups["alerts"]).as_py() or 0)
             queued = self._queue_notifications(groups, report.cycle_id, now, policy)
@@ -236,7 +232,7 @@ class SelfHealingEngine:
                         },
                     }
                 )
-            b.append_audit(events, now=now)
+            b.append_audit([*events, *superseded], now=now)
             b.execute(
                 b.render(
                     "INSERT INTO heal_cycles (cycle_id, started_at, finished_at, actor, state, "
@@ -574,6 +570,34 @@ def _heal_events(per_org: pa.Table, report: HealReport, actor: str) -> list[dict
         for org, order_items, alert_items in zip(
             cols["org_id"], cols["order_items"], cols["alert_items"], strict=True
         )
+    ]
+
+
+def _supersede_alerts(
+    b: WarehouseBackend, cycle_id: str, now: datetime, actor: str
+) -> list[dict[str, Any]]:
+    """Resolve the active alerts of earlier shortfall episodes of the items this cycle
+    raised new alerts for (``sql/superseded_alerts.sql``); their audit events."""
+    rows = b.run_file("superseded_alerts", [cycle_id]).to_pylist()
+    if not rows:
+        return []
+    b.execute(b._file("superseded_alerts", 1), [now, cycle_id])
+    return [
+        {
+            "actor": actor,
+            "action": "alert.resolved",
+            "org_id": r["org_id"],
+            "entity_id": r["alert_id"],
+            "details": {
+                "reason": "superseded",
+                "superseded_by": r["superseded_by"],
+                "from": r["state"],
+                "kind": r["kind"],
+                "sku": r["sku"],
+                "po_id": r["po_id"],
+            },
+        }
+        for r in rows
     ]
 
 

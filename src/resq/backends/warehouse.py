@@ -46,6 +46,7 @@ from resq.errors import (
     ValidationError,
 )
 from resq.errors import RowIssue as Issue
+from resq.retrying import conflict_retrying
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -901,8 +902,28 @@ class WarehouseBackend(Backend):
         org_id: str | None = None,
         now: datetime | None = None,
     ) -> dict[str, Any]:
-        """approve / cancel / receive / set_quantity one order, audited with the actor."""
+        """approve / cancel / receive / set_quantity one order, audited with the actor.
+
+        A concurrent writer that conflicts (a heal cycle committing at the same moment)
+        makes the whole override run again on what that writer left, like a heal cycle
+        (:func:`resq.retrying.conflict_retrying`); an override the new state no longer
+        allows is refused then, never applied twice."""
         now = now or utcnow()
+        for attempt in conflict_retrying():
+            with attempt:
+                self._override_once(po_id, action, actor, quantity, org_id, now)
+        self._mark_changed()
+        return self.order(po_id)
+
+    def _override_once(
+        self,
+        po_id: str,
+        action: str,
+        actor: str,
+        quantity: float | None,
+        org_id: str | None,
+        now: datetime,
+    ) -> None:
         with self.transaction():
             order = self.order(po_id, org_id=org_id)
             new_status = transition(order["status"], action)
@@ -959,13 +980,17 @@ class WarehouseBackend(Backend):
                 ],
                 now=now,
             )
-        self._mark_changed()
-        return self.order(po_id)
 
     def ack_alert(
         self, alert_id: str, *, actor: str, org_id: str | None = None, now: datetime | None = None
     ) -> dict[str, Any]:
         now = now or utcnow()
+        for attempt in conflict_retrying():
+            with attempt:
+                self._ack_once(alert_id, actor, org_id, now)
+        return self.read("alerts", where={"alert_id": alert_id}).to_pylist()[0]
+
+    def _ack_once(self, alert_id: str, actor: str, org_id: str | None, now: datetime) -> None:
         with self.transaction():
             rows = self.read("alerts", org_id=org_id, where={"alert_id": alert_id}).to_pylist()
             if not rows:
@@ -992,7 +1017,6 @@ class WarehouseBackend(Backend):
                     ],
                     now=now,
                 )
-        return self.read("alerts", where={"alert_id": alert_id}).to_pylist()[0]
 
     # ------------------------------------------------------------------ routing
 
