@@ -1,6 +1,7 @@
 -- Alerts of a cycle, keyed by dedup_key (kind and shortfall episode): raised once. The
 -- alert id is derived from the key here (resq.core.alerts.alert_id computes the same), and
--- an alert about an order points at the order the same cycle merged for that key.
+-- an alert about an order points at the order the same cycle merged for that key (or the
+-- order a concurrent cycle merged for it first).
 MERGE INTO alerts AS t
 USING (
     SELECT
@@ -18,6 +19,9 @@ USING (
     FROM resq_stage_alerts AS a
     LEFT JOIN purchase_orders AS p
         ON a.has_order AND p.idempotency_key = a.idempotency_key
+    -- an alert about an order the MERGE skipped as stale is not raised: the next cycle
+    -- re-plans the item and raises what is true then
+    WHERE NOT a.has_order OR p.po_id IS NOT NULL
 ) AS s
 ON t.dedup_key = s.dedup_key
 WHEN NOT MATCHED THEN INSERT (

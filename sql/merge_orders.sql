@@ -1,19 +1,43 @@
--- The heal cycle's keyed MERGE: one purchase order per idempotency key, never updated by a
--- later cycle (a re-run, an overlapping or a concurrent cycle inserts nothing for a key that
--- exists). Snowflake does not enforce UNIQUE, so this MERGE is the guarantee there; DuckDB
--- also enforces the primary key on po_id (derived from the key), which turns a concurrent
--- race into a retryable conflict.
--- Source: the staged proposals of the cycle (resq_stage_orders), one row per key: MERGE
+-- The heal cycle's keyed, conditional MERGE: one purchase order per idempotency key, never
+-- updated by a later cycle (a re-run, an overlapping or a concurrent cycle inserts nothing
+-- for a key that exists). Snowflake does not enforce UNIQUE, so this MERGE is the guarantee
+-- there; DuckDB also enforces the primary key on po_id (derived from the key), which turns
+-- a concurrent race into a retryable conflict.
+-- The stale-decision rule: a staged decision is placed only if the state it was decided on
+-- still holds when the MERGE runs, inside the commit's transaction: the item's stock and
+-- daily consumption are still the ones the decision read, no order of the item is open, and
+-- its count of closed orders (the shortfall episode in the key) has not moved. A receipt,
+-- cancellation, load or chaos edit committed after the cycle read its inputs fails one of
+-- these, and the row is skipped as stale (re-planned by the next cycle, never ordered twice).
+-- Source: the staged decisions of the cycle (resq_stage_orders), one row per key: MERGE
 -- inserts every unmatched source row, so two staged rows with one key would be two orders
 -- where UNIQUE is not enforced (Snowflake). The most urgent row of a key is kept. The order
 -- id is derived from the key here, in the warehouse: resq.core.ordering.po_id computes the
 -- same.
 MERGE INTO purchase_orders AS t
 USING (
-    SELECT *
-    FROM resq_stage_orders AS s
+    SELECT
+        d.idempotency_key, d.org_id, d.sku, d.vendor, d.quantity, d.unit_price,
+        d.order_status, d.priority, d.rank, d.reason, d.data_source, d.cycle_id, d.created_at
+    FROM resq_stage_orders AS d
+    JOIN inventory_master AS i ON i.org_id = d.org_id AND i.sku = d.sku
+    LEFT JOIN (
+        SELECT
+            p.org_id,
+            p.sku,
+            COUNT_IF(p.status IN ('PLACED', 'PENDING_APPROVAL', 'PENDING_VENDOR')) AS open_orders,
+            COUNT_IF(p.status IN ('RECEIVED', 'CANCELLED')) AS closed_orders
+        FROM purchase_orders AS p
+        JOIN (SELECT DISTINCT org_id, sku FROM resq_stage_orders) AS k
+            ON k.org_id = p.org_id AND k.sku = p.sku
+        GROUP BY p.org_id, p.sku
+    ) AS h ON h.org_id = d.org_id AND h.sku = d.sku
+    WHERE i.current_stock = d.current_stock
+        AND i.daily_consumption = d.daily_consumption
+        AND COALESCE(h.open_orders, 0) = 0
+        AND COALESCE(h.closed_orders, 0) = d.episode
     QUALIFY ROW_NUMBER() OVER (
-        PARTITION BY s.idempotency_key ORDER BY s.rank, s.quantity DESC, s.vendor
+        PARTITION BY d.idempotency_key ORDER BY d.rank, d.quantity DESC, d.vendor
     ) = 1
 ) AS s
 ON t.idempotency_key = s.idempotency_key

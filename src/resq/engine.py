@@ -22,18 +22,33 @@ from resq.backends.warehouse import WarehouseBackend, default_actor, utcnow
 from resq.core import alerts as core_alerts
 from resq.core import urgency
 from resq.core.health import HealthReport
-from resq.core.ordering import Action, OrderStatus, PlanOptions, plan_orders, po_id
+from resq.core.ordering import (
+    DECIDED_ON,
+    RESOURCED_SCHEMA,
+    Action,
+    OrderStatus,
+    PlanOptions,
+    plan_orders,
+    po_id,
+    resource_pending,
+)
 from resq.errors import RealDataError, ResqError
 from resq.retrying import DEFAULT_ATTEMPTS, conflict_retrying
 
 ENGINE_ACTOR = "resq-engine"
+HEAL_STEPS = ("refreshed", "read", "planned", "committing")
+"""The step boundaries of a heal cycle, in order, as passed to ``on_step``: after the
+analysis refresh, after the decision inputs were read, after the core planned, and just
+before the commit's transaction. Another writer may commit at any of them."""
 URGENT_FIRST = urgency.ITEMS
 """The order of ``stock_analysis`` rows, most urgent first (``read(..., order_by=...)``)."""
 
 
 @dataclass
 class HealReport:
-    """What one heal cycle did. ``orders`` lists the orders it created."""
+    """What one heal cycle did. ``orders`` lists the orders it created; ``stale`` counts
+    the decisions the commit skipped because the state they rested on changed meanwhile
+    (``stale_items`` names them; the next cycle re-plans them)."""
 
     cycle_id: str
     started_at: datetime
@@ -48,8 +63,11 @@ class HealReport:
     capped: int = 0
     alerts_raised: int = 0
     notifications_queued: int = 0
+    stale: int = 0
+    resourced: int = 0
     attempts: int = 1
     orders: list[dict[str, Any]] = field(default_factory=list)
+    stale_items: list[dict[str, Any]] = field(default_factory=list)
     proposals: pa.Table | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -67,6 +85,9 @@ class HealReport:
             "capped": self.capped,
             "alerts_raised": self.alerts_raised,
             "notifications_queued": self.notifications_queued,
+            "stale": self.stale,
+            "stale_items": self.stale_items,
+            "resourced": self.resourced,
             "attempts": self.attempts,
             "orders": self.orders,
         }
@@ -107,6 +128,7 @@ class SelfHealingEngine:
         policy: core_alerts.RoutingPolicy | None = None,
         budget: float | None = None,
         max_attempts: int = DEFAULT_ATTEMPTS,
+        on_step: Callable[[str], None] | None = None,
     ) -> None:
         self.backend = backend
         self.actor = actor
@@ -115,6 +137,13 @@ class SelfHealingEngine:
         self.policy = policy
         self.options = PlanOptions(budget=budget)
         self.max_attempts = max_attempts
+        # Called with each name in HEAL_STEPS as a cycle passes it (every attempt), outside
+        # any transaction: for tracing, and for tests that commit writes in between.
+        self.on_step = on_step
+
+    def _step(self, name: str) -> None:
+        if self.on_step is not None:
+            self.on_step(name)
 
     # ------------------------------------------------------------------ reading
 
@@ -145,7 +174,24 @@ class SelfHealingEngine:
             covered = self.backend.run_file("covered", [org_id, org_id]).column(0)[0].as_py()
             options = self.backend.run_file("vendor_options")
         covered = covered or 0
-        return plan_orders(candidates, options, self.options), int(covered)
+        self._step("read")
+        proposals = plan_orders(candidates, options, self.options)
+        self._step("planned")
+        return proposals, int(covered)
+
+    def resource(self, *, org_id: str | None = None) -> pa.Table:
+        """The orders waiting for a vendor (PENDING_VENDOR) and what each gets now: the
+        vendor of the core's rule and the status of a new order (``resourced`` false while
+        none is online). Nothing is written; a heal cycle commits it."""
+        with self.backend.transaction():
+            pending = self.backend.run_file("pending_vendor", [org_id, org_id])
+            options = self.backend.run_file("vendor_options") if pending.num_rows else None
+        if options is None:
+            return resource_pending(pending, pa.table({}), self.options)
+        decided = resource_pending(pending, options, self.options)
+        for name in ("org_id", "sku", "reason", "created_at"):
+            decided = decided.append_column(name, pending[name])
+        return decided
 
     # ------------------------------------------------------------------ healing
 
@@ -167,12 +213,16 @@ class SelfHealingEngine:
                     self.backend.refresh_signals(now=now)
                 refreshed = self.backend.refresh_analysis(now=now).refreshed
                 report.refreshed = report.refreshed or refreshed
+                self._step("refreshed")
                 proposals, covered = self.plan(org_id=org_id, now=now)
+                waiting = self.resource(org_id=org_id)
                 _summarize(report, proposals, covered)
+                report.resourced = int(pc.sum(waiting["resourced"]).as_py() or 0)
                 if dry_run:
                     report.orders = _order_rows(proposals)
                 else:
-                    self._commit(report, proposals, actor or self.actor, now)
+                    self._step("committing")
+                    self._commit(report, proposals, actor or self.actor, now, waiting)
         report.finished_at = self.clock()
         report.proposals = proposals
         return report
@@ -184,7 +234,14 @@ class SelfHealingEngine:
             return self.policy
         return self.backend.stored_routing()
 
-    def _commit(self, report: HealReport, proposals: pa.Table, actor: str, now: datetime) -> None:
+    def _commit(
+        self,
+        report: HealReport,
+        proposals: pa.Table,
+        actor: str,
+        now: datetime,
+        waiting: pa.Table | None = None,
+    ) -> None:
         b = self.backend
         policy = self.routing()  # read before the transaction
         orders = _orders_to_stage(proposals)
@@ -198,7 +255,10 @@ class SelfHealingEngine:
         raised = raised.append_column(
             "created_at", pa.array([now] * raised.num_rows, pa.timestamp("us"))
         )
+        resourced = _resourced_stage(waiting, report.cycle_id, now)
         with b.heal_transaction(holder=report.cycle_id):
+            placed = _place_resourced(b, resourced, now, actor, report.cycle_id)
+            report.resourced = sum(1 for e in placed if e["action"] == "order.resourced")
             if n:
                 b.stage("resq_stage_orders", orders)
                 b.execute(b._file("merge_orders"))
@@ -207,15 +267,21 @@ class SelfHealingEngine:
                 b.execute(b._file("merge_alerts"))
             created = b.run_file("orders_created", [report.cycle_id])
             total = int(created.column("created_total")[0].as_py()) if created.num_rows else 0
-            # Proposals whose key a concurrent cycle committed first: the MERGE inserted
-            # nothing for them, so they are covered by that cycle's open order.
-            report.covered += n - total
+            if total < n:
+                # Decisions the MERGE did not insert: covered when a concurrent cycle
+                # committed the same key first, stale when their state changed since.
+                skipped = b.run_file("orders_skipped", [report.cycle_id])
+                covered = skipped.filter(pc.field("covered"))
+                report.covered += covered.num_rows
+                stale = skipped.filter(pc.invert(pc.field("covered")))
+                report.stale = stale.num_rows
+                report.stale_items = stale.select(["org_id", "sku"]).slice(0, 1000).to_pylist()
             superseded = _supersede_alerts(b, report.cycle_id, now, actor)
             groups = b.run_file("alerts_created", [report.cycle_id])
             alerts_raised = int(pa.compute.sum(groups["alerts"]).as_py() or 0)
             queued = self._queue_notifications(groups, report.cycle_id, now, policy)
             events = _heal_events(b.run_file("heal_audit", [report.cycle_id] * 2), report, actor)
-            if events:  # a cycle with nothing to do is recorded in heal_cycles only
+            if events or placed:  # a cycle with nothing to do is in heal_cycles only
                 events.append(
                     {
                         "actor": actor,
@@ -225,6 +291,8 @@ class SelfHealingEngine:
                         "details": {
                             "created": total,
                             "covered": report.covered,
+                            "stale": report.stale,
+                            "resourced": report.resourced,
                             "pending_vendor": report.pending_vendor,
                             "held_for_approval": report.held_for_approval,
                             "alerts": alerts_raised,
@@ -232,7 +300,7 @@ class SelfHealingEngine:
                         },
                     }
                 )
-            b.append_audit([*events, *superseded], now=now)
+            b.append_audit([*events, *superseded, *placed], now=now)
             b.execute(
                 b.render(
                     "INSERT INTO heal_cycles (cycle_id, started_at, finished_at, actor, state, "
@@ -500,6 +568,7 @@ def _summarize(report: HealReport, proposals: pa.Table, covered: int) -> None:
     action = proposals["action"]
     status = proposals["order_status"]
     report.candidates = proposals.num_rows
+    report.stale, report.stale_items = 0, []
     report.covered = (
         covered + pc.sum(pc.equal(action, Action.COVERED.value)).as_py()
         if proposals.num_rows
@@ -519,7 +588,7 @@ def _count(column: pa.ChunkedArray, value: str) -> int:
 #: The proposal columns sql/merge_orders.sql reads from the staged orders.
 _STAGED_ORDER_COLUMNS = (
     "idempotency_key", "org_id", "sku", "vendor", "quantity", "unit_price", "order_status",
-    "priority", "rank", "reason", "data_source",
+    "priority", "rank", "reason", "data_source", *DECIDED_ON,
 )  # fmt: skip
 
 
@@ -571,6 +640,102 @@ def _heal_events(per_org: pa.Table, report: HealReport, actor: str) -> list[dict
             cols["org_id"], cols["order_items"], cols["alert_items"], strict=True
         )
     ]
+
+
+def _resourced_stage(waiting: pa.Table | None, cycle_id: str, now: datetime) -> pa.Table:
+    """The re-sourced orders to stage: vendor, price, status and the reason updated with
+    the new vendor choice and when and by which cycle it was made."""
+    import json
+
+    if waiting is None or not waiting.num_rows:
+        return RESOURCED_SCHEMA.empty_table()
+    chosen = waiting.filter(waiting["resourced"])
+    reasons = []
+    for row in chosen.select(
+        ["reason", "vendor", "vendor_latency_ms", "vendors_rejected", "order_status", "created_at"]
+    ).to_pylist():
+        try:
+            reason = json.loads(row["reason"] or "{}")
+        except ValueError:
+            reason = {}
+        if not isinstance(reason, dict):
+            reason = {}
+        waited = (now - row["created_at"]).total_seconds() if row["created_at"] else None
+        reason.update(
+            vendor=row["vendor"],
+            vendor_latency_ms=row["vendor_latency_ms"],
+            vendors_rejected=row["vendors_rejected"] or [],
+            resourced={
+                "from": OrderStatus.PENDING_VENDOR.value,
+                "to": row["order_status"],
+                "cycle_id": cycle_id,
+                "at": now.isoformat(),
+                "waited_s": waited,
+            },
+        )
+        reasons.append(json.dumps(reason, sort_keys=True, default=str))
+    return pa.table(
+        {
+            "po_id": chosen["po_id"],
+            "vendor": chosen["vendor"],
+            "unit_price": chosen["unit_price"],
+            "order_status": chosen["order_status"],
+            "reason": pa.array(reasons, pa.string()),
+        },
+        schema=RESOURCED_SCHEMA,
+    )
+
+
+def _place_resourced(
+    b: WarehouseBackend, staged: pa.Table, now: datetime, actor: str, cycle_id: str
+) -> list[dict[str, Any]]:
+    """Give the waiting orders their vendor (only those still PENDING_VENDOR), resolve their
+    NO_VENDOR alerts, and return the audit events (``sql/pending_vendor.sql``)."""
+    if not staged.num_rows:
+        return []
+    b.stage("resq_stage_resourced", staged)
+    b.execute(b._file("pending_vendor", 1), [now])
+    rows = b.fetch(b._file("pending_vendor", 2)).to_pylist()
+    b.execute(b._file("pending_vendor", 3), [now])
+    events: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for r in rows:
+        if r["po_id"] not in seen:
+            seen.add(r["po_id"])
+            events.append(
+                {
+                    "actor": actor,
+                    "action": "order.resourced",
+                    "org_id": r["org_id"],
+                    "entity_id": r["po_id"],
+                    "details": {
+                        "from": OrderStatus.PENDING_VENDOR.value,
+                        "to": r["status"],
+                        "vendor": r["vendor"],
+                        "unit_price": r["unit_price"],
+                        "sku": r["sku"],
+                        "cycle_id": cycle_id,
+                    },
+                }
+            )
+        if r["alert_id"] is not None:
+            events.append(
+                {
+                    "actor": actor,
+                    "action": "alert.resolved",
+                    "org_id": r["org_id"],
+                    "entity_id": r["alert_id"],
+                    "details": {
+                        "reason": "a vendor was found",
+                        "from": r["alert_state"],
+                        "kind": "NO_VENDOR",
+                        "sku": r["sku"],
+                        "po_id": r["po_id"],
+                        "vendor": r["vendor"],
+                    },
+                }
+            )
+    return events
 
 
 def _supersede_alerts(

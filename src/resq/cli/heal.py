@@ -20,6 +20,7 @@ REPORT_FIELDS = [
     ("pending_vendor", "Waiting for a vendor"),
     ("held_for_approval", "Held for approval (budget)"),
     ("capped", "Capped"),
+    ("stale", "Skipped as stale (decided again next cycle)"),
     ("alerts_raised", "Alerts raised"),
     ("notifications_queued", "Notifications queued"),
 ]

@@ -244,6 +244,10 @@ PROPOSAL_SCHEMA = pa.schema(
 PASS_THROUGH = ("sector", "city", "category", "item_name", "unit", "disaster_zone")
 """Candidate columns copied onto each proposal, for alerts and reports."""
 
+DECIDED_ON = ("current_stock", "daily_consumption", "episode")
+"""Candidate columns copied onto each proposal as the state its decision rests on: the
+commit places an order only if they still hold (``sql/merge_orders.sql``)."""
+
 REJECTED_TYPE = pa.list_(pa.struct([("vendor", pa.string()), ("why", pa.string())]))
 
 _ACTIONS = [a.value for a in (Action.ORDER, Action.COVERED, Action.CAPPED, Action.HELD)]
@@ -396,7 +400,9 @@ def plan_orders(
         "days_remaining": f(days),
         "data_source": from_codes(simulated[order].astype(np.int64), ["REAL", "SIMULATED"]),
     }
-    columns.update({name: pc.take(t[name], take) for name in PASS_THROUGH if name in names})
+    columns.update(
+        {name: pc.take(t[name], take) for name in (*PASS_THROUGH, *DECIDED_ON) if name in names}
+    )
     columns["reason"] = reason
     return pa.table(columns)
 
@@ -706,6 +712,76 @@ def _cap_lists(allotment: npt.NDArray[np.bool_], budget: npt.NDArray[np.bool_]) 
     codes[(pos + allotment.astype(np.int32))[budget]] = 1
     values = from_codes(codes, ["pds_monthly_allotment", "budget"])
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
+
+
+# ---------------------------------------------------------------- re-sourcing
+
+RESOURCED_SCHEMA = pa.schema(
+    [
+        ("po_id", pa.string()),
+        ("vendor", pa.string()),
+        ("unit_price", pa.float64()),
+        ("order_status", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+"""The columns a heal cycle stages for the PENDING_VENDOR orders it re-sources."""
+
+
+def resource_pending(
+    pending: pa.Table, vendor_options: pa.Table, options: PlanOptions | None = None
+) -> pa.Table:
+    """Choose a vendor again for orders that wait for one (``PENDING_VENDOR``).
+
+    ``pending`` has one row per waiting order: ``po_id, org_id, sku, city,
+    preferred_vendor, category, quantity, priority, days_remaining, budget_cap``. The vendor
+    is chosen by the rule of a new order (:func:`choose_vendors`); an order that gets one
+    becomes what a new order would: ``PLACED``, or ``PENDING_APPROVAL`` where a budget holds
+    it (spent over the re-sourced orders in priority order, oxygen exempt). The result has
+    the input's order and columns ``po_id, vendor, unit_price, order_status, resourced``,
+    ``vendor_latency_ms`` and ``vendors_rejected``; rows with still no vendor online keep
+    ``PENDING_VENDOR`` and ``resourced`` false.
+    """
+    options = options or PlanOptions()
+    t = pending.combine_chunks()
+    if not t.num_rows:
+        return pa.table(
+            {
+                "po_id": pa.array([], pa.string()),
+                "vendor": pa.array([], pa.string()),
+                "unit_price": pa.array([], pa.float64()),
+                "order_status": pa.array([], pa.string()),
+                "resourced": pa.array([], pa.bool_()),
+                "vendor_latency_ms": pa.array([], pa.float64()),
+                "vendors_rejected": pa.array([], REJECTED_TYPE),
+            }
+        )
+
+    def text(name: str) -> pa.Array:
+        return as_arrow(t[name], type=pa.string())
+
+    org, sku, category = text("org_id"), text("sku"), text("category")
+    vendor = choose_vendors(sku, text("city"), text("preferred_vendor"), vendor_options)
+    has = vendor.chosen
+    qty = np.nan_to_num(to_float(t["quantity"]))
+    price = np.where(has, vendor.price, np.nan)
+    cost = np.where(has, qty * price, 0.0)
+    priority = np.nan_to_num(to_float(t["priority"]), nan=99)
+    rank, _ = _priority_order(priority, to_float(t["days_remaining"]), org, sku)
+    exempt = in_mask(category, BUDGET_EXEMPT_CATEGORIES)
+    held = budget_holds(cost, rank, org, exempt, to_float(t["budget_cap"]), options.budget)
+    code = np.where(has, np.where(held, 1, 0), 2)
+    return pa.table(
+        {
+            "po_id": text("po_id"),
+            "vendor": vendor.vendor_id(),
+            "unit_price": pa.array(price, pa.float64(), from_pandas=True),
+            "order_status": from_codes(code.astype(np.int64), _ORDER_STATUSES),
+            "resourced": pa.array(has, pa.bool_()),
+            "vendor_latency_ms": pa.array(vendor.latency_ms, pa.float64(), from_pandas=True),
+            "vendors_rejected": vendor.rejected(),
+        }
+    )
 
 
 # ---------------------------------------------------------------- manual overrides

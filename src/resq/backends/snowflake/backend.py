@@ -64,6 +64,10 @@ _ORDER_STAGE_TYPES = {
     "rank": pa.int64(),
     "reason": pa.struct([]),
     "created_at": pa.timestamp("us"),
+    # the state each decision rests on (resq.core.ordering.DECIDED_ON)
+    "current_stock": pa.float64(),
+    "daily_consumption": pa.float64(),
+    "episode": pa.int64(),
 }
 
 
@@ -73,6 +77,7 @@ def _stage_schemas() -> dict[str, pa.Schema]:
     from resq.backends.warehouse import _AUDIT_SCHEMA
     from resq.core.alerts import ALERT_SCHEMA_FIELDS
     from resq.engine import _STAGED_ORDER_COLUMNS
+    from resq.core.ordering import RESOURCED_SCHEMA
 
     text = pa.string()
     return {
@@ -92,6 +97,7 @@ def _stage_schemas() -> dict[str, pa.Schema]:
                 for n in (*_STAGED_ORDER_COLUMNS, "cycle_id", "created_at")
             ]
         ),
+        "resq_stage_resourced": RESOURCED_SCHEMA,
         "resq_stage_vendor_status": pa.schema(
             [("vendor_id", text), ("status", text), ("latency_ms", pa.int64())]
         ),
