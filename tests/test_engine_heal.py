@@ -206,12 +206,12 @@ def test_all_vendors_offline_keeps_order_pending_and_escalates(
     assert "2 order(s) waiting for a vendor" in health.reasons
 
 
-def test_vendor_back_online_does_not_duplicate_the_pending_order(
+def test_vendor_back_online_places_the_pending_order_without_a_duplicate(
     seeded: WarehouseBackend,
 ) -> None:
-    """Documented behaviour: a PENDING_VENDOR order stays open (and covers the shortfall)
-    when a vendor comes back; a cycle never adds a second order for it. An operator who
-    cancels it gets exactly one new order, placed with the vendor now online."""
+    """Documented behaviour: when a vendor comes back, the next cycle re-sources the
+    PENDING_VENDOR order (the same order gets the vendor and is PLACED); a cycle never adds
+    a second order for it. Cancelling it then gives exactly one new order, with the vendor."""
     engine = healed(seeded)
     for vendor in ALL_VENDORS:
         engine.vendor_offline(vendor)
@@ -224,8 +224,11 @@ def test_vendor_back_online_does_not_duplicate_the_pending_order(
     again = engine.heal()
     assert again.created == 0
     assert again.covered >= 1
+    assert again.resourced == 1
     assert [o["po_id"] for o in orders_for(seeded, ORG, OXY)] == [pending["po_id"]]
-    assert orders_for(seeded, ORG, OXY)[0]["status"] == "PENDING_VENDOR"
+    resourced = orders_for(seeded, ORG, OXY)[0]
+    assert (resourced["status"], resourced["vendor"]) == ("PLACED", "Blinkit")
+    assert resourced["quantity"] == pending["quantity"]  # the shortfall's quantity is kept
 
     engine.cancel(pending["po_id"], actor="alice")
     (fresh,) = [o for o in engine.heal(dry_run=True).orders if o["sku"] == OXY]

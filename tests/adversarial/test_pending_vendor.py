@@ -222,3 +222,65 @@ def test_any_online_offline_sequence_keeps_one_order_placed_once(
         assert backend.verify_audit().ok
     finally:
         backend.close()
+
+
+# ---------------------------------------------------------------- health
+
+
+def test_health_shows_how_long_each_pending_order_has_waited(
+    pending_template: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from resq.alerting import check_health
+    from resq.cli import app
+
+    template, _ = pending_template
+    backend = copy_of(template, tmp_path)
+    (order,) = oxygen_orders(backend)
+    later = order["created_at"] + timedelta(hours=3, minutes=20)
+    snap = check_health(backend, now=later)
+    assert snap.pending_orders["waiting_for_vendor"] == 1
+    assert snap.pending_orders["oldest_wait_s"] == pytest.approx(12000.0)
+    assert snap.pending_orders["orders"] == [
+        {"po_id": order["po_id"], "org_id": ORG, "sku": OXY, "waited_s": pytest.approx(12000.0)}
+    ]
+    assert "1 order(s) waiting for a vendor" in snap.report.reasons
+    assert (
+        f"order {order['po_id']} ({OXY} at {ORG}) has waited 3 h 20 min for a vendor"
+        in snap.report.reasons
+    )
+    assert snap.report.status.value in {"AMBER", "RED"}
+    path = backend.path
+    backend.close()
+    env = {"RESQ_DB": None, "RESQ_ORG": None, "NO_COLOR": "1", "COLUMNS": "250"}
+    result = CliRunner().invoke(app, ["--db", f"duckdb:///{path}", "--json", "health"], env=env)
+    doc = json.loads(result.stdout)
+    assert doc["pending_orders"]["waiting_for_vendor"] == 1
+    assert doc["pending_orders"]["orders"][0]["po_id"] == order["po_id"]
+    assert doc["pending_orders"]["oldest_wait_s"] > 0
+    text = CliRunner().invoke(app, ["--db", f"duckdb:///{path}", "health"], env=env).stdout
+    assert f"order {order['po_id']} ({OXY} at {ORG}) has waited" in text
+
+
+def test_health_names_the_longest_waits_and_counts_the_rest() -> None:
+    from resq.core.health import PENDING_SHOWN, HealthInputs, PendingOrder, assess
+
+    waits = tuple(PendingOrder(f"PO-{i}", "ORG", "SKU", 3600.0 * (9 - i)) for i in range(9))
+    report = assess(
+        HealthInputs(
+            vendors_online=1,
+            vendors_total=1,
+            analysis_age_s=1.0,
+            last_cycle_age_s=1.0,
+            pending_vendor_orders=12,
+            pending_vendor_waits=waits,
+        )
+    )
+    named = [r for r in report.reasons if r.startswith("order PO-")]
+    assert named == [
+        f"order PO-{i} (SKU at ORG) has waited {9 - i} h 0 min for a vendor"
+        for i in range(PENDING_SHOWN)
+    ]
+    assert f"and {12 - PENDING_SHOWN} more order(s) waiting for a vendor" in report.reasons
+    assert report.status.value == "AMBER"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from resq.core.health import HealthInputs, HealthReport, VendorHistory, assess
+from resq.core.health import HealthInputs, HealthReport, PendingOrder, VendorHistory, assess
 from resq.errors import BackendError
 
 if TYPE_CHECKING:
@@ -60,6 +60,15 @@ SELECT COUNT_IF(state = 'PENDING') AS pending,
 FROM notifications
 """
 
+# The orders waiting for a vendor, the longest waiting first (health names the first few).
+_PENDING = """
+SELECT po_id, org_id, sku, created_at
+FROM purchase_orders
+WHERE status = 'PENDING_VENDOR'
+ORDER BY created_at, po_id
+LIMIT 100
+"""
+
 
 @dataclass(frozen=True)
 class HealthSnapshot:
@@ -72,6 +81,7 @@ class HealthSnapshot:
     analysis: dict[str, Any] = field(default_factory=dict)
     cycles: dict[str, Any] = field(default_factory=dict)
     outbox: dict[str, Any] = field(default_factory=dict)
+    pending_orders: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -86,6 +96,7 @@ class HealthSnapshot:
             "analysis": self.analysis,
             "cycles": self.cycles,
             "outbox": self.outbox,
+            "pending_orders": self.pending_orders,
         }
 
 
@@ -126,6 +137,12 @@ def check_health(
         .column(0)[0]
         .as_py()
     )
+    waits = [
+        PendingOrder(
+            r["po_id"], r["org_id"], r["sku"], max(0.0, (now - r["created_at"]).total_seconds())
+        )
+        for r in b.fetch(b.render(_PENDING)).to_pylist()
+    ]
     last_cycle = cycles["last_success"]
     inputs = HealthInputs(
         vendors_online=sum(1 for v in vendors if v["status"] == "ONLINE"),
@@ -152,6 +169,7 @@ def check_health(
         ),
         refresh_failures_window=int(refreshes.get("failed") or 0),
         outbox_oldest_s=None if oldest is None else max(0.0, (now - oldest).total_seconds()),
+        pending_vendor_waits=tuple(waits),
     )
     return HealthSnapshot(
         report=assess(inputs),
@@ -178,6 +196,14 @@ def check_health(
             "interval_s": cycle_interval_s,
         },
         outbox={**outbox, "oldest_pending_age_s": inputs.outbox_oldest_s},
+        pending_orders={
+            "waiting_for_vendor": inputs.pending_vendor_orders,
+            "oldest_wait_s": waits[0].waited_s if waits else None,
+            "orders": [
+                {"po_id": w.po_id, "org_id": w.org_id, "sku": w.sku, "waited_s": w.waited_s}
+                for w in waits
+            ],
+        },
     )
 
 

@@ -25,6 +25,16 @@ class VendorHistory:
 
 
 @dataclass(frozen=True)
+class PendingOrder:
+    """An order waiting for a vendor (``PENDING_VENDOR``) and how long it has waited."""
+
+    po_id: str
+    org_id: str
+    sku: str
+    waited_s: float
+
+
+@dataclass(frozen=True)
 class HealthInputs:
     """What health is judged from; ages are in seconds, None when it never happened.
 
@@ -49,6 +59,7 @@ class HealthInputs:
     refresh_failures_window: int = 0
     outbox_oldest_s: float | None = None
     outbox_stuck_s: float = 3600.0
+    pending_vendor_waits: Sequence[PendingOrder] = ()  # the longest waiting first
 
 
 @dataclass(frozen=True)
@@ -115,11 +126,38 @@ def assess(h: HealthInputs) -> HealthReport:
         amber.append(f"{h.outbox_backlog} notification(s) waiting in the outbox")
     if h.pending_vendor_orders:
         amber.append(f"{h.pending_vendor_orders} order(s) waiting for a vendor")
+    for w in h.pending_vendor_waits[:PENDING_SHOWN]:
+        amber.append(
+            f"order {w.po_id} ({w.sku} at {w.org_id}) has waited {_wait(w.waited_s)} for a vendor"
+        )
+    more = max(h.pending_vendor_orders, len(h.pending_vendor_waits)) - PENDING_SHOWN
+    if h.pending_vendor_waits and more > 0:
+        amber.append(f"and {more} more order(s) waiting for a vendor")
     if red:
         return HealthReport(Health.RED, tuple(red + amber))
     if amber:
         return HealthReport(Health.AMBER, tuple(amber))
     return HealthReport(Health.GREEN, ("all checks passed",))
+
+
+PENDING_SHOWN = 5
+"""How many waiting orders health names one by one (the longest waiting first)."""
+
+
+def _wait(seconds: float) -> str:
+    """A wait as people say it: ``45 s``, ``12 min``, ``3 h 20 min``, ``2 d 4 h``.
+
+    >>> _wait(45), _wait(720), _wait(12000), _wait(187200)
+    ('45 s', '12 min', '3 h 20 min', '2 d 4 h')
+    """
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
 def _span(seconds: float) -> str:

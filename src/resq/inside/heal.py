@@ -50,7 +50,8 @@ def heal_procedure(session: Any, dry_run: bool = False, triggered_by: str = "MAN
     backend = from_session(session)
     engine = SelfHealingEngine(backend, actor=f"resq-procedure:{triggered_by}".lower())
     proposals, covered = engine.plan()
-    if proposals.num_rows == 0:
+    # an order waiting for a vendor that has one now is work too (re-sourced by the cycle)
+    if proposals.num_rows == 0 and not any(engine.resource()["resourced"].to_pylist()):
         return {
             **result,
             "noop": True,

@@ -76,8 +76,8 @@ def _stage_schemas() -> dict[str, pa.Schema]:
     CREATE would commit the transaction): created before each session's first BEGIN."""
     from resq.backends.warehouse import _AUDIT_SCHEMA
     from resq.core.alerts import ALERT_SCHEMA_FIELDS
-    from resq.engine import _STAGED_ORDER_COLUMNS
     from resq.core.ordering import RESOURCED_SCHEMA
+    from resq.engine import _STAGED_ORDER_COLUMNS
 
     text = pa.string()
     return {
