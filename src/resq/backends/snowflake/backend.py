@@ -98,6 +98,12 @@ def _stage_schemas() -> dict[str, pa.Schema]:
             ]
         ),
         "resq_stage_resourced": RESOURCED_SCHEMA,
+        # resq.alerting.escalation stages these after it has written (escalated alerts,
+        # then their new tier's recipients), in one transaction
+        "resq_stage_escalated": pa.schema([("alert_id", text), ("tier", pa.int64())]),
+        "resq_stage_escalations": pa.schema(
+            [("alert_id", text), ("stakeholder", text), ("channel", text), ("tier", pa.int64())]
+        ),
         "resq_stage_vendor_status": pa.schema(
             [("vendor_id", text), ("status", text), ("latency_ms", pa.int64())]
         ),
