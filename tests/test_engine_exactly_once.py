@@ -364,6 +364,9 @@ def test_lock_is_released_when_the_holder_closes(tmp_path: Path) -> None:
     assert time.monotonic() - started < 60
 
 
+_ITEM = {"current_stock": 5.0, "daily_consumption": 2.0}
+
+
 def _staged_orders(rows: list[tuple[str, int, float]]) -> Any:
     """A resq_stage_orders table as the engine stages it: (key, rank, quantity) per row."""
     import pyarrow as pa
@@ -383,6 +386,10 @@ def _staged_orders(rows: list[tuple[str, int, float]]) -> Any:
         "rank": [r for _, r, _ in rows],
         "reason": ['{"why": "test"}'] * n,
         "data_source": ["SIMULATED"] * n,
+        # the state the decisions rest on: what _ITEM holds (the MERGE re-checks it)
+        "current_stock": [_ITEM["current_stock"]] * n,
+        "daily_consumption": [_ITEM["daily_consumption"]] * n,
+        "episode": [0] * n,
     }
     assert list(columns) == list(_STAGED_ORDER_COLUMNS)
     table = pa.table(columns)
@@ -413,6 +420,14 @@ def test_a_staged_source_with_duplicate_keys_makes_one_order_per_key(
     rows = data.draw(st.permutations(rows))
     b = backend
     b.execute(b.render("DELETE FROM purchase_orders"))
+    b.execute(b.render("DELETE FROM inventory_master"))
+    b.execute(
+        b.render(
+            "INSERT INTO inventory_master (org_id, sku, item_name, current_stock, "
+            "daily_consumption) VALUES (?, ?, 'Oxygen', ?, ?)"
+        ),
+        [ORG, OXY, _ITEM["current_stock"], _ITEM["daily_consumption"]],
+    )
     for _ in range(2):  # a re-run inserts nothing more
         with b.transaction():
             b.stage("resq_stage_orders", _staged_orders(rows))
