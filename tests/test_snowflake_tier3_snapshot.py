@@ -536,6 +536,8 @@ def test_snowflake_tier3_snapshot_a_heal_commit_starts_with_the_lock_update() ->
     backend = from_session(session)
     types = {"quantity": pa.float64(), "unit_price": pa.float64()}
     types |= {"priority": pa.int64(), "rank": pa.int64(), "reason": pa.struct([])}
+    types |= {"current_stock": pa.float64(), "daily_consumption": pa.float64()}
+    types |= {"episode": pa.int64()}
     staged = pa.table({c: pa.array([], types.get(c, pa.string())) for c in _STAGED_ORDER_COLUMNS})
     with backend.heal_transaction(holder="CY-1"):
         backend.stage("resq_stage_orders", staged)
