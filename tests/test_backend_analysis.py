@@ -289,6 +289,9 @@ def _check_agreement(backend: WarehouseBackend, network: dict[str, Any]) -> None
     backend.load("sector_config", [c.as_row() for c in configs.values()])
     orgs = network["organizations"]
     backend.load("organizations", orgs)
+    # A load fills its cities' simulated weather; the property sets each city's weather
+    # itself (none at all means Clear), so it starts from no weather rows.
+    backend.sql("DELETE FROM city_weather")
 
     weather: dict[str, tuple[str, str]] = {}  # city -> (condition, data_source)
     for city, (condition, how) in network["weather"].items():

@@ -63,10 +63,16 @@ def heal_procedure(session: Any, dry_run: bool = False, triggered_by: str = "MAN
 
 
 def _jsonable(value: Any) -> Any:
+    """A value a VARIANT result can hold: timestamps as ISO text, decimals (a SUM over
+    integers) as int or float."""
+    from decimal import Decimal
+
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
