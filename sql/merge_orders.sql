@@ -28,7 +28,7 @@ USING (
             COUNT_IF(p.status IN ('PLACED', 'PENDING_APPROVAL', 'PENDING_VENDOR')) AS open_orders,
             COUNT_IF(p.status IN ('RECEIVED', 'CANCELLED')) AS closed_orders
         FROM purchase_orders AS p
-        JOIN (SELECT DISTINCT org_id, sku FROM resq_stage_orders) AS k
+        JOIN (SELECT DISTINCT s.org_id, s.sku FROM resq_stage_orders AS s) AS k
             ON k.org_id = p.org_id AND k.sku = p.sku
         GROUP BY p.org_id, p.sku
     ) AS h ON h.org_id = d.org_id AND h.sku = d.sku

@@ -392,10 +392,11 @@ def _create_stage_tables(con: duckdb.DuckDBPyConnection, statement: exp.Expr) ->
     tables = {t.alias_or_name: t.name for t in statement.find_all(exp.Table)}
     known = {alias: _column_types(con, name) for alias, name in tables.items()}
     target = statement.this.alias_or_name if isinstance(statement, exp.Merge) else None
+    pending: dict[str, dict[str, str]] = {}  # a stage read under several aliases: one table
     for alias, name in tables.items():
         if not name.startswith(STAGE_PREFIX) or known[alias]:
             continue
-        types: dict[str, str] = {}
+        types = pending.setdefault(name, {})
         for eq in statement.find_all(exp.EQ):
             ends = (eq.this, eq.expression)
             for mine, other in (ends, ends[::-1]):
@@ -416,6 +417,7 @@ def _create_stage_tables(con: duckdb.DuckDBPyConnection, statement: exp.Expr) ->
         for ref in statement.find_all(exp.Column):
             if ref.table == alias:
                 types.setdefault(ref.name, "VARCHAR")
+    for name, types in pending.items():
         assert types, f"cannot tell the columns of {name}: qualify them with its alias"
         columns = ", ".join(f"{column} {kind}" for column, kind in types.items())
         con.execute(f"CREATE TEMP TABLE {name} ({columns})")
@@ -514,6 +516,8 @@ def test_stock_analysis_days_and_status_on_duckdb(warehouse: duckdb.DuckDBPyConn
 def test_keyed_merge_inserts_one_order_per_key(warehouse: duckdb.DuckDBPyConnection) -> None:
     (merge,) = sqlfiles.statements("merge_orders")
     _create_stage_tables(warehouse, merge)
+    # the backend stages the reason as JSON (it feeds TO_JSON in the MERGE)
+    warehouse.execute("ALTER TABLE resq_stage_orders ALTER COLUMN reason SET DATA TYPE JSON")
     staged = _column_types(warehouse, "resq_stage_orders")
     values = {
         "idempotency_key": "K1",
@@ -526,7 +530,15 @@ def test_keyed_merge_inserts_one_order_per_key(warehouse: duckdb.DuckDBPyConnect
         "reason": '{"vendor": "Blinkit"}',
         "data_source": "SIMULATED",
         "created_at": "2025-01-01 00:00:00",
+        # the state the decision rests on, which the MERGE re-checks against the inventory
+        "current_stock": 0.0,
+        "daily_consumption": 1.0,
+        "episode": 0,
     }
+    warehouse.execute(
+        "INSERT INTO inventory_master (org_id, sku, item_name, current_stock, daily_consumption)"
+        " VALUES ('H1', 'O2', 'Oxygen', 0.0, 1.0)"
+    )
     names = [n for n in staged if n in values]
     warehouse.execute(
         f"INSERT INTO resq_stage_orders ({', '.join(names)})"

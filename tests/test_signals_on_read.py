@@ -52,7 +52,7 @@ def test_status_says_how_old_the_signals_are(tmp_path: Path) -> None:
     runner = CliRunner()
     text = runner.invoke(app, ["--db", url, "status"], env={"RESQ_DB": None, "COLUMNS": "200"})
     assert text.exit_code == 0, text.output
-    assert "Signals as of: weather 20" in text.stdout and " UTC" in text.stdout
+    assert "Signals: weather 20" in text.stdout and " UTC" in text.stdout
     doc = json.loads(
         runner.invoke(app, ["--db", url, "--json", "status"], env={"RESQ_DB": None}).stdout
     )

@@ -10,7 +10,7 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*', 'tenacity==9.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.inside.heal.heal_procedure'
 EXECUTE AS OWNER;
@@ -28,7 +28,7 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*', 'tenacity==9.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.inside.procedures.override_order_procedure'
 EXECUTE AS OWNER;
@@ -38,7 +38,7 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*', 'tenacity==9.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.inside.procedures.ack_alert_procedure'
 EXECUTE AS OWNER;
@@ -48,7 +48,7 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*', 'tenacity==9.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.inside.procedures.chaos_procedure'
 EXECUTE AS OWNER;
@@ -58,7 +58,7 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*', 'tenacity==9.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.inside.procedures.heal_org_procedure'
 EXECUTE AS OWNER;
@@ -68,7 +68,7 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*', 'tenacity==9.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.inside.procedures.verify_audit_procedure'
 EXECUTE AS OWNER;

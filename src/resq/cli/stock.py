@@ -109,8 +109,8 @@ def status(
         markup=False,
     )
     state.out.print(
-        f"Signals as of: weather {_text.when(signals['weather_at'])}, "
-        f"vendor status {_text.when(signals['vendor_status_at'])}.",
+        f"Signals: weather {_text.when(signals['weather_at'])}, "
+        f"vendors {_text.when(signals['vendor_status_at'])}.",
         markup=False,
     )
     _render.simulated_note(state.out, rows)

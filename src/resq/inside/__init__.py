@@ -46,7 +46,7 @@ PANDAS = "pandas==2.*"  # Snowpark's pandas integration does not support pandas 
 SQLGLOT = "sqlglot==30.*"  # the sqlglot resq pins (~=30.22): its SQL files parse with it
 TENACITY = "tenacity==9.*"
 SNOWPARK = "snowflake-snowpark-python"
-HEAL_PACKAGES = (SNOWPARK, NUMPY, PANDAS, PYARROW, SQLGLOT)
+HEAL_PACKAGES = (SNOWPARK, NUMPY, PANDAS, PYARROW, SQLGLOT, TENACITY)
 """The engine's: RESQ_HEAL and the app's write procedures."""
 
 
@@ -132,6 +132,7 @@ APP_PACKAGES: tuple[str, ...] = (
     PYARROW,
     SQLGLOT,
     SNOWPARK,
+    TENACITY,  # resq.retrying: an override retries a conflicting concurrent heal
 )
 """The Streamlit in Snowflake app's packages (its ``environment.yml``)."""
 

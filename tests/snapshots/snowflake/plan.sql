@@ -316,7 +316,7 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*', 'tenacity==9.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.inside.heal.heal_procedure'
 EXECUTE AS OWNER;
@@ -327,7 +327,7 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*', 'tenacity==9.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.inside.procedures.override_order_procedure'
 EXECUTE AS OWNER;
@@ -336,7 +336,7 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*', 'tenacity==9.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.inside.procedures.ack_alert_procedure'
 EXECUTE AS OWNER;
@@ -345,7 +345,7 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*', 'tenacity==9.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.inside.procedures.chaos_procedure'
 EXECUTE AS OWNER;
@@ -354,7 +354,7 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*', 'tenacity==9.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.inside.procedures.heal_org_procedure'
 EXECUTE AS OWNER;
@@ -363,7 +363,7 @@ COPY GRANTS
 RETURNS VARIANT
 LANGUAGE PYTHON
 RUNTIME_VERSION = '3.11'
-PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*')
+PACKAGES = ('snowflake-snowpark-python', 'numpy==2.*', 'pandas==2.*', 'pyarrow', 'sqlglot==30.*', 'tenacity==9.*')
 IMPORTS = ('@RESQ_CODE/resq.zip')
 HANDLER = 'resq.inside.procedures.verify_audit_procedure'
 EXECUTE AS OWNER;
