@@ -456,3 +456,23 @@ def test_the_docs_state_the_ranges_the_code_enforces() -> None:
         ", ".join(f"`{c}`" for c in v.CATEGORIES),
     ):
         assert phrase in section, phrase
+
+
+def test_a_fraction_does_not_hide_an_out_of_range_count_in_the_same_column() -> None:
+    """A column with both a fraction and a negative count names both cells (the fraction
+    used to stop the column's check before its range was seen)."""
+    data = pa.Table.from_pylist(
+        [
+            {
+                "org_id": f"o{i}",
+                "org_name": "x",
+                "sector": "HOSPITAL",
+                "city": "c",
+                "phh_persons": v,
+            }
+            for i, v in enumerate([-1, None, 1.5, 2.0])
+        ]
+    )
+    with pytest.raises(ValidationError) as err:
+        validate_table("organizations", data)
+    assert {(i.row, i.column) for i in err.value.issues} == {(1, "phh_persons"), (3, "phh_persons")}

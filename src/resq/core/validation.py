@@ -597,7 +597,7 @@ def _cast(
             return None
     try:
         if col.kind == "int" and pa.types.is_floating(raw.type):
-            return _whole(col, raw, issues)
+            return _whole(col, raw, issues, unreadable)
         return pc.cast(raw, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         pass
@@ -616,7 +616,10 @@ def _cast(
     return pa.array(values, type=target)
 
 
-def _whole(col: Col, raw: pa.Array, issues: list[RowIssue]) -> pa.Array | None:
+def _whole(col: Col, raw: pa.Array, issues: list[RowIssue], unreadable: list[int]) -> pa.Array:
+    """A float column read as whole numbers: a cell with a fraction (or not finite, or
+    beyond 64 bits) is reported and read as NULL, so the rest of the column is still
+    checked against its range."""
     vals = np.asarray(raw.to_numpy(zero_copy_only=False), dtype=np.float64)
     nulls = np.asarray(raw.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     with np.errstate(invalid="ignore"):
@@ -628,7 +631,8 @@ def _whole(col: Col, raw: pa.Array, issues: list[RowIssue]) -> pa.Array | None:
             RowIssue(int(i) + 1, col.name, "must be a whole number", _show(vals[int(i)]))
             for i in np.flatnonzero(frac)
         )
-        return None
+        unreadable.extend(int(i) for i in np.flatnonzero(frac))
+        raw = pc.if_else(pa.array(frac), pa.nulls(len(raw), raw.type), raw)
     return pc.cast(raw, col.arrow_type, safe=False)
 
 
