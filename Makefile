@@ -16,8 +16,12 @@ $(STAMP_BASE): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
+# stockpyl (the replay's oracle) without its declared dependencies: see pyproject.toml.
+STOCKPYL := stockpyl==1.0.2
+
 $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps '$(STOCKPYL)'
 	touch $@ $(STAMP_BASE)
 
 demo: $(STAMP_BASE)

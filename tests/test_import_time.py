@@ -132,3 +132,24 @@ def test_read_commands_on_a_rendered_database_load_neither_sqlglot_nor_pydantic(
     # with the cache off, the same command renders afresh (and so needs sqlglot)
     cold = _resq_modules([*db, "status"], {**env, "RESQ_CACHE_DIR": "off"})
     assert _loaded(cold, "sqlglot")
+
+
+def test_a_bare_interpreter_loads_nothing_from_the_installed_packages() -> None:
+    """Every Python process of the environment (each CLI call, each test subprocess) pays
+    for what installed ``.pth`` files import at start-up. A dependency that ships one that
+    imports its package (sphinx-toolbox does, pulling in sphinx: about 0.4 s) must not be
+    installed; `make` installs stockpyl without its declared dependencies for that reason."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    loaded = set(done.stdout.split()) - set(sys.stdlib_module_names) - {"__main__"}
+    # setuptools' distutils shim and the snowflake namespace package are tiny
+    assert loaded <= {"_distutils_hack", "snowflake"}, sorted(loaded)
