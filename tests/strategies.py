@@ -460,3 +460,49 @@ def inventory_with_bad_cells(draw, max_rows=15):
         }
     )
     return table, {(row + 1, column) for row, column in cells}
+
+
+# --- replay ------------------------------------------------------------------------------
+
+
+@st.composite
+def replay_networks(draw: st.DrawFn):
+    """A small simulated replay network, with every vendor's status drawn."""
+    from resq import replay
+
+    net = replay.simulated_network(
+        n_orgs=draw(st.integers(1, 6)),
+        skus_per_org=draw(st.integers(1, 3)),
+        seed=draw(st.integers(0, 1000)),
+    )
+    vendors = net.vendor_status["vendor_id"].to_pylist()
+    status = [draw(st.sampled_from(["ONLINE", "OFFLINE"])) for _ in vendors]
+    vs = net.vendor_status.set_column(1, "status", pa.array(status, pa.string()))
+    return replay.ReplayNetwork(net.items, net.vendor_catalog, vs, net.weather)
+
+
+@st.composite
+def chaos_schedules(draw: st.DrawFn, max_day: int = 40):
+    """Vendor outages, weather spells, demand spikes and stock drops on the default
+    network's vendors, cities and first organizations."""
+    from resq.core.replay import ChaosSchedule
+
+    def span():
+        a = draw(st.integers(1, max_day))
+        return a, draw(st.integers(a, max_day))
+
+    vendors = ["Blinkit", "Dunzo", "Zepto", "Apollo Supply", "FCI Depot"]
+    off = tuple((draw(st.sampled_from(vendors)), *span()) for _ in range(draw(st.integers(0, 3))))
+    wx = tuple(
+        (draw(st.sampled_from(["Bangalore", "Delhi"])),
+         draw(st.sampled_from(["Clear", "Rain", "Storm", "Flood", "Haze"])), *span())
+        for _ in range(draw(st.integers(0, 2)))
+    )  # fmt: skip
+    spikes = tuple(
+        (None, None, draw(st.floats(0.0, 4.0)), *span()) for _ in range(draw(st.integers(0, 2)))
+    )
+    drops = tuple(
+        ("HOSP-BLR-001", None, draw(st.integers(1, max_day)), draw(st.floats(0, 5)))
+        for _ in range(draw(st.integers(0, 2)))
+    )
+    return ChaosSchedule(off, wx, spikes, drops)

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["SelfHealingEngine", "__version__", "connect", "core", "simulation"]
+__all__ = ["SelfHealingEngine", "__version__", "connect", "core", "replay", "simulation"]
 
 if TYPE_CHECKING:
-    from resq import core, simulation
+    from resq import core, replay, simulation
     from resq.backends import connect
     from resq.engine import SelfHealingEngine
 
@@ -26,7 +26,7 @@ def __getattr__(name: str) -> Any:
         from resq.engine import SelfHealingEngine
 
         return SelfHealingEngine
-    if name in {"core", "simulation"}:
+    if name in {"core", "replay", "simulation"}:
         import importlib
 
         return importlib.import_module(f"resq.{name}")

@@ -334,7 +334,8 @@ def generate_realistic_simulation(
     *,
     sectors: Sequence[str] | None = None,
     end_stock: float | Sequence[float] | npt.NDArray[Any] | None = None,
-) -> pa.Table:
+    _demand_only: bool = False,
+) -> Any:
     """A seeded daily consumption and stock series for each item (org_ids[i], skus[i]).
 
     `org_ids` and `skus` are paired item by item (a length-1 column is repeated). Demand is
@@ -415,6 +416,8 @@ def generate_realistic_simulation(
 
     surge = np.where(_uniform(day_key, _S_SURGE) < _SURGE_PROB, _SURGE_FACTOR, 1.0)
     demand = base[:, None] * profiles[sector_idx][:, weekday] * _noise(day_key) * surge
+    if _demand_only:  # simulated_demand: what is asked for, before any stock-out caps it
+        return demand
 
     # Deliveries: every `period` days at a per-item phase, some missed; each fills to `level`.
     period = 5 + (_uniform(item_key, _S_PERIOD) * 6).astype(np.int64)  # 5..10 days
@@ -456,6 +459,30 @@ def generate_realistic_simulation(
             "data_source": pa.repeat(pa.scalar(SIMULATED), rows).cast(pa.string()),
         }
     )
+
+
+def simulated_demand(
+    org_ids: Sequence[str] | pa.Array | pa.ChunkedArray,
+    skus: Sequence[str] | pa.Array | pa.ChunkedArray,
+    days: int,
+    seed: int,
+    base_consumption: float | Sequence[float] | npt.NDArray[Any] | None = None,
+    start_date: date = date(2026, 1, 1),
+    *,
+    sectors: Sequence[str] | None = None,
+) -> npt.NDArray[np.float64]:
+    """The daily demand behind :func:`generate_realistic_simulation` (same seed, same
+    draws), as an (items, days) array: what is asked for each day, before stock-outs cap
+    what is consumed. The replay's default demand."""
+    if isinstance(org_ids, pa.ChunkedArray):
+        org_ids = org_ids.combine_chunks()
+    if isinstance(skus, pa.ChunkedArray):
+        skus = skus.combine_chunks()
+    out = generate_realistic_simulation(
+        org_ids, skus, days, seed, base_consumption, start_date, sectors=sectors,
+        _demand_only=True,
+    )  # fmt: skip
+    return np.asarray(out, dtype=np.float64).reshape(-1, days)
 
 
 def _per_item(values: Any, n: int, what: str) -> npt.NDArray[np.float64]:

@@ -1,0 +1,129 @@
+"""resq.replay: replay policies over a year of demand and compare them (the core's
+:mod:`resq.core.replay`), with the network taken from the simulation or from a backend.
+
+>>> from resq import replay
+>>> net = replay.simulated_network(n_orgs=3, skus_per_org=2)
+>>> result = replay.replay(net, ["resq", "seed-rule"], days=30)
+>>> sorted(result.summary("policy")["policy"].to_pylist())
+['resq', 'seed-rule']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from resq.core.policies import (
+    POLICIES,
+    DayState,
+    Orders,
+    get_policy,
+    register_policy,
+)
+from resq.core.replay import (
+    ITEM_COLUMNS,
+    ChaosSchedule,
+    Costs,
+    ReplayNetwork,
+    ReplayResult,
+    initial_state,
+    replay,
+)
+from resq.core.sectors import DEFAULT_SECTOR_CONFIG, SectorConfig
+
+__all__ = [
+    "POLICIES",
+    "ChaosSchedule",
+    "Costs",
+    "DayState",
+    "Orders",
+    "ReplayNetwork",
+    "ReplayResult",
+    "from_backend",
+    "from_tables",
+    "get_policy",
+    "initial_state",
+    "register_policy",
+    "replay",
+    "simulated_network",
+]
+
+
+def from_tables(
+    organizations: pa.Table,
+    inventory: pa.Table,
+    vendor_catalog: pa.Table,
+    vendor_status: pa.Table,
+    weather: dict[str, str],
+    configs: dict[str, SectorConfig] | None = None,
+) -> ReplayNetwork:
+    """A replay network from warehouse-shaped tables (inventory joined to organizations;
+    ``daily_consumption`` times ``demand_factor`` where the inventory has one)."""
+    inv = inventory
+    if "demand_factor" in inv.column_names:
+        import pyarrow.compute as pc
+
+        rate = pc.multiply(
+            inv["daily_consumption"].cast(pa.float64()),
+            pc.fill_null(inv["demand_factor"].cast(pa.float64()), 1.0),
+        )
+        inv = inv.set_column(inv.column_names.index("daily_consumption"), "daily_consumption", rate)
+    org_cols = [
+        c
+        for c in ("org_id", "org_name", "sector", "city", "disaster_zone", "phh_persons",
+                  "aay_households", "budget_cap")
+        if c in organizations.column_names
+    ]  # fmt: skip
+    inv_cols = [c for c in ITEM_COLUMNS if c in inv.column_names and c not in org_cols[1:]]
+    items = inv.select(inv_cols).join(
+        organizations.select(org_cols), "org_id", join_type="inner", use_threads=False
+    )
+    items = items.sort_by([("org_id", "ascending"), ("sku", "ascending")])
+    return ReplayNetwork(
+        items, vendor_catalog, vendor_status, dict(weather), configs or DEFAULT_SECTOR_CONFIG
+    )
+
+
+def simulated_network(
+    n_orgs: int = 6,
+    skus_per_org: int = 3,
+    seed: int = 42,
+    cities: Sequence[str] = ("Bangalore", "Delhi"),
+) -> ReplayNetwork:
+    """The simulation's network (:func:`resq.simulation.simulate_network`) with its
+    simulated weather and vendor status: the default network of ``resq demo``."""
+    from resq import simulation
+
+    net = simulation.simulate_network(n_orgs, skus_per_org, seed, cities)
+    vendors = net.vendors["vendor_id"]
+    status = simulation.get_vendor_status_batch(vendors)
+    vendor_status = pa.table(
+        {
+            "vendor_id": vendors,
+            "status": status.field("status"),
+            "latency_ms": status.field("latency_ms"),
+            "data_source": status.field("data_source"),
+        }
+    )
+    weather = {c: simulation.get_weather_data(c) for c in cities}
+    return from_tables(net.organizations, net.inventory, net.vendor_catalog, vendor_status, weather)
+
+
+def from_backend(backend: Any) -> ReplayNetwork:
+    """The network a backend holds now: its organizations, inventory, vendor catalog, the
+    current vendor status and city weather, and its ``sector_config``."""
+    configs = {}
+    for row in backend.read("sector_config").to_pylist():
+        fields = {k: row[k] for k in SectorConfig.__dataclass_fields__ if k in row and k != "extra"}
+        configs[row["sector"]] = SectorConfig(**fields)
+    weather = {r["city"]: r["condition"] for r in backend.read("city_weather").to_pylist()}
+    return from_tables(
+        backend.read("organizations"),
+        backend.read("inventory_master"),
+        backend.read("vendor_catalog"),
+        backend.read("vendor_status"),
+        weather,
+        configs or None,
+    )
