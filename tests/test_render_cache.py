@@ -260,6 +260,25 @@ def test_read_text_renders_as_the_built_query(
     assert rewrites.to_duckdb(text) == rewrites.to_duckdb(warehouse.select_query(*query))
 
 
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_count_text_renders_as_the_built_query(data: st.DataObject) -> None:
+    table = data.draw(st.sampled_from(sorted(TABLES)))
+    columns = TABLES[table]
+    scope = data.draw(st.sampled_from([None, *columns]))
+    where = data.draw(st.lists(st.sampled_from(columns), max_size=3, unique=True))
+    by = data.draw(st.lists(st.sampled_from(columns), max_size=2, unique=True))
+    text = warehouse.count_text(table, scope, where, by)
+    assert text is not None
+    built = warehouse.count_query(table, scope, where, by)
+    assert rewrites.to_duckdb(text) == rewrites.to_duckdb(built)
+
+
+def test_count_text_refuses_what_is_not_a_plain_name() -> None:
+    assert warehouse.count_text("alerts", None, ["a;b"], []) is None
+    assert warehouse.count_text("alerts", None, [], ["Status"]) is None
+
+
 @pytest.mark.parametrize(
     ("where", "order_by"),
     [

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+BATCH_ROWS = 10_000
+"""Rows per Arrow record batch when a result is streamed (`Backend.fetch_batches`)."""
+
+
 class Capability(StrEnum):
     """Abilities a backend may or may not have; checked by tests and by the engine."""
 
@@ -103,6 +107,18 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def fetch(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         """Run one rendered query and return its rows as Arrow."""
+
+    def fetch_batches(
+        self, sql: str, params: Sequence[Any] | None = None, *, batch_rows: int = BATCH_ROWS
+    ) -> Iterator[pa.RecordBatch]:
+        """Run one rendered query and hand its rows over as Arrow record batches of at most
+        ``batch_rows`` rows, so a caller can go through any number of rows in flat memory.
+
+        The query runs when this is called; the batches arrive as they are read. This
+        default reads the whole result first; a backend whose driver streams overrides it.
+        """
+        batches = self.fetch(sql, params).to_batches(max_chunksize=batch_rows)
+        return iter(batches)
 
     @abc.abstractmethod
     def render(self, statement: Any) -> str:

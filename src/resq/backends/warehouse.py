@@ -12,7 +12,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from resq import sqlfiles
-from resq.backends.base import Backend, Result
+from resq.backends.base import BATCH_ROWS, Backend, Result
 from resq.core import audit as audit_chain
 from resq.core import urgency
 from resq.core.alerts import DEFAULT_POLICY, RoutingPolicy, stored_routing
@@ -652,23 +652,82 @@ class WarehouseBackend(Backend):
         limit: int | None = None,
     ) -> pa.Table:
         """Rows of a resq table, optionally for one organization and equal to ``where``."""
-        if table not in TENANT_TABLES and table not in {
-            "heal_cycles",
-            "vendor_status_log",
-            "resq_schema_version",
-            "dt_refresh_history",
-            "audit_head",
-        }:
-            raise ResqError(f"unknown table {table!r}")
+        return self.fetch(*self._select(table, org_id, where, order_by, limit))
+
+    def read_batches(
+        self,
+        table: str,
+        *,
+        org_id: str | None = None,
+        where: Mapping[str, Any] | None = None,
+        order_by: Sequence[str] = (),
+        limit: int | None = None,
+        batch_rows: int = BATCH_ROWS,
+    ) -> Iterator[pa.RecordBatch]:
+        """The rows :meth:`read` returns, as Arrow record batches read as they come (the
+        warehouse orders and limits them): memory stays flat in the number of rows."""
+        query, params = self._select(table, org_id, where, order_by, limit)
+        return self.fetch_batches(query, params, batch_rows=batch_rows)
+
+    def count(
+        self,
+        table: str,
+        *,
+        org_id: str | None = None,
+        where: Mapping[str, Any] | None = None,
+        by: Sequence[str] = (),
+    ) -> list[dict[str, Any]]:
+        """How many rows :meth:`read` would return, counted by the warehouse: one row
+        ``{"n": ...}``, or one per distinct value of the ``by`` columns (with ``n``)."""
+        _check_table(table)
         if table == "stock_analysis":
             self.refresh_if_due()
-        scope = TENANT_TABLES.get(table) if org_id is not None else None
-        params: list[Any] = [org_id] if scope is not None else []
-        params.extend((where or {}).values())
-        columns = list(where or {})
+        scope, columns, params = _scoped(table, org_id, where)
+        text = count_text(table, scope, columns, by)
+        query = text if text is not None else count_query(table, scope, columns, by)
+        return self.fetch(self.render(query), params).to_pylist()
+
+    def listing(
+        self,
+        table: str,
+        *,
+        org_id: str | None = None,
+        where: Mapping[str, Any] | None = None,
+        order_by: Sequence[str] = (),
+        limit: int | None = None,
+        by: Sequence[str] = (),
+        batch_rows: int = BATCH_ROWS,
+    ) -> Listing:
+        """The first ``limit`` rows (all with None) in ``order_by`` order, streamed, and how
+        many rows match in all (counted first, by ``by`` too), so a reader can say how many
+        were left out. ``order_by`` is one of :mod:`resq.core.urgency`'s orderings."""
+        counts = self.count(table, org_id=org_id, where=where, by=by)
+        total = sum(int(c["n"]) for c in counts)
+        batches = self.read_batches(
+            table,
+            org_id=org_id,
+            where=where,
+            order_by=order_by,
+            limit=limit,
+            batch_rows=batch_rows,
+        )
+        return Listing(total=total, limit=limit, counts=counts, batches=batches)
+
+    def _select(
+        self,
+        table: str,
+        org_id: str | None,
+        where: Mapping[str, Any] | None,
+        order_by: Sequence[str],
+        limit: int | None,
+    ) -> tuple[str, list[Any]]:
+        _check_table(table)
+        if table == "stock_analysis":
+            self.refresh_if_due()
+        scope, columns, params = _scoped(table, org_id, where)
         text = select_text(table, scope, columns, order_by, limit)
         query = text if text is not None else select_query(table, scope, columns, order_by, limit)
-        return self.fetch(self.render(query), params)
+        return self.render(query), params
 
     def sector_summary(self, *, org_id: str | None = None) -> pa.Table:
         """Per sector, most important first: items ``critical``, ``warning`` and ``ok``,
@@ -1065,6 +1124,49 @@ _AUDIT_SCHEMA = pa.schema(
 )
 
 
+_INTERNAL_TABLES = frozenset(
+    {"heal_cycles", "vendor_status_log", "resq_schema_version", "dt_refresh_history", "audit_head"}
+)
+
+
+def _check_table(table: str) -> None:
+    if table not in TENANT_TABLES and table not in _INTERNAL_TABLES:
+        raise ResqError(f"unknown table {table!r}")
+
+
+def _scoped(
+    table: str, org_id: str | None, where: Mapping[str, Any] | None
+) -> tuple[str | None, list[str], list[Any]]:
+    """The scope column (None when unscoped), the ``where`` columns and the bound values."""
+    scope = TENANT_TABLES.get(table) if org_id is not None else None
+    params: list[Any] = [org_id] if scope is not None else []
+    params.extend((where or {}).values())
+    return scope, list(where or {}), params
+
+
+@dataclass
+class Listing:
+    """Rows of a listing as they stream (``batches``), and how many match in all.
+
+    ``counts`` holds the warehouse's counts (one ``{"n": ...}`` row, or one per value of
+    the columns counted by); ``total`` is their sum. After the batches were read,
+    ``more(shown)`` says how many rows the limit left out."""
+
+    total: int
+    limit: int | None
+    counts: list[dict[str, Any]]
+    batches: Iterator[pa.RecordBatch]
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """The rows one at a time, converted a batch at a time."""
+        for batch in self.batches:
+            yield from batch.to_pylist()
+
+    def more(self, shown: int) -> int:
+        """Rows that match but were not shown (0 when every row was)."""
+        return max(self.total - shown, 0)
+
+
 def _is_query(statement: Any) -> bool:
     return isinstance(statement, (exp.Query, exp.Describe, exp.Show)) or (
         isinstance(statement, exp.Command)
@@ -1195,17 +1297,51 @@ def select_text(
         for item in items
     ):
         return None
-    conditions = [f"{name} = ?" for name in names[1:]]
-    text = f"SELECT * FROM {table}"
-    if conditions:
-        where_text = conditions[0]
-        for i, condition in enumerate(conditions[1:]):  # nested as .where().where() nests
-            where_text = f"({where_text}) AND {condition}" if i else f"{where_text} AND {condition}"
-        text += " WHERE " + where_text
+    text = f"SELECT * FROM {table}" + _where_text(names[1:])
     if items:
         text += " ORDER BY " + ", ".join(_explicit_nulls(item) for item in items)
     if limit is not None:
         text += f" LIMIT {int(limit)}"
+    return text
+
+
+def _where_text(names: Sequence[str]) -> str:
+    """``a = ? AND b = ? ...`` nested as sqlglot's ``.where().where()`` nests it."""
+    conditions = [f"{name} = ?" for name in names]
+    if not conditions:
+        return ""
+    where_text = conditions[0]
+    for i, condition in enumerate(conditions[1:]):
+        where_text = f"({where_text}) AND {condition}" if i else f"{where_text} AND {condition}"
+    return " WHERE " + where_text
+
+
+def count_query(
+    table: str, scope: str | None, where: Sequence[str], by: Sequence[str]
+) -> exp.Select:
+    """``SELECT [by...,] COUNT(*) AS n FROM table ... [GROUP BY by]`` built with sqlglot."""
+    query = exp.select(*by, "COUNT(*) AS n").from_(table)
+    if scope is not None:
+        query = query.where(f"{scope} = ?")
+    for column in where:
+        query = query.where(exp.column(column).eq(exp.Placeholder()))
+    if by:
+        query = query.group_by(*by)
+    return query
+
+
+def count_text(
+    table: str, scope: str | None, where: Sequence[str], by: Sequence[str]
+) -> str | None:
+    """`count_query` as Snowflake text when every name is plain (None otherwise); a test
+    proves it renders as `count_query` does."""
+    names = [table, *([scope] if scope else []), *where, *by]
+    if not _plain(*names):
+        return None
+    head = ", ".join([*by, "COUNT(*) AS n"])
+    text = f"SELECT {head} FROM {table}" + _where_text(names[1 : len(names) - len(by)])
+    if by:
+        text += " GROUP BY " + ", ".join(by)
     return text
 
 
@@ -1269,4 +1405,11 @@ class TenantView:
         return self.backend.ack_alert(alert_id, org_id=self.org_id, **kwargs)
 
 
-__all__ = ["OPEN_STATUSES", "LoadReport", "OrderStatus", "TenantView", "WarehouseBackend"]
+__all__ = [
+    "OPEN_STATUSES",
+    "Listing",
+    "LoadReport",
+    "OrderStatus",
+    "TenantView",
+    "WarehouseBackend",
+]

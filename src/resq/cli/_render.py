@@ -88,11 +88,13 @@ def table(
     title: str | None = None,
     formats: Mapping[str, Formatter] | None = None,
     console: Console | None = None,
+    fit: bool = True,
 ) -> Table:
     """A table of ``rows`` showing ``columns`` as (key, header); values are styled by
     status where they name one (CRITICAL red, SIMULATED magenta ...). On a console, the
     columns of DROP_ORDER are left out (first to last) while the table would not fit its
-    width, so no id, quantity, vendor or label is ever cut; a caption says which."""
+    width, so no id, quantity, vendor or label is ever cut; a caption says which
+    (``fit=False``: every column is kept, as a continued table has chosen them already)."""
     formats = formats or {}
     cells = [
         [
@@ -103,7 +105,7 @@ def table(
     ]
     shown = list(range(len(columns)))
     t = _build(cells, columns, shown, title, console)
-    if console is None:
+    if console is None or not fit:
         return t
     for tight in (False, True):  # tight: one space between columns, as a last resort
         shown = list(range(len(columns)))

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from resq.cli import _listing
 from resq.cli._runtime import ActorOption, State, actor_or_default, choice
 
 # resq.core.alerts.AlertState and Severity, written here so `resq --help` imports no numpy
@@ -45,41 +46,63 @@ def alerts(
             help="Only this severity: " + ", ".join(SEVERITIES) + " (SEV1 is the most urgent).",
         ),
     ] = None,
+    limit: _listing.LimitOption = None,
+    every: _listing.AllOption = False,
+    jsonl: _listing.JsonlOption = False,
 ) -> None:
     """List alerts, most severe first: which stock needs attention, and why.
+
+    Open before acknowledged before resolved, SEV1 first, newest first: the first 50
+    unless --limit N or --all; a last line says how many were left out.
 
     Examples:
 
     ```
     resq alerts
     resq alerts --state OPEN --severity SEV1
+    resq alerts --all --jsonl > alerts.jsonl
     ```
     """
     from resq.core import urgency
 
     state = State.of(ctx)
+    n = _listing.limit_of(limit, every)
     org = state.scope()
     where: dict[str, Any] = {}
     if state_filter:
         where["state"] = state_filter
     if severity:
         where["severity"] = severity
-    rows = (
-        state.backend().read("alerts", org_id=org, where=where, order_by=urgency.ALERTS).to_pylist()
+    listing = state.backend().listing(
+        "alerts", org_id=org, where=where, order_by=urgency.ALERTS, limit=n
     )
-    if state.json:
-        state.emit({"org": org, "filters": where, "alerts": rows})
-        return
-    from resq.cli import _render
+    title = "Alerts" + (f" for {org}" if org else "")
+    table = None
+    if not (state.json or jsonl):
+        table = _listing.TableStream(state.out, ALERT_COLUMNS, title=title)
+    simulated = False
 
-    _render.print_table(
-        state.out,
-        rows,
-        ALERT_COLUMNS,
-        title="Alerts" + (f" for {org}" if org else ""),
+    def add(rows: list[dict[str, Any]]) -> None:
+        nonlocal simulated
+        if table is not None:
+            table.add(rows)
+        simulated = simulated or any(r.get("data_source") == "SIMULATED" for r in rows)
+
+    _listing.show(
+        state,
+        listing,
+        key="alerts",
+        head={"org": org, "filters": where},
+        hint="use --limit N or --all to see them",
+        jsonl=jsonl,
+        print_batch=add,
+        title=title,
         empty="no alerts",
     )
-    _render.simulated_note(state.out, rows)
+    if table is not None and simulated:
+        from resq.cli import _render
+
+        _render.simulated_note(state.out, [{"data_source": "SIMULATED"}])
 
 
 def ack(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from resq.cli import _text
+from resq.cli import _listing, _text
 from resq.cli._runtime import EXIT_CHECK_FAILED, State
 
 if TYPE_CHECKING:
@@ -63,6 +63,8 @@ def audit(
     limit: Annotated[
         int, typer.Option("--limit", min=0, help="Show the newest N events (0: all).")
     ] = 50,
+    every: _listing.AllOption = False,
+    jsonl: _listing.JsonlOption = False,
 ) -> None:
     """Show the audit log: every automated and manual action, who did it, and when.
 
@@ -116,24 +118,44 @@ def audit(
         if not check.ok:
             raise typer.Exit(EXIT_CHECK_FAILED)
         return
-    rows = backend.read(
-        "audit_log", org_id=org, order_by=("seq DESC",), limit=limit or None
-    ).to_pylist()
-    rows.reverse()
-    if state.json:
-        state.emit({"org": org, "events": rows})
-        return
-    from resq.cli import _render
+    listing = _events(backend, org, None if every or not limit else limit)
+    title = "Audit log" + (f" for {org}" if org else "")
+    table = None
+    if not (state.json or jsonl):
+        table = _listing.TableStream(state.out, AUDIT_COLUMNS, title=title)
 
-    for row in rows:
-        row["summary"] = summary(row.get("details"))
-    _render.print_table(
-        state.out,
-        rows,
-        AUDIT_COLUMNS,
-        title="Audit log" + (f" for {org}" if org else ""),
+    def add(rows: list[dict[str, Any]]) -> None:
+        if table is not None:
+            for row in rows:
+                row["summary"] = summary(row.get("details"))
+            table.add(rows)
+
+    _listing.show(
+        state,
+        listing,
+        key="events",
+        head={"org": org},
+        hint="earlier events: use --limit N or --all",
+        jsonl=jsonl,
+        print_batch=add,
+        title=title,
         empty="no events",
     )
+
+
+def _events(backend: Any, org: str | None, limit: int | None) -> Any:
+    """The newest ``limit`` events, oldest first (all of them, streamed, for None)."""
+    if limit is None:
+        return backend.listing("audit_log", org_id=org, order_by=("seq",))
+    listing = backend.listing("audit_log", org_id=org, order_by=("seq DESC",), limit=limit)
+    batches = list(listing.batches)  # at most `limit` rows, turned oldest first
+    if batches:
+        import pyarrow as pa
+
+        newest = pa.Table.from_batches(batches)
+        oldest = newest.take(pa.array(range(newest.num_rows - 1, -1, -1), pa.int64()))
+        listing.batches = iter(oldest.to_batches())
+    return listing
 
 
 def _anchor(value: str) -> Anchor:

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
+from resq.cli import _listing
 from resq.cli._runtime import ActorOption, State, actor_or_default, choice
-from resq.cli.heal import ORDER_COLUMNS, print_orders
+from resq.cli.heal import ORDER_COLUMNS, OrdersStream
 
 
 class OrderStatus(StrEnum):
@@ -42,17 +43,31 @@ def orders(
             help="Only orders in this status: " + ", ".join(OrderStatus) + ".",
         ),
     ] = None,
+    cycle: Annotated[
+        str | None,
+        typer.Option(
+            "--cycle",
+            metavar="CYCLE_ID",
+            help="Only the orders this heal cycle created (its id, e.g. CY-8A3F...; `resq "
+            "heal` prints it).",
+        ),
+    ] = None,
+    limit: _listing.LimitOption = None,
+    every: _listing.AllOption = False,
+    jsonl: _listing.JsonlOption = False,
 ) -> None:
     """List purchase orders, or override one by hand (audited with the acting user).
 
     Without a subcommand, lists the orders most urgent first (waiting for a vendor, then
-    for approval, then placed; hospitals first; newest first), with why each was raised.
+    for approval, then placed; hospitals first; newest first), with why each was raised:
+    the first 50 unless --limit N or --all; a last line says how many were left out.
 
     Examples:
 
     ```
     resq orders
     resq orders --status PENDING_VENDOR
+    resq orders --cycle CY-8A3F0C2D9E1B4F67 --all
     resq --org HOSP-BLR-001 --json orders
     ```
     """
@@ -61,28 +76,42 @@ def orders(
     from resq.core import urgency
 
     state = State.of(ctx)
+    n = _listing.limit_of(limit, every)
     org = state.scope()
-    where = {"status": status} if status is not None else None
-    rows = (
-        state.backend()
-        .read(
-            "purchase_orders",
-            org_id=org,
-            where=where,
-            order_by=urgency.ORDERS,
-        )
-        .to_pylist()
+    backend = state.backend()
+    where: dict[str, Any] = {}
+    if status is not None:
+        where["status"] = status
+    if cycle is not None:
+        if not backend.count("heal_cycles", where={"cycle_id": cycle})[0]["n"]:
+            from resq.errors import NotFoundError
+
+            raise NotFoundError(
+                f"no heal cycle {cycle!r}; `resq heal` prints the id of each cycle it runs "
+                "(a dry run writes no orders)"
+            )
+        where["cycle_id"] = cycle
+    listing = backend.listing(
+        "purchase_orders", org_id=org, where=where, order_by=urgency.ORDERS, limit=n
     )
-    if state.json:
-        state.emit({"org": org, "status": status, "orders": rows})
-        return
-    print_orders(
-        state.out,
-        rows,
-        LIST_COLUMNS,
-        title="Purchase orders" + (f" for {org}" if org else ""),
+    head: dict[str, Any] = {"org": org, "status": status}
+    if cycle is not None:
+        head["cycle_id"] = cycle
+    title = "Purchase orders" + (f" for {org}" if org else "") + (f" of {cycle}" if cycle else "")
+    stream = None if state.json or jsonl else OrdersStream(state.out, LIST_COLUMNS, title=title)
+    _listing.show(
+        state,
+        listing,
+        key="orders",
+        head=head,
+        hint="use --limit N or --all to see them",
+        jsonl=jsonl,
+        print_batch=stream.add if stream is not None else lambda rows: None,
+        title=title,
         empty="no orders",
     )
+    if stream is not None:
+        stream.finish()
 
 
 def _override(

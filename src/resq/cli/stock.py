@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from resq.cli import _text
+from resq.cli import _listing, _text
 from resq.cli._runtime import EXIT_CHECK_FAILED, State, choice
 from resq.cli.watch import ConfigOption
 
@@ -48,63 +48,83 @@ def status(
     critical: Annotated[
         bool, typer.Option("--critical", help="Only items in CRITICAL status.")
     ] = False,
+    limit: _listing.LimitOption = None,
+    every: _listing.AllOption = False,
+    jsonl: _listing.JsonlOption = False,
 ) -> None:
     """The stock analysis: days left and CRITICAL / WARNING / OK per item, with its source.
 
-    Most urgent first. The Source column says where each value came from: SIMULATED
-    (resq's deterministic simulation) or REAL (data you loaded).
+    Most urgent first (CRITICAL, then WARNING, then OK; sector priority; fewest days left),
+    the first 50 unless --limit N or --all; a last line says how many items were left out.
+    The counts and sources cover every item that matches. The Source column says where
+    each value came from: SIMULATED (resq's deterministic simulation) or REAL (data you
+    loaded).
 
     Examples:
 
     ```
     resq status
     resq status --sector HOSPITAL --critical
+    resq status --all --jsonl > items.jsonl
     resq --org HOSP-BLR-001 --json status
     ```
     """
     from resq.core import urgency
 
     state = State.of(ctx)
+    n = _listing.limit_of(limit, every)
     org = state.scope()
     where: dict[str, Any] = {}
     if sector is not None:
         where["sector"] = sector
     if critical:
         where["status"] = "CRITICAL"
+    backend = state.backend()
     with state.spinner("Reading the stock analysis"):
-        rows = (
-            state.backend()
-            .read("stock_analysis", org_id=org, where=where, order_by=urgency.ITEMS)
-            .to_pylist()
+        signals = backend.signals_as_of()
+        listing = backend.listing(
+            "stock_analysis",
+            org_id=org,
+            where=where,
+            order_by=urgency.ITEMS,
+            limit=n,
+            by=("status", "data_source"),
         )
-        signals = state.backend().signals_as_of()
-    counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("CRITICAL", "WARNING", "OK")}
-    sources = sorted({str(r["data_source"]) for r in rows})
-    if state.json:
-        state.emit(
-            {
-                "org": org,
-                "filters": where,
-                "counts": counts,
-                "sources": sources,
-                "signals": signals,
-                "items": rows,
-            }
+    counts = {s: 0 for s in ("CRITICAL", "WARNING", "OK")}
+    for c in listing.counts:
+        counts[str(c["status"])] = counts.get(str(c["status"]), 0) + int(c["n"])
+    sources = sorted({str(c["data_source"]) for c in listing.counts})
+    title = "Stock analysis" + (f" for {org}" if org else "")
+    table: Any = None
+    if not (state.json or jsonl):
+        table = _listing.TableStream(
+            state.out, STATUS_COLUMNS, title=title, formats={"days_remaining": _text.days}
         )
+    _listing.show(
+        state,
+        listing,
+        key="items",
+        head={
+            "org": org,
+            "filters": where,
+            "counts": counts,
+            "sources": sources,
+            "signals": signals,
+        },
+        hint="use --limit N or --all to see them",
+        jsonl=jsonl,
+        print_batch=table.add if table is not None else lambda rows: None,
+        title=title,
+        empty="no items match",
+    )
+    if table is None:
         return
     from resq.cli import _render
 
-    _render.print_table(
-        state.out,
-        rows,
-        STATUS_COLUMNS,
-        title="Stock analysis" + (f" for {org}" if org else ""),
-        formats={"days_remaining": _text.days},
-        empty="no items match",
-    )
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    total = listing.total
+    summary = ", ".join(f"{k:,} {s}" for s, k in counts.items())
     state.out.print(
-        f"{len(rows)} item{'s' if len(rows) != 1 else ''}: {summary}. "
+        f"{total:,} item{'s' if total != 1 else ''}: {summary}. "
         f"Data source: {', '.join(sources) or '-'}.",
         markup=False,
     )
@@ -113,7 +133,7 @@ def status(
         f"vendors {_text.when(signals['vendor_status_at'])}.",
         markup=False,
     )
-    _render.simulated_note(state.out, rows)
+    _render.simulated_note(state.out, [{"data_source": s} for s in sources])
 
 
 def validate(ctx: typer.Context) -> None:

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import duckdb
 import pyarrow as pa
 
-from resq.backends.base import Capability, RefreshResult
+from resq.backends.base import BATCH_ROWS, Capability, RefreshResult
 from resq.backends.duckdb import rendered
 from resq.backends.warehouse import WarehouseBackend, utcnow
 from resq.errors import (
@@ -48,6 +48,17 @@ _EMULATION_DDL = (
         rows BIGINT, state VARCHAR NOT NULL, trigger VARCHAR, error VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS resq_dt_changes (changed_at TIMESTAMP NOT NULL)""",
 )
+
+
+def _batches_then_close(
+    reader: pa.RecordBatchReader, conn: duckdb.DuckDBPyConnection
+) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from reader
+    except duckdb.Error as exc:
+        raise _translate(exc) from exc
+    finally:
+        conn.close()
 
 
 class DuckDBBackend(WarehouseBackend):
@@ -204,6 +215,26 @@ class DuckDBBackend(WarehouseBackend):
             return rel.to_arrow_table() if rel is not None else pa.table({})
         except duckdb.Error as exc:
             raise _translate(exc) from exc
+
+    def fetch_batches(
+        self, sql: str, params: Sequence[Any] | None = None, *, batch_rows: int = BATCH_ROWS
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a query's rows from a cursor of its own (DuckDB's Arrow reader), so other
+        statements may run while the batches are read. Inside a transaction the rows are
+        read on the transaction's cursor (another cursor would not see its writes)."""
+        if getattr(self._local, "depth", 0):
+            return super().fetch_batches(sql, params, batch_rows=batch_rows)
+        conn = self._root.cursor()
+        try:
+            rel = conn.sql(sql, params=list(params) if params else None)
+            if rel is None:
+                conn.close()
+                return iter(())
+            reader = rel.to_arrow_reader(batch_rows)
+        except duckdb.Error as exc:
+            conn.close()
+            raise _translate(exc) from exc
+        return _batches_then_close(reader, conn)
 
     def fetch_tenant(self, sql: str, params: Sequence[Any]) -> pa.Table:
         """Run a checked, scoped tenant query on the thread's tenant cursor, after DuckDB's

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pyarrow as pa
 from sqlglot import exp
 
-from resq.backends.base import Capability, RefreshResult
+from resq.backends.base import BATCH_ROWS, Capability, RefreshResult
 from resq.backends.snowflake import _arrow, sqltext
 from resq.backends.snowflake.drivers import ConnectorDriver, SnowparkDriver
 from resq.backends.warehouse import WarehouseBackend, utcnow
@@ -329,6 +329,16 @@ class SnowflakeBackend(WarehouseBackend):
             sql = through_app_views(sql)
         with self._guard() as s:
             return s.driver.fetch(sql, params)
+
+    def fetch_batches(
+        self, sql: str, params: Sequence[Any] | None = None, *, batch_rows: int = BATCH_ROWS
+    ) -> Iterator[pa.RecordBatch]:
+        """The driver's result chunks as they are downloaded, cut to ``batch_rows``."""
+        if self.reads == "app":
+            sql = through_app_views(sql)
+        with self._guard() as s:
+            chunks = s.driver.fetch_batches(sql, params)
+        return (b for chunk in chunks for b in chunk.to_batches(max_chunksize=batch_rows))
 
     @staticmethod
     def _begin(s: _Session) -> None:

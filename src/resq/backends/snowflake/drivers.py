@@ -8,7 +8,7 @@ The drivers are imported only here, inside functions, and a missing one names th
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -53,6 +53,19 @@ def translate(exc: BaseException, sql: str | None = None) -> BaseException:
     return BackendError(text)
 
 
+def _normalized(
+    chunks: Iterator[pa.Table], sql: str, done: Callable[[], object]
+) -> Iterator[pa.Table]:
+    try:
+        for chunk in chunks:
+            if chunk.num_rows:
+                yield _arrow.normalize(chunk)
+    except Exception as exc:
+        raise translate(exc, sql) from exc
+    finally:
+        done()
+
+
 class ConnectorDriver:
     """One connector session (``snowflake.connector.connect``), qmark parameters."""
 
@@ -87,6 +100,23 @@ class ConnectorDriver:
             raise translate(exc, sql) from exc
         return _arrow.normalize(table)
 
+    def fetch_batches(self, sql: str, params: Sequence[Any] | None = None) -> Iterator[pa.Table]:
+        """Run the query now; its result chunks are downloaded as they are read
+        (``cursor.fetch_arrow_batches``)."""
+        connector = require_connector()
+        cur = self.conn.cursor()
+        try:
+            cur.execute(sql, list(params) if params else None)
+            try:
+                chunks = cur.fetch_arrow_batches(force_microsecond_precision=True)
+            except connector.errors.NotSupportedError:
+                names = [d.name for d in cur.description or []]
+                chunks = iter([_arrow.from_rows(cur.fetchall(), names)])
+        except Exception as exc:
+            cur.close()
+            raise translate(exc, sql) from exc
+        return _normalized(chunks, sql, cur.close)
+
     def close(self) -> None:
         try:
             self.conn.close()
@@ -112,6 +142,15 @@ class SnowparkDriver:
         except Exception as exc:
             raise translate(exc, sql) from exc
         return _arrow.normalize(table)
+
+    def fetch_batches(self, sql: str, params: Sequence[Any] | None = None) -> Iterator[pa.Table]:
+        """``DataFrame.to_arrow_batches``: the rows arrive a part at a time."""
+        try:
+            chunks = self.session.sql(sql, params=list(params) if params else None)
+            chunks = chunks.to_arrow_batches()
+        except Exception as exc:
+            raise translate(exc, sql) from exc
+        return _normalized(chunks, sql, lambda: None)
 
     def close(self) -> None:
         """The session belongs to the caller (a notebook, a procedure, Streamlit)."""
