@@ -156,7 +156,7 @@ def test_status_shows_every_item_with_its_status_and_source(seeded: str) -> None
 
 def test_status_json_is_one_document_with_items_and_counts(seeded: str) -> None:
     doc = as_json(seeded, "status")
-    assert set(doc) == {"org", "filters", "counts", "sources", "signals", "items"}
+    assert set(doc) == {"org", "filters", "counts", "sources", "signals", "items", "listing"}
     assert len(doc["items"]) == 18
     assert sum(doc["counts"].values()) == 18
     assert doc["sources"] == ["SIMULATED"]

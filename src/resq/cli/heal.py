@@ -193,7 +193,7 @@ def heal(
         if n is not None:
             listing.batches = _first(listing.batches, n)
         hint = "a dry run writes no orders: use --limit N or --all to see them"
-        title = "Most urgent orders the cycle would create"
+        title = "Most urgent orders that would be created"
     else:
         listing = state.backend().listing(
             "purchase_orders",
