@@ -79,9 +79,7 @@ def orders(shared: tuple[WarehouseBackend, list[dict[str, Any]]]) -> list[dict[s
 def test_a_listing_is_the_urgency_order_cut_at_the_limit_and_counts_the_rest(
     backend: WarehouseBackend, orders: list[dict[str, Any]], limit: int | None
 ) -> None:
-    listing = backend.listing(
-        "purchase_orders", order_by=urgency.ORDERS, limit=limit, batch_rows=6
-    )
+    listing = backend.listing("purchase_orders", order_by=urgency.ORDERS, limit=limit, batch_rows=6)
     batches = list(listing.batches)
     assert all(0 < b.num_rows <= 6 for b in batches), [b.num_rows for b in batches]
     got = [r["po_id"] for b in batches for r in b.to_pylist()]

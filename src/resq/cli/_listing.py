@@ -97,15 +97,15 @@ def stream_document(
     exactly as ``json.dumps(..., indent=2)`` would write it whole; the number of rows."""
     out.write("{")
     for name, value in head.items():
-        out.write(f"\n  {json.dumps(name)}: {_dumps(value, 2)},")
-    out.write(f"\n  {json.dumps(key)}: [")
+        out.write(f"\n  {json.dumps(name, ensure_ascii=False)}: {_dumps(value, 2)},")
+    out.write(f"\n  {json.dumps(key, ensure_ascii=False)}: [")
     shown = 0
     for row in rows:
         out.write(("," if shown else "") + "\n    " + _dumps(row, 4))
         shown += 1
     out.write("\n  ]" if shown else "]")
     for name, value in tail(shown).items():
-        out.write(f",\n  {json.dumps(name)}: {_dumps(value, 2)}")
+        out.write(f",\n  {json.dumps(name, ensure_ascii=False)}: {_dumps(value, 2)}")
     out.write("\n}\n")
     return shown
 
