@@ -66,3 +66,17 @@ def test_cli_latency_measures_every_command_against_the_floor(tmp_path: Path) ->
     for row in figures["commands"]:
         assert row["median_s"] > 0 and row["ratio"] > 0
         assert row["target"].startswith("<= ")
+
+
+def test_replay_agrees_with_stockpyl_and_measures_both(tmp_path: Path) -> None:
+    out = tmp_path / "replay.json"
+    proc = run(
+        "replay.py", "--items", "2000", "--days", "40", "--sample", "3", "--resq-days", "5",
+        "--target", "0", "--json", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # exits 1 on any disagreement
+    figures = json.loads(out.read_text())
+    assert figures["disagreements"] == 0
+    assert figures["items"] == 2000 and figures["orders"] > 0
+    assert figures["ratio_per_sku_day"] > 0 and figures["resq_cost_vs_s_S"] > 0
+    assert "SKU-days/s" in proc.stdout

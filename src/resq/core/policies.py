@@ -40,10 +40,10 @@ class DayState:
 
     Arrays have one value per item, in the order of ``network.items``. ``rate`` is the
     daily consumption on record (the inventory's, times any demand spike of the day):
-    what the heal cycle would read; ``mean_demand`` / ``sd_demand`` are what was observed
-    so far. ``vendor_lead`` is the lead time of the vendor the core would choose today
-    (the item's own lead time where no vendor is online), ``weather_delay`` the delay the
-    day's weather adds."""
+    what the heal cycle would read; :attr:`mean_demand` / :attr:`sd_demand` are what was
+    observed so far. ``vendor_lead`` is the lead time of the vendor the core would choose
+    today (the item's own lead time where no vendor is online), ``weather_delay`` the delay
+    the day's weather adds. ``memo`` survives from day to day (one policy's scratch)."""
 
     day: int  # 0-based
     date: date
@@ -52,8 +52,6 @@ class DayState:
     on_order: FloatArray  # in transit + waiting for a vendor
     open_orders: npt.NDArray[np.int64]
     rate: FloatArray
-    mean_demand: FloatArray
-    sd_demand: FloatArray
     weather: pa.Array
     weather_delay: FloatArray
     vendor_lead: FloatArray
@@ -61,6 +59,14 @@ class DayState:
     allotment_used: FloatArray
     budget: float | None = None
     memo: dict[str, Any] = field(default_factory=dict)
+    demand_sum: FloatArray | None = None  # over the days observed
+    demand_sq_sum: FloatArray | None = None
+    days_observed: int = 0
+    _cache: dict[str, FloatArray] = field(default_factory=dict, repr=False)
+
+    MIN_HISTORY_DAYS = 7
+    """Below this many observed days, demand is taken as the rate on record (at least),
+    with a standard deviation of a quarter of it (the simulation's noise)."""
 
     @property
     def position(self) -> FloatArray:
@@ -70,8 +76,35 @@ class DayState:
     @property
     def cover_days(self) -> FloatArray:
         """Days of cover at ``rate`` (infinite where nothing is consumed)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return np.where(self.rate > 0, np.maximum(self.on_hand, 0.0) / self.rate, np.inf)
+
+    @property
+    def mean_demand(self) -> FloatArray:
+        """Mean daily demand observed so far (see :attr:`MIN_HISTORY_DAYS`)."""
+        if "mean" not in self._cache:
+            k = self.days_observed
+            if k == 0 or self.demand_sum is None:
+                mean = self.rate
+            else:
+                mean = self.demand_sum / k
+                if k < self.MIN_HISTORY_DAYS:
+                    mean = np.maximum(mean, self.rate)
+            self._cache["mean"] = mean
+        return self._cache["mean"]
+
+    @property
+    def sd_demand(self) -> FloatArray:
+        """Standard deviation of daily demand observed so far."""
+        if "sd" not in self._cache:
+            mean = self.mean_demand
+            k = self.days_observed
+            if k < self.MIN_HISTORY_DAYS or self.demand_sq_sum is None:
+                sd = 0.25 * mean
+            else:
+                sd = np.sqrt(np.maximum(self.demand_sq_sum / k - mean * mean, 0.0))
+            self._cache["sd"] = sd
+        return self._cache["sd"]
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 from resq.core._columns import FloatArray
 from resq.core.ordering import choose_vendors, resource_pending
 from resq.core.policies import POLICIES, DayState, Orders, Policy, get_policy
-from resq.core.sectors import DEFAULT_SECTOR_CONFIG, SectorConfig, analyse
+from resq.core.sectors import DEFAULT_SECTOR_CONFIG, WEATHER_DELAY_DAYS, SectorConfig, analyse
 
 ITEM_COLUMNS = (
     "org_id", "org_name", "sector", "city", "sku", "item_name", "category", "unit", "pack_size",
@@ -486,6 +486,7 @@ class _Config:
     vendor_code: npt.NDArray[np.int64]  # -1 none
     lead: FloatArray
     price: FloatArray
+    scaled: bool = True  # some item's demand multiplier is not 1
 
 
 def replay(
@@ -571,7 +572,7 @@ def initial_state(
     rate = network.base_rate
     return DayState(
         0, start_date, network, network.initial_stock.copy(), np.zeros(n),
-        np.zeros(n, np.int64), rate, rate, 0.25 * rate, cfg.weather, cfg.delay, cfg.lead,
+        np.zeros(n, np.int64), rate, cfg.weather, cfg.delay, cfg.lead,
         cfg.options, np.zeros(n), budget,
     )  # fmt: skip
 
@@ -727,9 +728,10 @@ class _Plan:
                 disaster_zone=net.disaster_zone, configs=dict(net.configs),
             )  # fmt: skip
             options, codes, lead, price = self._choice(np.array(online, dtype=bool))
+            mult = a.effective_consumption
             self._configs[cid] = _Config(
-                wx, a.weather_delay_days, a.effective_consumption, options, codes >= 0, codes,
-                lead, price,
+                wx, a.weather_delay_days, mult, options, codes >= 0, codes, lead, price,
+                bool((mult != 1.0).any()),
             )  # fmt: skip
         return self._configs[cid]
 
@@ -742,10 +744,6 @@ class _Plan:
                 "online": pa.array(self.online[d, v]),
             }
         )
-
-
-def _lead_days(lead: FloatArray) -> npt.NDArray[np.int64]:
-    return np.maximum(np.ceil(np.nan_to_num(lead, nan=1.0) - 1e-9), 1).astype(np.int64)
 
 
 def _run(
@@ -761,169 +759,156 @@ def _run(
     tick: Callable[[], None],
     trace: FloatArray | None = None,
 ) -> tuple[pa.Table, pa.Table]:
+    """One policy over every day. The hot loop keeps to whole-array numpy operations on
+    preallocated buffers; per-order work touches only the rows that order."""
     n, days = net.n, plan.days
-    horizon = (
-        int(
-            max(
-                np.nanmax(net.lead_time, initial=1.0),
-                np.nanmax(net.vendor_catalog["lead_time_days"].to_numpy(), initial=1.0),
-            )
-            + 4
+    horizon = int(
+        max(
+            np.nanmax(net.lead_time, initial=1.0),
+            np.nanmax(net.vendor_catalog["lead_time_days"].to_numpy(), initial=1.0),
         )
-        + 1
+        + max(WEATHER_DELAY_DAYS.values(), default=0.0)
+        + 2
     )
     pipeline = np.zeros((horizon, n))
+    due_count = np.zeros((horizon, n), dtype=np.int64)
     on_hand = net.initial_stock.copy()
     on_order = np.zeros(n)
     open_orders = np.zeros(n, dtype=np.int64)
-    due_count = np.zeros((horizon, n), dtype=np.int64)
-    pending = np.zeros(n)  # quantity waiting for a vendor
-    pending_status = np.full(n, None, dtype=object)
+    pending = np.zeros(n)  # quantity waiting for a vendor (or an approval)
     alloc_used = np.zeros(n)
     month = plan.date(0).month
     s1 = np.zeros(n)
     s2 = np.zeros(n)
-    acc = {k: np.zeros(n) for k in _SUMS if k not in ("initial_stock", "final_stock")}
+    received = np.zeros(n)
+    dropped = np.zeros(n)
+    short_sum = np.zeros(n)
+    stockout_days = np.zeros(n, dtype=np.int64)
+    zero_days = np.zeros(n, dtype=np.int64)
+    onhand_sum = np.zeros(n)
+    cycles = np.zeros(n, dtype=np.int64)
+    good_cycles = np.zeros(n, dtype=np.int64)
+    orders = np.zeros(n, dtype=np.int64)
+    units = np.zeros(n)
+    fallback = np.zeros(n, dtype=np.int64)
+    pending_orders = np.zeros(n, dtype=np.int64)
+    purchase = np.zeros(n)
     first_out = np.full(n, -1, dtype=np.int64)
     cycle_short = np.zeros(n, dtype=bool)
-    oxygen = np.asarray(pc.equal(net.category, "OXYGEN").to_numpy(zero_copy_only=False), bool)
-    log: list[dict[str, Any]] = []
+    # scratch buffers, reused every day
+    d_buf, served, short, tmp = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    out, got, zero = np.empty(n, bool), np.empty(n, bool), np.empty(n, bool)
+    log: list[tuple[Any, ...]] = []
     resq_like = isinstance(policy, _resq_type())
     memo: dict[str, Any] = {}
-    vendor_names = np.asarray([*net.vendor_names, None], dtype=object)
+    vendor_value_set = pa.array(net.vendor_names, pa.string())
     first_choice = plan.first_choice
 
-    def place(
-        t: int, rows: npt.NDArray[np.int64], qty: FloatArray, lead: FloatArray,
-        vcode: npt.NDArray[np.int64], event: str, status: npt.NDArray[np.object_] | None,
-    ) -> None:  # fmt: skip
-        ld = _lead_days(lead)
+    def codes_of(vendors: Any) -> npt.NDArray[np.int64]:
+        idx = pc.index_in(pa.array(vendors, pa.string()), value_set=vendor_value_set)
+        return np.asarray(idx.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    def place(t: int, rows: Any, qty: Any, lead: Any, vcode: Any, event: str, status: Any) -> None:
+        ld = np.maximum(np.ceil(np.nan_to_num(lead, nan=1.0) - 1e-9), 1).astype(np.int64)
         slot = (t + ld) % horizon
-        np.add.at(pipeline, (slot, rows), qty)
-        np.add.at(due_count, (slot, rows), 1)
+        pipeline[slot, rows] += qty  # rows are distinct within one call
+        due_count[slot, rows] += 1
+        fell_back = vcode != first_choice[rows]
+        if event == "ORDER":
+            fallback[rows] += fell_back
         if record:
-            log.append(
-                {
-                    "day": t + 1, "rows": rows, "qty": qty, "vendor": vcode, "event": event,
-                    "status": status, "arrival": t + ld + 1,
-                    "fallback": vcode != first_choice[rows],
-                }
-            )  # fmt: skip
-        acc["fallback_orders"][rows] += (vcode != first_choice[rows]) & (event == "ORDER")
+            log.append((t + 1, rows, qty, vcode, event, status, t + ld + 1, fell_back))
 
     for t in range(days):
         cfg = plan.config(t)
         if plan.date(t).month != month:
             month = plan.date(t).month
             alloc_used[:] = 0.0
+        # 1. arrivals
         slot = t % horizon
-        arrived = pipeline[slot]
-        got = due_count[slot] > 0
+        arrived, due = pipeline[slot], due_count[slot]
         on_hand += arrived
         on_order -= arrived
-        acc["received"] += arrived
-        open_orders -= due_count[slot]
-        acc["cycles"] += got
-        acc["cycles_without_stockout"] += got & ~cycle_short
+        received += arrived
+        open_orders -= due
+        np.greater(due, 0, out=got)
+        cycles += got
+        good_cycles += got & ~cycle_short
         cycle_short &= ~got
-        pipeline[slot] = 0.0
-        due_count[slot] = 0
+        arrived[:] = 0.0
+        due[:] = 0
+        # 2. chaos stock drops
         for mask, to in plan.drops.get(t, ()):
             drop = np.where(mask, np.maximum(on_hand - to, 0.0), 0.0)
             on_hand -= drop
-            acc["dropped"] += drop
+            dropped += drop
+        # 3. demand
         spike = plan.spikes.get(t)
-        d = base[t] * cfg.multiplier
+        d = base[t]
+        if cfg.scaled:
+            d = np.multiply(d, cfg.multiplier, out=d_buf)
         if spike is not None:
-            d = d * spike
+            d = np.multiply(d, spike, out=d_buf)
         if backorders:
-            served = np.minimum(np.maximum(on_hand, 0.0), d)
+            np.maximum(on_hand, 0.0, out=tmp)
+            np.minimum(tmp, d, out=served)
             on_hand -= d
         else:
-            served = np.minimum(on_hand, d)
+            np.minimum(on_hand, d, out=served)
             on_hand -= served
-        short = d - served
-        out = short > 1e-9
-        acc["demanded"] += d
-        acc["served"] += served
-        acc["short"] += short
-        acc["stockout_days"] += out
-        np.copyto(first_out, t + 1, where=out & (first_out < 0))
-        zero = on_hand <= 1e-9
-        acc["zero_days"] += zero
-        acc["oxygen_zero_days"] += zero & oxygen
-        acc["onhand_sum"] += np.maximum(on_hand, 0.0)
+        np.subtract(d, served, out=short)
+        short_sum += short
+        np.greater(short, 1e-9, out=out)
+        stockout_days += out
+        if out.any():
+            first_out[out & (first_out < 0)] = t + 1
+        np.less_equal(on_hand, 1e-9, out=zero)
+        zero_days += zero
+        onhand_sum += np.maximum(on_hand, 0.0, out=tmp)
         cycle_short |= out
         if trace is not None:
             trace[t] = on_hand
         s1 += d
-        s2 += d * d
+        s2 += np.multiply(d, d, out=tmp)
         rate = net.base_rate if spike is None else net.base_rate * spike
 
-        # orders waiting for a vendor
-        waiting = np.flatnonzero(pending > 0)
+        # 4. orders waiting for a vendor (or an approval)
+        waiting = np.flatnonzero(pending > 0) if pending.any() else ()
         if len(waiting):
             if resq_like:
-                got_vendor = _resource(net, waiting, pending, on_hand, rate, cfg, budget)
-                vcode = np.asarray(
-                    pc.index_in(
-                        pa.array(got_vendor[0], pa.string()),
-                        value_set=pa.array(net.vendor_names, pa.string()),
-                    )
-                    .fill_null(-1)
-                    .to_numpy(zero_copy_only=False),
-                    dtype=np.int64,
-                )
-                ok = vcode >= 0
-                lead = got_vendor[1]
-                status = got_vendor[2]
+                vendors, lead, status = _resource(net, waiting, pending, on_hand, rate, cfg, budget)
+                vcode = codes_of(vendors)
             else:
                 vcode = cfg.vendor_code[waiting]
-                ok = vcode >= 0
                 lead = cfg.lead[waiting] + cfg.delay[waiting]
                 status = np.full(len(waiting), "PLACED", dtype=object)
-            rows = waiting[ok]
-            if len(rows):
+            ok = vcode >= 0
+            if ok.any():
+                rows = waiting[ok]
                 qty = pending[rows].copy()
                 pending[rows] = 0.0
-                pending_status[rows] = None
                 place(t, rows, qty, lead[ok], vcode[ok], "RESOURCED", status[ok])
 
-        mean = s1 / (t + 1)
-        var = np.maximum(s2 / (t + 1) - mean * mean, 0.0)
-        if t < 7:  # too little history: the record's rate and the simulation's noise
-            mean = np.maximum(mean, rate)
-            sd = 0.25 * mean
-        else:
-            sd = np.sqrt(var)
+        # 5. the policy
         state = DayState(
-            t, plan.date(t), net, on_hand, on_order, open_orders, rate, mean, sd, cfg.weather,
-            cfg.delay, cfg.lead, cfg.options, alloc_used, budget, memo,
+            t, plan.date(t), net, on_hand, on_order, open_orders, rate, cfg.weather, cfg.delay,
+            cfg.lead, cfg.options, alloc_used, budget, memo, s1, s2, t + 1,
         )  # fmt: skip
         decision = policy(state)
         if isinstance(decision, Orders):
-            qty = np.nan_to_num(np.asarray(decision.quantity, dtype=np.float64))
-            rows = np.flatnonzero(qty > 0)
+            qty_all = np.asarray(decision.quantity, dtype=np.float64)
+            rows = np.flatnonzero(qty_all > 0)
             if len(rows):
-                vend = decision.vendor[rows]
-                vcode = np.asarray(
-                    pc.index_in(
-                        pa.array(vend, pa.string()),
-                        value_set=pa.array(net.vendor_names, pa.string()),
-                    )
-                    .fill_null(-1)
-                    .to_numpy(zero_copy_only=False),
-                    dtype=np.int64,
-                )
+                vcode = codes_of(decision.vendor[rows])
                 status = np.asarray(decision.status[rows], dtype=object)
                 lead = np.asarray(decision.lead_time_days, dtype=np.float64)[rows]
                 price = np.asarray(decision.unit_price, dtype=np.float64)[rows]
                 wait = (vcode < 0) | (status == "PENDING_APPROVAL")
         else:
-            qty = np.nan_to_num(np.asarray(decision, dtype=np.float64))
-            if qty.shape != (n,):
-                raise ValueError(f"policy {name!r} returned {qty.shape}, expected ({n},)")
-            rows = np.flatnonzero(qty > 0)
+            qty_all = np.asarray(decision, dtype=np.float64)
+            if qty_all.shape != (n,):
+                raise ValueError(f"policy {name!r} returned {qty_all.shape}, expected ({n},)")
+            rows = np.flatnonzero(qty_all > 0)  # NaN compares False: never ordered
             if len(rows):
                 vcode = cfg.vendor_code[rows]
                 wait = vcode < 0
@@ -931,39 +916,49 @@ def _run(
                 lead = cfg.lead[rows] + cfg.delay[rows]
                 price = cfg.price[rows]
         if len(rows):
-            q = qty[rows]
+            q = qty_all[rows]
+            if not np.isfinite(q).all():
+                raise ValueError(f"policy {name!r} ordered a quantity that is not finite")
             on_order[rows] += q
             open_orders[rows] += 1
             alloc_used[rows] += q
-            acc["orders"][rows] += 1
-            acc["units_ordered"][rows] += q
-            acc["purchase_cost"][rows] += np.nan_to_num(q * price)
-            acc["pending_vendor_orders"][rows] += status == "PENDING_VENDOR"
+            orders[rows] += 1
+            units[rows] += q
+            purchase[rows] += np.nan_to_num(q * price)
+            pending_orders[rows] += status == "PENDING_VENDOR"
             go = ~wait
-            if go.any():
-                place(t, rows[go], q[go], lead[go], vcode[go], "ORDER", status[go])
-            if wait.any():
+            if go.all():
+                place(t, rows, q, lead, vcode, "ORDER", status)
+            else:
+                if go.any():
+                    place(t, rows[go], q[go], lead[go], vcode[go], "ORDER", status[go])
                 w = rows[wait]
                 pending[w] += q[wait]
-                pending_status[w] = status[wait]
                 if record:
+                    k = len(w)
                     log.append(
-                        {
-                            "day": t + 1, "rows": w, "qty": q[wait],
-                            "vendor": np.full(len(w), -1), "event": "ORDER",
-                            "status": status[wait], "arrival": np.full(len(w), -1),
-                            "fallback": np.zeros(len(w), bool),
-                        }
+                        (t + 1, w, q[wait], np.full(k, -1), "ORDER", status[wait],
+                         np.full(k, -1), np.zeros(k, bool))
                     )  # fmt: skip
         tick()
 
-    acc["cycles"] += 1  # the cycle still open at the end
-    acc["cycles_without_stockout"] += ~cycle_short
-    acc["holding_cost"] = acc["onhand_sum"] * costs.holding_per_unit_day
-    acc["ordering_cost"] = acc["orders"] * costs.per_order
-    acc["shortage_cost"] = acc["short"] * costs.per_unit_short
+    cycles += 1  # the cycle still open at the end
+    good_cycles += ~cycle_short
+    served_sum = s1 - short_sum
+    oxygen = np.asarray(pc.equal(net.category, "OXYGEN").to_numpy(zero_copy_only=False), bool)
+    acc = {
+        "demanded": s1, "served": served_sum, "short": short_sum, "received": received,
+        "dropped": dropped, "stockout_days": stockout_days, "zero_days": zero_days,
+        "oxygen_zero_days": np.where(oxygen, zero_days, 0), "orders": orders,
+        "units_ordered": units, "fallback_orders": fallback,
+        "pending_vendor_orders": pending_orders, "cycles": cycles,
+        "cycles_without_stockout": good_cycles, "onhand_sum": onhand_sum,
+        "holding_cost": onhand_sum * costs.holding_per_unit_day,
+        "ordering_cost": orders * costs.per_order,
+        "shortage_cost": short_sum * costs.per_unit_short, "purchase_cost": purchase,
+    }  # fmt: skip
     items = net.items
-    mean_rate = acc["demanded"] / days
+    mean_rate = s1 / days
     cols: dict[str, Any] = {
         "policy": pa.array([name] * n, pa.string()),
         "org_id": items["org_id"],
@@ -979,15 +974,13 @@ def _run(
         "expected_demand": pa.array(mean_rate),  # for cover: on-hand sum / mean daily demand
     }
     for k, v in acc.items():
-        cols[k] = pa.array(v)
+        cols[k] = pa.array(np.asarray(v, dtype=np.float64))
     with np.errstate(divide="ignore", invalid="ignore"):
-        cols["fill_rate"] = pa.array(
-            np.where(acc["demanded"] > 0, acc["served"] / acc["demanded"], 1.0)
-        )
+        cols["fill_rate"] = pa.array(np.where(s1 > 0, served_sum / s1, 1.0))
         cols["avg_cover_days"] = pa.array(
-            np.where(mean_rate > 0, acc["onhand_sum"] / days / mean_rate, np.nan), from_pandas=True
+            np.where(mean_rate > 0, onhand_sum / days / mean_rate, np.nan), from_pandas=True
         )
-    return pa.table(cols), _log_table(net, name, log, vendor_names)
+    return pa.table(cols), _log_table(net, name, log)
 
 
 def _resq_type() -> type:
@@ -1039,33 +1032,32 @@ def _options(budget: float) -> Any:
     return PlanOptions(budget)
 
 
-def _log_table(
-    net: ReplayNetwork, name: str, log: list[dict[str, Any]], vendor_names: npt.NDArray[Any]
-) -> pa.Table:
+def _log_table(net: ReplayNetwork, name: str, log: list[tuple[Any, ...]]) -> pa.Table:
+    """The order log from the per-day (day, rows, qty, vendor code, event, status,
+    arrival day, fallback) entries."""
     if not log:
         return ORDER_LOG_SCHEMA.empty_table()
-    rows = np.concatenate([e["rows"] for e in log])
+    sizes = np.array([len(e[1]) for e in log])
+    rows = np.concatenate([e[1] for e in log])
     take = pa.array(rows, pa.int64())
-    vcode = np.concatenate([np.asarray(e["vendor"], np.int64) for e in log])
-    arrival = np.concatenate([np.broadcast_to(e["arrival"], len(e["rows"])) for e in log])
+    vcode = np.concatenate([np.asarray(e[3], np.int64) for e in log])
+    arrival = np.concatenate([np.broadcast_to(e[6], len(e[1])) for e in log])
+    vendor = pa.DictionaryArray.from_arrays(
+        pa.array(vcode.astype(np.int32), mask=vcode < 0), pa.array(net.vendor_names, pa.string())
+    ).dictionary_decode()
     return pa.table(
         {
-            "policy": pa.array([name] * len(rows), pa.string()),
-            "day": pa.array(
-                np.concatenate([np.full(len(e["rows"]), e["day"]) for e in log]).astype(np.int32)
-            ),
+            "policy": pa.repeat(pa.scalar(name, pa.string()), len(rows)),
+            "day": pa.array(np.repeat([e[0] for e in log], sizes).astype(np.int32)),
             "org_id": net.items["org_id"].take(take),
             "sku": net.items["sku"].take(take),
-            "quantity": pa.array(np.concatenate([e["qty"] for e in log])),
-            "vendor": pa.array(vendor_names[vcode], pa.string()),
-            "event": pa.array(
-                np.concatenate([np.full(len(e["rows"]), e["event"], dtype=object) for e in log]),
-                pa.string(),
-            ),
+            "quantity": pa.array(np.concatenate([e[2] for e in log]).astype(np.float64)),
+            "vendor": vendor,
+            "event": pa.array(np.repeat([e[4] for e in log], sizes).astype(object), pa.string()),
             "order_status": pa.array(
-                np.concatenate([np.asarray(e["status"], dtype=object) for e in log]), pa.string()
+                np.concatenate([np.asarray(e[5], dtype=object) for e in log]), pa.string()
             ),
-            "fallback": pa.array(np.concatenate([e["fallback"] for e in log]), pa.bool_()),
+            "fallback": pa.array(np.concatenate([e[7] for e in log]), pa.bool_()),
             "arrival_day": pa.array(
                 np.where(arrival < 0, 0, arrival).astype(np.int32), mask=arrival < 0
             ),
