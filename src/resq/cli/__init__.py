@@ -21,6 +21,7 @@ from resq.cli import (
     deploy,
     heal,
     orders,
+    replay,
     reserved,
     setup,
     stock,
@@ -125,6 +126,7 @@ app.add_typer(audit.app, name="audit", rich_help_panel=LOOK)
 app.command(rich_help_panel=LOOK)(stock.validate)
 app.command(rich_help_panel=LOOK)(stock.health)
 app.command(rich_help_panel=LOOK)(dashboard.dashboard)
+app.command(rich_help_panel=LOOK)(replay.replay)
 app.add_typer(chaos.app, name="chaos", rich_help_panel=ACT)
 app.command(rich_help_panel=ACT)(heal.heal)
 app.command(rich_help_panel=ACT)(alerts.ack)

@@ -370,6 +370,15 @@ _SUMS = (
 )  # fmt: skip
 
 
+_COUNTS = frozenset(
+    {"stockout_days", "zero_days", "oxygen_zero_days", "orders", "fallback_orders",
+     "pending_vendor_orders", "cycles", "cycles_without_stockout"}
+)  # fmt: skip
+
+
+_NONE = np.zeros(0, dtype=np.int64)
+
+
 @dataclass
 class ReplayResult:
     """Per-item outcomes of every policy (:attr:`items`), the order log (:attr:`orders`)
@@ -418,10 +427,8 @@ class ReplayResult:
         g = g.append_column("fill_rate", pa.array(fill))
         g = g.append_column("cycle_service_level", pa.array(csl))
         g = g.append_column("avg_cover_days", pa.array(cover, from_pandas=True))
-        total = pc.add(
-            pc.add(g["holding_cost"], g["ordering_cost"]),
-            pc.add(g["shortage_cost"], g["purchase_cost"]),
-        )
+        # the inventory costs of the policy (what is bought is in purchase_cost)
+        total = pc.add(pc.add(g["holding_cost"], g["ordering_cost"]), g["shortage_cost"])
         g = g.append_column("total_cost", total)
         front = [*keys[1:], "policy"]
         metrics = [
@@ -873,7 +880,7 @@ def _run(
         rate = net.base_rate if spike is None else net.base_rate * spike
 
         # 4. orders waiting for a vendor (or an approval)
-        waiting = np.flatnonzero(pending > 0) if pending.any() else ()
+        waiting = np.flatnonzero(pending > 0) if pending.any() else _NONE
         if len(waiting):
             if resq_like:
                 vendors, lead, status = _resource(net, waiting, pending, on_hand, rate, cfg, budget)
@@ -973,8 +980,9 @@ def _run(
         "first_stockout_day": pa.array(first_out, mask=first_out < 0, type=pa.int64()),
         "expected_demand": pa.array(mean_rate),  # for cover: on-hand sum / mean daily demand
     }
-    for k, v in acc.items():
-        cols[k] = pa.array(np.asarray(v, dtype=np.float64))
+    for name_, values in acc.items():
+        whole = name_ in _COUNTS
+        cols[name_] = pa.array(np.asarray(values, dtype=np.int64 if whole else np.float64))
     with np.errstate(divide="ignore", invalid="ignore"):
         cols["fill_rate"] = pa.array(np.where(s1 > 0, served_sum / s1, 1.0))
         cols["avg_cover_days"] = pa.array(
