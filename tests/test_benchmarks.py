@@ -80,3 +80,25 @@ def test_replay_agrees_with_stockpyl_and_measures_both(tmp_path: Path) -> None:
     assert figures["items"] == 2000 and figures["orders"] > 0
     assert figures["ratio_per_sku_day"] > 0 and figures["resq_cost_vs_s_S"] > 0
     assert "SKU-days/s" in proc.stdout
+
+
+@pytest.mark.slow
+def test_listing_prints_every_row_once_and_the_exact_count_left_out(tmp_path: Path) -> None:
+    out = tmp_path / "listing.json"
+    proc = run(
+        "listing.py",
+        "--items", "3000", "--orders", "700", "--alerts", "600", "--factor", "3",
+        "--dir", str(tmp_path), "--json", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # exits 1 on a wrong row count
+    figures = json.loads(out.read_text())
+    assert figures["failures"] == []
+    assert len(figures["figures"]) == 12
+    streamed = {
+        (f["command"], f["size"]): f["rows"] for f in figures["figures"] if "--all" in f["command"]
+    }
+    assert streamed[("resq status --all --jsonl", "large")] == 3000
+    assert streamed[("resq orders --all --jsonl", "small")] == 700 // 3
+    for f in figures["figures"]:
+        assert f["wall_s"] > 0 and 0 < f["peak_mb"] < 100_000
+    assert "MB vs small" in proc.stdout
