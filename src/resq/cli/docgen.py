@@ -34,6 +34,39 @@ Exit codes:
 Errors are one sentence on stderr (with `--json`, also a JSON document with `ok: false`
 on stdout); `--debug` adds the traceback.
 
+## Listings at any size
+
+`resq status`, `resq orders`, `resq alerts` and `resq audit` list rows most urgent first
+(the one ordering of `resq.core.urgency`: status severity, then priority, then days left
+or age), and the warehouse sorts, limits and counts them, so they answer in seconds on a
+national network:
+
+- By default a listing shows 50 rows (`resq audit` the newest 50 events); `--limit N`
+  shows N, `--all` every row.
+- A last line says how many rows were left out and how to see them:
+  `… 999,950 more not shown (1,000,000 in all); use --limit N or --all to see them`.
+  The count covers everything that matches the filters, and so do the totals of
+  `resq status` (its counts per status and its sources).
+- Rows are read from the warehouse in Arrow record batches and printed a batch at a
+  time, so memory stays flat however many rows there are (`python benchmarks/listing.py`
+  measures 1,000,000 items).
+- `--json` is still exactly one JSON document, written as the rows arrive: the same keys
+  as before (`items`, `orders`, `alerts` or `events` hold the rows shown), then a
+  `listing` object: `limit` (null with `--all`), `shown`, `total` (rows that match),
+  `more` (`total - shown`) and `see_more` (how to see them, null when nothing was left
+  out).
+- `--jsonl` prints JSON Lines: one object per row on stdout and nothing else there (for
+  `jq`, DuckDB's `read_json` or a pipeline); the line saying how many rows were left out
+  goes to stderr. `resq status --all --jsonl > items.jsonl` exports every item.
+
+`resq heal` prints the cycle's counts (created, covered, waiting for a vendor, held for
+approval, capped, skipped as stale, alerts, notifications) and its 10 most urgent orders
+(`--limit N`, `--all`), then where the rest are:
+`… 211,204 more not shown (211,214 in all); see them all: resq orders --cycle CY-… --all`.
+`resq orders --cycle CYCLE_ID` lists exactly the orders that cycle created (each order
+records its cycle). `resq --json heal` keeps the report's keys; its `orders` are the ones
+shown, followed by the same `listing` object.
+
 ## Startup
 
 A command costs about what Python takes to load DuckDB and Arrow, plus its own work:
