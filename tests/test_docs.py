@@ -116,3 +116,25 @@ def test_concepts_examples_are_true() -> None:
         runner.run(test)
     result = runner.summarize(verbose=False)
     assert result.failed == 0, f"{result.failed} >>> example(s) in concepts.md failed (see above)"
+
+
+def test_replay_exec_blocks_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ```python exec blocks of replay.md run in order, in one namespace."""
+    blocks = [body for info, body in _fences("replay.md") if info == "python exec"]
+    assert len(blocks) >= 3, "replay.md should show the replay, a chaos scenario, a policy"
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {"__name__": "__replay__"}
+    for i, body in enumerate(blocks, 1):
+        exec(compile(body, f"docs/replay.md (python exec block {i})", "exec"), namespace)
+
+
+@pytest.mark.slow
+def test_replay_tables_are_the_real_365_day_comparison() -> None:
+    """The tables in replay.md are what the replay gives on the default network today."""
+    from resq import replay
+
+    text = (DOCS / "replay.md").read_text(encoding="utf-8")
+    result = replay.replay(replay.simulated_network(), list(replay.POLICIES), 365)
+    assert result.to_markdown() in text, "replay.md's all-sectors table is stale"
+    for sector in ("HOSPITAL", "PDS", "NGO"):
+        assert result.to_markdown("sector", sector) in text, f"replay.md's {sector} table"

@@ -454,6 +454,26 @@ class ReplayResult:
                 "first_stockout_day", "zero_days", "short"]  # fmt: skip
         return t.select(cols).sort_by([("stockout_days", "descending"), ("policy", "ascending")])
 
+    def to_markdown(self, by: str = "policy", sector: str | None = None) -> str:
+        """The summary as a Markdown table (fill rate, cycle service level, stockout days,
+        oxygen days at zero, average cover, orders, fallback orders), for reports."""
+        rows = self.summary(by).to_pylist()
+        if sector is not None:
+            rows = [r for r in rows if r.get("sector") == sector]
+        head = ["policy", "fill rate", "cycle service level", "stockout days",
+                "oxygen days at 0", "avg cover (days)", "orders", "fallback orders"]  # fmt: skip
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in rows:
+            cover = r["avg_cover_days"]
+            cells = [
+                r["policy"], f"{100 * r['fill_rate']:.2f}%",
+                f"{100 * r['cycle_service_level']:.2f}%", str(r["stockout_days"]),
+                str(r["oxygen_zero_days"]), "-" if cover is None else f"{cover:.1f}",
+                str(r["orders"]), str(r["fallback_orders"]),
+            ]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
     def to_pandas(self, by: str | Sequence[str] = "sector") -> Any:
         return self.summary(by).to_pandas()
 
