@@ -318,3 +318,42 @@ def test_the_dashboard_renders_and_heals_in_headless_chromium(served: str, tmp_p
         _screenshot(browser, "dashboard-validation.png")
     finally:
         browser.close()
+
+
+def test_the_whatif_page_replays_a_scenario_in_headless_chromium(
+    served: str, tmp_path: Path
+) -> None:
+    """What-if: the default scenario (Dunzo offline days 1-10, rain in Bangalore days
+    20-26), run, and its three charts and the stocked-out items drawn."""
+    browser = DevTools(_chromium(), tmp_path / "profile", tmp_path / "chromium.log")
+    try:
+        browser.open_page()
+        browser.send("Page.enable")
+        browser.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=1440,
+            height=2000,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+        browser.send("Page.navigate", url=f"{served}/whatif")
+        _wait_until(
+            "the What-if page",
+            lambda: (
+                browser.evaluate("document.title") == "What-if · ResQ OS"
+                and "Run the replay" in _page_text(browser)
+            ),
+            timeout=60,
+        )
+        _click(browser, "whatif_run")
+        _wait_until(
+            "the replay's charts",
+            lambda: browser.evaluate(f"{CHARTS_DRAWN} >= 3 && !{RUNNING}"),
+            timeout=120,
+        )
+        text = _page_text(browser)
+        for expected in ("Fill rate by sector", "Items that stocked out", "Dunzo offline"):
+            assert expected in text, f"{expected!r} not on the What-if page"
+        _screenshot(browser, "dashboard-whatif.png")
+    finally:
+        browser.close()

@@ -178,4 +178,5 @@ def test_the_app_and_its_views_ship_inside_the_package() -> None:
     assert sorted(p.name for p in (APP.parent / "views").glob("*.py")) == [
         "operations.py",
         "validation.py",
+        "whatif.py",
     ]

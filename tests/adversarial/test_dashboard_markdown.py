@@ -161,6 +161,11 @@ def test_hostile_names_render_as_text_on_every_page(hostile_db: str, org: str | 
     # Press Heal now: the cycle's report and its order cards.
     at.button(key="heal").click().run()
     shown += _check_page(at)
+    # What-if: the replay of the same network, its scenario caption and its tables.
+    at.switch_page("views/whatif.py").run()
+    shown += _check_page(at)
+    at.button(key="whatif_run").click().run()
+    shown += _check_page(at)
     # The names are still there, as the literal text a person typed.
     for name in (ACTOR, VENDOR, SKU):
         assert name in shown, name

@@ -112,6 +112,7 @@ def main() -> None:
                 default=True,
             ),
             st.Page(VIEWS / "validation.py", title="Validation", icon=":material/science:"),
+            st.Page(VIEWS / "whatif.py", title="What-if", icon=":material/query_stats:"),
         ]
     )
     st.set_page_config(page_title=f"{page.title} · ResQ OS")
