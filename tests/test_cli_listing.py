@@ -263,3 +263,42 @@ def test_a_table_printed_in_batches_has_one_header_and_every_row() -> None:
         "PO-3",
     ]
     assert stream.rows == 3
+
+
+_cells = st.one_of(
+    st.none(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=4),
+    st.booleans(),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    columns=st.dictionaries(
+        st.sampled_from(["a", "b", "reason", "details"]), st.lists(_cells, min_size=2, max_size=2)
+    ),
+    when=st.lists(st.none() | st.just("2026-12-01T10:00:00"), min_size=2, max_size=2),
+)
+def test_json_rows_convert_as_jsonable_does(
+    columns: dict[str, list[Any]], when: list[str | None]
+) -> None:
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from resq.cli import _text
+    from resq.cli._listing import json_rows
+
+    arrays = {}
+    for name, values in columns.items():
+        try:
+            arrays[name] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            arrays[name] = pa.array([None if v is None else str(v) for v in values], pa.string())
+    arrays["created_at"] = pa.array(
+        [None if w is None else dt.datetime.fromisoformat(w) for w in when], pa.timestamp("us")
+    )
+    batch = pa.RecordBatch.from_pydict(arrays)
+    assert list(json_rows([batch])) == [_text.jsonable(r) for r in batch.to_pylist()]

@@ -86,22 +86,63 @@ def _dumps(value: Any, indent: int) -> str:
     return text.replace("\n", "\n" + " " * indent)
 
 
+def json_rows(batches: Iterable[Any]) -> Iterator[dict[str, Any]]:
+    """The rows of Arrow record batches as ``_text.jsonable`` makes them, converting only
+    the columns that need it (timestamps, decimals, JSON text, non-finite floats): text,
+    integers and booleans are JSON already, so a million rows are not walked value by
+    value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for batch in batches:
+        convert = []
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            kind = column.type
+            plain = (
+                pa.types.is_string(kind)
+                or pa.types.is_large_string(kind)
+                or pa.types.is_integer(kind)
+                or pa.types.is_boolean(kind)
+                or pa.types.is_null(kind)
+            )
+            if pa.types.is_floating(kind):
+                finite = pc.is_finite(column).fill_null(True)
+                plain = bool(pc.all(finite).as_py() in (True, None))
+            if name in _text.JSON_TEXT_COLUMNS or not plain:
+                convert.append(name)
+        for row in batch.to_pylist():
+            for name in convert:
+                value = row[name]
+                if name in _text.JSON_TEXT_COLUMNS:
+                    value = _text.parse_json_text(value)
+                row[name] = _text.jsonable(value)
+            yield row
+
+
 def stream_document(
     out: Any,
     head: Mapping[str, Any],
     key: str,
     rows: Iterable[Mapping[str, Any]],
     tail: Callable[[int], Mapping[str, Any]],
+    *,
+    ready: bool = False,
 ) -> int:
     """Write one JSON document ``{**head, key: [rows...], **tail(shown)}`` row by row,
-    exactly as ``json.dumps(..., indent=2)`` would write it whole; the number of rows."""
+    exactly as ``json.dumps(..., indent=2)`` would write it whole; the number of rows.
+    ``ready``: the rows are JSON already (`json_rows`)."""
     out.write("{")
     for name, value in head.items():
         out.write(f"\n  {json.dumps(name, ensure_ascii=False)}: {_dumps(value, 2)},")
     out.write(f"\n  {json.dumps(key, ensure_ascii=False)}: [")
     shown = 0
     for row in rows:
-        out.write(("," if shown else "") + "\n    " + _dumps(row, 4))
+        text = (
+            json.dumps(row, indent=2, ensure_ascii=False).replace("\n", "\n    ")
+            if ready
+            else _dumps(row, 4)
+        )
+        out.write(("," if shown else "") + "\n    " + text)
         shown += 1
     out.write("\n  ]" if shown else "]")
     for name, value in tail(shown).items():
@@ -110,11 +151,12 @@ def stream_document(
     return shown
 
 
-def stream_lines(out: Any, rows: Iterable[Mapping[str, Any]]) -> int:
+def stream_lines(out: Any, rows: Iterable[Mapping[str, Any]], *, ready: bool = False) -> int:
     """JSON Lines: one compact object per row; the number of rows."""
     shown = 0
     for row in rows:
-        out.write(json.dumps(_text.jsonable(row), ensure_ascii=False, separators=(",", ":")))
+        value = row if ready else _text.jsonable(row)
+        out.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
         out.write("\n")
         shown += 1
     return shown
@@ -202,7 +244,7 @@ def show(
     table a batch at a time (``print_batch``); then say how many rows were not shown and
     ``hint`` how to see them. Returns the number of rows shown."""
     if jsonl:
-        shown = stream_lines(sys.stdout, listing.rows())
+        shown = stream_lines(sys.stdout, json_rows(listing.batches), ready=True)
         sys.stdout.flush()
         if listing.more(shown):
             sys.stderr.write(more_line(listing.more(shown), listing.total, hint) + "\n")
@@ -212,8 +254,9 @@ def show(
             sys.stdout,
             head,
             key,
-            listing.rows(),
+            json_rows(listing.batches),
             lambda shown: {"listing": listing_info(listing, shown, hint)},
+            ready=True,
         )
     from rich.text import Text
 
