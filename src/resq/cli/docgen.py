@@ -47,9 +47,13 @@ national network:
   `… 999,950 more not shown (1,000,000 in all); use --limit N or --all to see them`.
   The count covers everything that matches the filters, and so do the totals of
   `resq status` (its counts per status and its sources).
-- Rows are read from the warehouse in Arrow record batches and printed a batch at a
-  time, so memory stays flat however many rows there are (`python benchmarks/listing.py`
-  measures 1,000,000 items).
+- Rows are read from the warehouse in Arrow record batches (10,000 rows at most) and
+  printed a batch at a time, so resq's own memory stays flat however many rows there are
+  (`python benchmarks/listing.py` measures 1,000,000 items). The sort is the warehouse's:
+  Snowflake sorts on its side, while embedded DuckDB sorts in the same process, so
+  `--all` over a million rows holds its sort too (a few hundred MB; a `memory_limit=`
+  in the `duckdb://` URL makes DuckDB spill to disk instead). A default listing is a
+  top-N and holds only its rows.
 - `--json` is still exactly one JSON document, written as the rows arrive: the same keys
   as before (`items`, `orders`, `alerts` or `events` hold the rows shown), then a
   `listing` object: `limit` (null with `--all`), `shown`, `total` (rows that match),
