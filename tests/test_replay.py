@@ -224,6 +224,13 @@ def test_one_replay_day_decides_what_heal_decides(seeded, chaos):
         got[key] = (float(decided.quantity[i]), decided.vendor[i], decided.status[i])
     assert expected
     assert got == expected
+    # and a whole replayed day (with no demand, so the state it decides on is the same)
+    day = rp.replay(net, ["resq"], 1, demand=np.zeros((net.n, 1)))
+    replayed = {
+        (o["org_id"], o["sku"]): (o["quantity"], o["vendor"], o["order_status"])
+        for o in day.orders.to_pylist()
+    }
+    assert replayed == expected
 
 
 # ---------------------------------------------------------------- chaos files, registry

@@ -174,45 +174,66 @@ class ResqPolicy:
     def __call__(self, state: DayState) -> Orders:
         net = state.network
         configs = dict(self.configs or net.configs)
-        stock = np.maximum(state.on_hand, 0.0)
-        a = analyse(
-            stock,
-            state.rate,
-            net.sector,
-            category=net.category,
-            weather=state.weather,
-            disaster_zone=net.disaster_zone,
-            configs=configs,
-        )
-        status = from_codes(a.status_code.astype(np.int64), _STATUS_TEXT)
-        decide = needs_decision(
-            status, a.days_remaining, net.lead_time, a.weather_delay_days, a.critical_days
-        )
-        decide &= state.open_orders == 0
-        n = len(stock)
+        stock_all = np.maximum(state.on_hand, 0.0)
+        n = len(stock_all)
         qty = np.zeros(n)
         vendor = np.full(n, None, dtype=object)
         order_status = np.full(n, None, dtype=object)
         lead = np.zeros(n)
         price = np.full(n, np.nan)
-        rows = np.flatnonzero(decide)
-        if not len(rows):
+        # Only rows that could need a decision go through the rules: no open order, and
+        # stock within the widest warning threshold at the highest demand multiplier
+        # (a superset: the rules below decide exactly).
+        widest = max(
+            max(c.warning_days, c.critical_days, c.adverse_critical_days or 0.0)
+            for c in configs.values()
+        )
+        steepest = max(
+            max(c.adverse_demand_multiplier, 1.0) * max(c.haze_demand_multiplier, 1.0)
+            for c in configs.values()
+        )
+        maybe = np.flatnonzero(
+            (state.open_orders == 0)
+            & (state.rate > 0)
+            & (stock_all <= state.rate * (steepest * widest * (1 + 1e-9)))
+        )
+        if not len(maybe):
             return Orders(qty, vendor, order_status, lead, price)
+        at = pa.array(maybe, pa.int64())
+        stock = stock_all[maybe]
+        a = analyse(
+            stock,
+            state.rate[maybe],
+            net.sector.take(at),
+            category=net.category.take(at),
+            weather=state.weather.take(at),
+            disaster_zone=net.disaster_zone.take(at),
+            configs=configs,
+        )
+        status = from_codes(a.status_code.astype(np.int64), _STATUS_TEXT)
+        decide = needs_decision(
+            status, a.days_remaining, net.lead_time[maybe], a.weather_delay_days, a.critical_days
+        )
+        local = np.flatnonzero(decide)
+        if not len(local):
+            return Orders(qty, vendor, order_status, lead, price)
+        rows = maybe[local]
         take = pa.array(rows, pa.int64())
+        lt = pa.array(local, pa.int64())
         t = net.items.take(take)
         cand = {
             **{name: t[name] for name in t.column_names},
-            "current_stock": pa.array(stock[rows]),
+            "current_stock": pa.array(stock[local]),
             "daily_consumption": pa.array(state.rate[rows]),
-            "effective_consumption": pa.array(a.effective_consumption[rows]),
-            "days_remaining": pa.array(a.days_remaining[rows], from_pandas=True),
-            "critical_days": pa.array(a.critical_days[rows]),
-            "warning_days": pa.array(a.warning_days[rows]),
-            "target_days": pa.array(a.target_days[rows]),
-            "status": status.take(take),
-            "priority": pa.array(a.priority[rows]),
+            "effective_consumption": pa.array(a.effective_consumption[local]),
+            "days_remaining": pa.array(a.days_remaining[local], from_pandas=True),
+            "critical_days": pa.array(a.critical_days[local]),
+            "warning_days": pa.array(a.warning_days[local]),
+            "target_days": pa.array(a.target_days[local]),
+            "status": status.take(lt),
+            "priority": pa.array(a.priority[local]),
             "weather": state.weather.take(take),
-            "weather_delay_days": pa.array(a.weather_delay_days[rows]),
+            "weather_delay_days": pa.array(a.weather_delay_days[local]),
             "monthly_allotment_cap": pa.array(
                 np.array([configs[s].monthly_allotment_cap for s in net.sector_names])[
                     net.sector_code[rows]
@@ -226,7 +247,11 @@ class ResqPolicy:
         proposals = plan_orders(pa.table(cand), state.vendor_options, PlanOptions(state.budget))
         placed = proposals.filter(pc.equal(proposals["action"], "ORDER"))
         if placed.num_rows:
-            pos = net.position_of(placed["org_id"], placed["sku"])
+            # back to the item rows, through the candidates' own keys (few, not all items)
+            sent = pc.binary_join_element_wise(t["org_id"], t["sku"], "\x1f")
+            got = pc.binary_join_element_wise(placed["org_id"], placed["sku"], "\x1f")
+            idx = pc.index_in(got, value_set=sent.combine_chunks())
+            pos = rows[np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int64)]
             qty[pos] = placed["quantity"].to_numpy(zero_copy_only=False)
             vendor[pos] = np.asarray(placed["vendor"].to_pylist(), dtype=object)
             order_status[pos] = np.asarray(placed["order_status"].to_pylist(), dtype=object)
