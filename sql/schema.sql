@@ -195,6 +195,9 @@ CREATE TABLE IF NOT EXISTS audit_head (
 
 -- Version 2: the daily consumption and stock series behind each item (simulated by
 -- `resq seed --days`, or loaded from real records), for trajectories and charts.
+-- Its key (org_id, sku, day) is kept by the load path (unique keys validated, rows with
+-- an existing key replaced), not by an index: at 30 days x 1M items an index would cost
+-- more memory and time than the rows themselves.
 CREATE TABLE IF NOT EXISTS stock_history (
     org_id VARCHAR NOT NULL,
     sku VARCHAR NOT NULL,
@@ -203,8 +206,7 @@ CREATE TABLE IF NOT EXISTS stock_history (
     stock FLOAT NOT NULL,
     stockout BOOLEAN NOT NULL DEFAULT FALSE,
     data_source VARCHAR NOT NULL DEFAULT 'REAL',
-    updated_at TIMESTAMP_NTZ,
-    PRIMARY KEY (org_id, sku, day)
+    updated_at TIMESTAMP_NTZ
 );
 
 -- Alert routing, applied from resq.toml by `resq watch`, `resq init --config` or

@@ -102,3 +102,17 @@ def test_listing_prints_every_row_once_and_the_exact_count_left_out(tmp_path: Pa
     for f in figures["figures"]:
         assert f["wall_s"] > 0 and 0 < f["peak_mb"] < 100_000
     assert "MB vs small" in proc.stdout
+
+
+def test_seeding_writes_the_whole_network_and_reports_its_figures(tmp_path: Path) -> None:
+    out = tmp_path / "seeding.json"
+    proc = run("seeding.py", "--orgs", "6", "--skus", "4", "--days", "3", "--json", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # exits 1 on a wrong answer
+    assert "answer check  OK" in proc.stdout
+    assert "peak memory" in proc.stdout and "VmHWM" in proc.stdout
+    figures = json.loads(out.read_text())
+    assert figures["rows"]["stock_history"] == 6 * 4 * 3
+    assert figures["rows"]["inventory_master"] == 24
+    assert figures["problems"] == []
+    assert figures["seconds"] > 0 and figures["cpu_s"] > 0
+    assert 0 < figures["peak_mb"] < 100_000

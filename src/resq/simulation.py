@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple
@@ -38,8 +38,10 @@ __all__ = [
     "get_vendor_status_batch",
     "get_weather_data",
     "get_weather_data_batch",
+    "network_history",
     "set_weather",
     "simulate_network",
+    "simulate_network_batches",
     "spike_demand",
     "vendor_offline",
     "vendor_online",
@@ -73,13 +75,23 @@ _S_ZERO, _S_CRIT, _S_COVER, _S_SCALE, _S_LEAD = range(30, 35)
 _S_PRICE_SKU, _S_PRICE_VENDOR, _S_SERVES = range(40, 43)
 
 
+_SHIFTS = (np.uint64(30), np.uint64(27), np.uint64(31))
+
+
 def _mix64(x: U64) -> U64:
-    """The splitmix64 finalizer: a bijective, well-mixed uint64 -> uint64 map."""
+    """The splitmix64 finalizer: a bijective, well-mixed uint64 -> uint64 map (in place on
+    one new array, so a history batch of millions of draws makes two temporaries, not nine)."""
     with np.errstate(over="ignore"):
-        z = x + _GAMMA
-        z = (z ^ (z >> np.uint64(30))) * _M1
-        z = (z ^ (z >> np.uint64(27))) * _M2
-        return np.asarray(z ^ (z >> np.uint64(31)), dtype=np.uint64)
+        z = np.asarray(x + _GAMMA, dtype=np.uint64)
+        t = np.right_shift(z, _SHIFTS[0])
+        z ^= t
+        z *= _M1
+        np.right_shift(z, _SHIFTS[1], out=t)
+        z ^= t
+        z *= _M2
+        np.right_shift(z, _SHIFTS[2], out=t)
+        z ^= t
+        return z
 
 
 def _u64(values: int | Sequence[int] | npt.NDArray[Any]) -> U64:
@@ -101,8 +113,11 @@ def _key(*parts: U64 | int) -> U64:
 
 def _uniform(key: U64, stream: int) -> F64:
     """Uniform draws in [0, 1) for each counter, independent per stream."""
-    bits = _mix64(key ^ np.uint64(stream)) >> np.uint64(11)
-    return bits.astype(np.float64) * (1.0 / 9007199254740992.0)
+    bits = _mix64(key ^ np.uint64(stream))
+    bits >>= np.uint64(11)
+    out = bits.astype(np.float64)
+    out *= 1.0 / 9007199254740992.0
+    return out
 
 
 def _normalize(name: str) -> str:
@@ -332,7 +347,7 @@ def generate_realistic_simulation(
     base_consumption: float | Sequence[float] | npt.NDArray[Any] | None = None,
     start_date: date = date(2026, 1, 1),
     *,
-    sectors: Sequence[str] | None = None,
+    sectors: Sequence[str] | pa.Array | None = None,
     end_stock: float | Sequence[float] | npt.NDArray[Any] | None = None,
     _demand_only: bool = False,
 ) -> Any:
@@ -399,20 +414,26 @@ def generate_realistic_simulation(
         sector_of = np.array([_sector_of(o) for o in distinct], dtype=object)
         sector = sector_of[np.asarray(indices.to_numpy(zero_copy_only=False), np.int64)]
     else:
-        sector = np.asarray(list(sectors), dtype=object)
-        if len(sector) == 1:
-            sector = np.repeat(sector, n)
-        if len(sector) != n:
-            raise ValueError(f"sectors has {len(sector)} values for {n} items")
-        sector = np.array([s if s in WEEKLY_PROFILE else "OTHER" for s in sector], dtype=object)
+        given = _string_array(sectors, "sectors")
+        if len(given) == 1:
+            given = given.take(np.zeros(n, dtype=np.int64))
+        if len(given) != n:
+            raise ValueError(f"sectors has {len(given)} values for {n} items")
+        distinct, indices = _encode(given)
+        known = np.array([s if s in WEEKLY_PROFILE else "OTHER" for s in distinct], dtype=object)
+        sector = known[np.asarray(indices.fill_null(0).to_numpy(zero_copy_only=False), np.int64)]
     profile_names = list(WEEKLY_PROFILE)
     profiles = np.array([WEEKLY_PROFILE[s] for s in profile_names], dtype=np.float64)
-    sector_idx = np.array([profile_names.index(s) for s in sector], dtype=np.int64).reshape(-1)
+    distinct_sectors, sector_pos = np.unique(sector.astype(str), return_inverse=True)
+    sector_idx = np.array([profile_names.index(s) for s in distinct_sectors], dtype=np.int64)[
+        sector_pos.reshape(-1)
+    ]
 
     day0 = start_date.toordinal() - _EPOCH_ORDINAL  # days since 1970-01-01
     day_num = np.arange(day0, day0 + days, dtype=np.int64)  # (days,)
     weekday = (day_num + 3) % 7  # 1970-01-01 was a Thursday (Monday = 0)
-    day_key = _key(int(seed), org_id[:, None], sku_id[:, None], _u64(day_num)[None, :])
+    # The same counter as _key(seed, org_id, sku_id, day): _key chains its parts.
+    day_key = _mix64(item_key[:, None] ^ _u64(day_num)[None, :])
 
     surge = np.where(_uniform(day_key, _S_SURGE) < _SURGE_PROB, _SURGE_FACTOR, 1.0)
     demand = base[:, None] * profiles[sector_idx][:, weekday] * _noise(day_key) * surge
@@ -641,6 +662,8 @@ def simulate_network(
     seed: int = 42,
     cities: Sequence[str] = ("Bangalore", "Delhi"),
     critical_share: float = 0.15,
+    *,
+    orgs: tuple[int, int] | None = None,
 ) -> SimulatedNetwork:
     """A deterministic network of hospitals, PDS shops and NGOs, their stock and vendors.
 
@@ -651,9 +674,16 @@ def simulate_network(
     `critical_share` of the items (never the first) and 3..60 days on the rest; about 1 %
     of items (never rice, never the first) have no consumption. Blinkit and Dunzo serve
     every item in every city, Dunzo cheaper. Vectorized: 3,000,000 items take seconds.
+
+    ``orgs=(lo, hi)`` builds only organizations lo..hi-1 of the ``n_orgs`` (with their
+    inventory; vendors and catalog are always whole): every row is the one the whole network
+    has, so batches concatenated are the network (see :func:`simulate_network_batches`).
     """
     n_orgs = _check_count(n_orgs, "n_orgs", 1)
     k = _check_count(skus_per_org, "skus_per_org", 1)
+    org_lo, org_hi = (0, n_orgs) if orgs is None else (int(orgs[0]), int(orgs[1]))
+    if not 0 <= org_lo < org_hi <= n_orgs:
+        raise ValueError(f"orgs must be a range within 0..{n_orgs}, got {orgs!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ValueError(f"seed must be an integer, got {seed!r}")
     if isinstance(cities, str):
@@ -671,7 +701,8 @@ def simulate_network(
 
     # Organizations -----------------------------------------------------------------
     n_cities = len(city_list)
-    org_index = np.arange(n_orgs, dtype=np.int64)
+    org_index = np.arange(org_lo, org_hi, dtype=np.int64)
+    batch_orgs = org_hi - org_lo
     sector_idx = org_index % 3
     city_idx = (org_index // 3) % n_cities
     seq = org_index // (3 * n_cities) + 1
@@ -701,8 +732,8 @@ def simulate_network(
             "disaster_zone": pa.array(disaster, type=pa.bool_()),
             "phh_persons": pa.array(phh, type=pa.int64(), mask=~is_pds),
             "aay_households": pa.array(aay, type=pa.int64(), mask=~is_pds),
-            "budget_cap": pa.nulls(n_orgs, type=pa.float64()),
-            "data_source": _repeat_str(SIMULATED, n_orgs),
+            "budget_cap": pa.nulls(batch_orgs, type=pa.float64()),
+            "data_source": _repeat_str(SIMULATED, batch_orgs),
         }
     )
 
@@ -718,10 +749,10 @@ def simulate_network(
     def item_num(attr: str) -> F64:
         return np.array([getattr(it, attr) for it in catalog_items], dtype=np.float64)
 
-    # Inventory: n_orgs * k rows, all by index arithmetic ------------------------------
-    rows = n_orgs * k
-    row_org = np.repeat(org_index, k)
-    row_item = sector_idx[row_org] * k + np.tile(np.arange(k, dtype=np.int64), n_orgs)
+    # Inventory: k rows per organization, all by index arithmetic -----------------------
+    rows = batch_orgs * k
+    row_org = np.repeat(np.arange(batch_orgs, dtype=np.int64), k)  # position in this batch
+    row_item = sector_idx[row_org] * k + np.tile(np.arange(k, dtype=np.int64), batch_orgs)
     key = _mix64(org_key[row_org] ^ item_sku_ids[row_item])
 
     low, high = item_num("low")[row_item], item_num("high")[row_item]
@@ -732,7 +763,7 @@ def simulate_network(
     entitlement = np.asarray(monthly_allotment_kg(phh, aay), dtype=np.float64) / 30.0  # NFSA
     consumption = np.where(rice_item, entitlement[row_org], consumption)
 
-    first = np.arange(rows) == 0
+    first = np.arange(org_lo * k, org_lo * k + rows) == 0  # the network's first item
     critical = (_uniform(key, _S_CRIT) < share) & ~first
     u_cover = _uniform(key, _S_COVER)
     cover = np.where(
@@ -815,6 +846,51 @@ def simulate_network(
         }
     )
     return SimulatedNetwork(organizations, inventory, vendors, vendor_catalog)
+
+
+def simulate_network_batches(
+    n_orgs: int = 6,
+    skus_per_org: int = 3,
+    seed: int = 42,
+    cities: Sequence[str] = ("Bangalore", "Delhi"),
+    critical_share: float = 0.15,
+    *,
+    batch_orgs: int = 100,
+) -> Iterator[SimulatedNetwork]:
+    """:func:`simulate_network` in slices of ``batch_orgs`` organizations, so a national
+    network is built (and loaded) with memory bounded by the batch, not the network. The
+    batches concatenated equal the whole network whatever the batch size; each batch
+    carries the (whole, small) vendors and catalog."""
+    n_orgs = _check_count(n_orgs, "n_orgs", 1)
+    step = _check_count(batch_orgs, "batch_orgs", 1)
+    for lo in range(0, n_orgs, step):
+        yield simulate_network(
+            n_orgs, skus_per_org, seed, cities, critical_share, orgs=(lo, min(lo + step, n_orgs))
+        )
+
+
+HISTORY_COLUMNS = ("org_id", "sku", "day", "consumption", "stock", "stockout", "data_source")
+
+
+def network_history(network: SimulatedNetwork, days: int, seed: int, start_date: date) -> pa.Table:
+    """The ``days`` of daily history (stock_history's columns) of a network's (or a
+    batch's) inventory, from ``start_date``, each series ending at the item's current stock
+    and following its organization's sector."""
+    items = network.inventory
+    orgs = network.organizations
+    where = pc.index_in(items["org_id"], value_set=orgs["org_id"].combine_chunks())
+    sectors = orgs["sector"].combine_chunks().take(where.combine_chunks())
+    history = generate_realistic_simulation(
+        items["org_id"].combine_chunks(),
+        items["sku"].combine_chunks(),
+        days,
+        seed,
+        base_consumption=items["daily_consumption"].to_numpy(),
+        start_date=start_date,
+        sectors=sectors,
+        end_stock=items["current_stock"].to_numpy(),
+    )
+    return history.select(list(HISTORY_COLUMNS))
 
 
 # ---------------------------------------------------------------------------------------

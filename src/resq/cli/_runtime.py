@@ -10,8 +10,8 @@ import json
 import re
 import sys
 import traceback
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -131,10 +131,50 @@ class State:
 
         return Console(stderr=True).status(message)
 
+    @contextmanager
+    def progress(
+        self, message: str, *, enabled: bool = True
+    ) -> Iterator[Callable[[int, int], None]]:
+        """A progress bar on stderr (rows done of the total, percentage, time left), fed
+        by the callback this yields with ``(done, total)``; nothing (a no-op callback) when
+        stderr is not a terminal, with --json, or when not ``enabled`` (--no-progress)."""
+        if not enabled or self.json or not _stderr_is_terminal():
+            yield lambda done, total: None
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=24),
+            TextColumn("{task.fields[rows]} rows"),
+            TaskProgressColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        task = bar.add_task(message, total=None, rows="0")
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, rows=f"{done:,}/{total:,}")
+
+        with bar:
+            yield update
+
     def emit(self, document: Any) -> None:
         """Write exactly one JSON document to stdout."""
         sys.stdout.write(json.dumps(_text.jsonable(document), indent=2, ensure_ascii=False))
         sys.stdout.write("\n")
+
+
+def _stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
 
 
 def _is_duckdb_file(url: str) -> bool:

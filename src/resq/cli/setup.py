@@ -89,6 +89,13 @@ def seed(
             "Without it, seeding refuses and writes nothing.",
         ),
     ] = False,
+    no_progress: Annotated[
+        bool,
+        typer.Option(
+            "--no-progress",
+            help="No progress bar (it shows on a terminal only, on stderr, never with --json).",
+        ),
+    ] = False,
     actor: ActorOption = None,
 ) -> None:
     """Load a deterministic simulated network, every row labelled SIMULATED.
@@ -98,6 +105,9 @@ def seed(
     Re-seeding replaces the simulated rows with the same keys (stock is reset). REAL rows
     are never touched: if one has a key the network uses, seeding names it and writes
     nothing, unless --replace-real says to replace it.
+
+    The network is generated and written in batches in one transaction (all or nothing),
+    with memory flat in its size; a terminal shows a progress bar on stderr.
 
     Examples:
 
@@ -109,7 +119,7 @@ def seed(
     state = State.of(ctx)
     state.refuse_org("seed")
     engine = state.engine()
-    with state.spinner(f"Seeding {orgs} organizations x {skus_per_org} items"):
+    with state.progress("Seeding", enabled=not no_progress) as progress:
         counts = engine.seed(
             n_orgs=orgs,
             skus_per_org=skus_per_org,
@@ -117,6 +127,7 @@ def seed(
             days=days,
             actor=actor,
             replace_real=replace_real,
+            progress=progress,
         )
     doc = {
         "rows": counts,

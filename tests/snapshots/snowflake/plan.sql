@@ -177,8 +177,7 @@ CREATE TABLE IF NOT EXISTS stock_history (
     stock FLOAT NOT NULL,
     stockout BOOLEAN NOT NULL DEFAULT FALSE,
     data_source VARCHAR NOT NULL DEFAULT 'REAL',
-    updated_at TIMESTAMP_NTZ,
-    PRIMARY KEY (org_id, sku, day)
+    updated_at TIMESTAMP_NTZ
 );
 CREATE TABLE IF NOT EXISTS alert_routes (
     route_id INTEGER NOT NULL PRIMARY KEY,

@@ -14,7 +14,7 @@ staging is a DELETE and an INSERT of one bound JSON document.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -427,6 +427,19 @@ class SnowflakeBackend(WarehouseBackend):
                 s.driver.execute(_arrow.create_stage_sql(name, types))
                 s.stages[name] = types
         s.prepared = True
+
+    def prepare_stages(self, schemas: Mapping[str, pa.Schema]) -> None:
+        """Create the session's temporary tables for ``schemas`` now, outside any
+        transaction (a CREATE inside one would commit it: Snowflake commits an open
+        transaction before DDL), so a streamed load fills them inside its transaction."""
+        with self._guard() as s:
+            for name, schema in schemas.items():
+                types = _arrow.column_types(schema)
+                if s.stages.get(name) != types:
+                    if s.open:
+                        raise BackendError(f"stage {name} must be prepared before a transaction")
+                    s.driver.execute(_arrow.create_stage_sql(name, types))
+                    s.stages[name] = types
 
     def stage(self, name: str, data: pa.Table) -> None:
         """``data`` as the session's temporary table ``name`` (replacing its rows)."""
