@@ -61,6 +61,17 @@ def _batches_then_close(
         conn.close()
 
 
+class _Staged:
+    """The rows behind a staged view, read afresh by every scan (the Arrow PyCapsule stream
+    interface), so the rows can be swapped without touching DuckDB's catalog."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+
+    def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+        return self.table.__arrow_c_stream__(requested_schema)
+
+
 class DuckDBBackend(WarehouseBackend):
     """resq on DuckDB: ``resq.connect("duckdb:///path.db")`` or ``duckdb://`` in memory."""
 
@@ -170,7 +181,7 @@ class DuckDBBackend(WarehouseBackend):
             conn = self._root.cursor()
             self._local.conn = conn
             self._local.depth = 0
-            self._local.staged = set()
+            self._local.staged = {}
             self._install(conn)
         return conn
 
@@ -271,9 +282,18 @@ class DuckDBBackend(WarehouseBackend):
         return conn
 
     def stage(self, name: str, data: pa.Table) -> None:
+        """Register ``data`` as ``name``. Re-staging a name with the same columns swaps the
+        rows behind the registered view instead of registering anew: inside a transaction
+        DuckDB keeps every replaced view (and the Arrow table it holds) until the commit,
+        so a streamed load would otherwise hold all of its batches at once."""
         conn = self._conn()
-        conn.register(name, data)
-        self._local.staged.add(name)
+        held = self._local.staged.get(name)
+        if held is not None and held.table.schema.equals(data.schema):
+            held.table = data
+            return
+        staged = _Staged(data)
+        conn.register(name, staged)
+        self._local.staged[name] = staged
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -315,7 +335,7 @@ class DuckDBBackend(WarehouseBackend):
                 conn.unregister(name)
             except duckdb.Error:
                 pass
-        self._local.staged = set()
+        self._local.staged = {}
 
     # ------------------------------------------------------------------ functions
 
