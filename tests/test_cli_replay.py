@@ -54,6 +54,33 @@ def test_from_db_replays_the_network_in_the_database(tmp_path: Path):
     assert result.exit_code == 0, result.stdout + result.stderr
     doc = json.loads(result.stdout)
     assert doc["network"] == "database" and doc["items"] == 6
+    assert doc["demand"] == "simulated"
+
+
+def test_history_replays_the_recorded_consumption(tmp_path: Path):
+    db = f"duckdb:///{tmp_path / 'h.duckdb'}"
+    for step in (["init"], ["seed", "--orgs", "3", "--skus-per-org", "2", "--days", "12"]):
+        done = runner.invoke(app, ["--db", db, *step], env=ENV)
+        assert done.exit_code == 0, done.stdout + done.stderr
+    result = runner.invoke(app, ["--db", db, "--json", "replay", "--from-db", "--history",
+                                 "-p", "s-S"], env=ENV)  # fmt: skip
+    assert result.exit_code == 0, result.stdout + result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["demand"] == "stock_history" and doc["days"] == 12
+    import resq
+
+    backend = resq.connect(db)
+    try:
+        history = backend.read("stock_history")
+        net = rp.from_backend(backend)
+    finally:
+        backend.close()
+    demand, days = rp.history_demand(history, net)
+    assert demand.shape == (6, 12) and len(days) == 12
+    recorded = sum(history["consumption"].to_pylist())
+    assert abs(doc["by_policy"][0]["demanded"] - recorded) < 1e-6 * max(recorded, 1)
+    no_db = invoke("replay", "--history")
+    assert no_db.exit_code == 2 and "--from-db" in no_db.stderr
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,7 @@ __all__ = [
     "from_backend",
     "from_tables",
     "get_policy",
+    "history_demand",
     "initial_state",
     "register_policy",
     "replay",
@@ -127,3 +128,41 @@ def from_backend(backend: Any) -> ReplayNetwork:
         weather,
         configs or None,
     )
+
+
+def history_demand(history: pa.Table, network: ReplayNetwork) -> tuple[Any, Any]:
+    """Demand from recorded history (``stock_history``: ``org_id, sku, day,
+    consumption``): an (items, days) array in the order of ``network.items`` over every day
+    the history covers, and those days. A day an item has no row counts as no demand.
+    Recorded consumption is what stock allowed: on a stock-out day it is below what was
+    asked, so a replay over history understates demand there."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    for name in ("org_id", "sku", "day", "consumption"):
+        if name not in history.column_names:
+            raise ValueError(f"the history has no {name!r} column")
+    if history.num_rows == 0:
+        raise ValueError("the history is empty")
+    days = pc.unique(history["day"]).sort()
+    keys = pc.binary_join_element_wise(
+        history["org_id"].cast(pa.string()), history["sku"].cast(pa.string()), "\x1f"
+    )
+    item_keys = pc.binary_join_element_wise(network.items["org_id"], network.items["sku"], "\x1f")
+    row = pc.index_in(keys, value_set=item_keys.combine_chunks())
+    keep = pc.is_valid(row)
+    row = np.asarray(row.filter(keep).to_numpy(zero_copy_only=False), dtype=np.int64)
+    col = np.asarray(
+        pc.index_in(history["day"].filter(keep), value_set=days).to_numpy(zero_copy_only=False),
+        dtype=np.int64,
+    )
+    value = np.asarray(
+        history["consumption"].filter(keep).cast(pa.float64()).to_numpy(zero_copy_only=False),
+        dtype=np.float64,
+    )
+    bad = ~np.isfinite(value) | (value < 0)
+    if bad.any():
+        raise ValueError(f"history consumption must be finite and >= 0, got {value[bad][0]!r}")
+    out = np.zeros((network.n, len(days)))
+    out[row, col] = value
+    return out, days.to_pylist()

@@ -108,6 +108,14 @@ def replay(
             "rules) instead of the simulated default network.",
         ),
     ] = False,
+    history: Annotated[
+        bool,
+        typer.Option(
+            "--history",
+            help="With --from-db: replay the consumption recorded in stock_history (every "
+            "day it holds; --days is ignored) instead of simulated demand.",
+        ),
+    ] = False,
     orgs: Annotated[
         int, typer.Option("--orgs", min=1, help="Organizations in the simulated network.")
     ] = 6,
@@ -143,6 +151,7 @@ def replay(
     resq replay --days 365
     resq replay --days 90 --policy resq --policy s-S --chaos chaos.yaml
     resq --json replay --days 30 --policy resq
+    resq replay --from-db --history --policy resq --policy s-S
     ```
     """
     from resq import replay as rp
@@ -157,21 +166,29 @@ def replay(
     if len(set(names)) != len(names):
         raise UsageProblem("each --policy may be given once")
     schedule = rp.ChaosSchedule.load(chaos) if chaos is not None else None
+    demand = None
+    if history and not from_db:
+        raise UsageProblem("--history replays the database's stock_history: add --from-db")
     if from_db:
         if state.org is not None:
             raise UsageProblem("replay --from-db replays the whole network; drop --org")
         network = rp.from_backend(state.backend())
+        if history:
+            demand, recorded = rp.history_demand(state.backend().read("stock_history"), network)
+            days = len(recorded)
     else:
         network = rp.simulated_network(n_orgs=orgs, skus_per_org=skus, seed=seed)
     costs = rp.Costs(holding_cost, order_cost, shortage_cost)
     with _progress(state, f"Replaying {days} days") as tick:
         result = rp.replay(
-            network, names, days, seed=seed, chaos=schedule, backorders=backorders,
-            costs=costs, progress=tick,
+            network, names, days, demand=demand, seed=seed, chaos=schedule,
+            backorders=backorders, costs=costs, progress=tick,
+            weather_scales_demand=not history,
         )  # fmt: skip
     if state.json:
         doc = result.as_dict()
         doc["network"] = "database" if from_db else "simulated"
+        doc["demand"] = "stock_history" if history else "simulated"
         doc["items"] = network.n
         state.emit(doc)
         return

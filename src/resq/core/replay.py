@@ -530,6 +530,7 @@ def replay(
     start_date: date = date(2026, 1, 1),
     record_orders: bool = True,
     record_levels: bool = False,
+    weather_scales_demand: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayResult:
     """Run each policy over the same ``days`` of demand and return the comparison.
@@ -537,7 +538,9 @@ def replay(
     ``policies`` are registered names (:data:`POLICIES`) or ``(name, policy)`` pairs.
     ``demand`` is an array of shape (items, days) in the order of ``network.items``; by
     default the simulation's demand for the items (:func:`resq.simulation.simulated_demand`
-    with ``seed``). ``progress(done, total)`` is called after every replayed day.
+    with ``seed``). The sectors' weather multipliers scale it unless
+    ``weather_scales_demand`` is False (recorded consumption already carries the weather it
+    was recorded under). ``progress(done, total)`` is called after every replayed day.
     """
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         raise ValueError(f"days must be a whole number >= 1, got {days!r}")
@@ -551,6 +554,7 @@ def replay(
         raise ValueError("each policy may be replayed once")
     base = _demand_matrix(network, demand, days, seed, start_date)
     plan = _Plan(network, days, chaos, start_date)
+    plan.scale_demand = weather_scales_demand
     results, logs = [], []
     levels: dict[str, FloatArray] = {}
     total = days * len(named)
@@ -638,6 +642,7 @@ class _Plan:
     ) -> None:
         self.net = net
         self.days = days
+        self.scale_demand = True
         self.start = start_date
         vendors = net.vendor_names
         status = dict(
@@ -872,7 +877,7 @@ def _run(
         # 3. demand
         spike = plan.spikes.get(t)
         d = base[t]
-        if cfg.scaled:
+        if cfg.scaled and plan.scale_demand:
             d = np.multiply(d, cfg.multiplier, out=d_buf)
         if spike is not None:
             d = np.multiply(d, spike, out=d_buf)
