@@ -258,3 +258,27 @@ CREATE TABLE IF NOT EXISTS watch_lease (
     heartbeat_at TIMESTAMP_NTZ NOT NULL,
     expires_at TIMESTAMP_NTZ NOT NULL
 );
+
+-- Version 3: the demand forecast learned from stock_history (`resq forecast`,
+-- SelfHealingEngine.forecast; the rules in resq.core.demand), one row per item. stock_analysis
+-- uses forecast_daily_demand where it is not NULL and daily_consumption otherwise. method is
+-- NULL (and reason says why) when the history is too short or holds no demand.
+CREATE TABLE IF NOT EXISTS demand_forecast (
+    org_id VARCHAR NOT NULL,
+    sku VARCHAR NOT NULL,
+    method VARCHAR,
+    forecast_daily_demand FLOAT,
+    demand_std FLOAT,
+    demand_class VARCHAR,
+    adi FLOAT,
+    cv2 FLOAT,
+    mase FLOAT,
+    history_days INTEGER NOT NULL,
+    stockout_days INTEGER NOT NULL,
+    consumed FLOAT NOT NULL,
+    adjusted_consumption FLOAT,
+    reason VARCHAR,
+    data_source VARCHAR NOT NULL,
+    computed_at TIMESTAMP_NTZ NOT NULL,
+    PRIMARY KEY (org_id, sku)
+);

@@ -1,5 +1,6 @@
 -- stock_analysis: days remaining and status of every item under its sector's rules and its
--- city's weather. Snowflake: a Dynamic Table with a 1-minute target lag whose definition
+-- city's weather. Demand is the item's forecast (demand_forecast, learned from its history)
+-- where one exists, its typed daily_consumption otherwise; demand_basis says which. Snowflake: a Dynamic Table with a 1-minute target lag whose definition
 -- qualifies for INCREMENTAL refresh (joins and row-wise expressions only: no
 -- CURRENT_TIMESTAMP, no non-deterministic calls, no Python UDF). DuckDB materializes it.
 -- The arithmetic mirrors resq.core.sectors.analyse step by step (same order of float
@@ -26,6 +27,9 @@ SELECT
     preferred_vendor,
     current_stock,
     daily_consumption,
+    forecast_daily_demand,
+    demand_std,
+    demand_basis,
     effective_consumption,
     IFF(effective_consumption > 0, current_stock / NULLIF(effective_consumption, 0), NULL)
         AS days_remaining,
@@ -49,7 +53,7 @@ SELECT
     aay_households,
     monthly_allotment_cap,
     IFF(
-        inventory_source = 'REAL' AND org_source = 'REAL'
+        inventory_source = 'REAL' AND org_source = 'REAL' AND demand_source = 'REAL'
         AND (weather_source = 'REAL' OR NOT weather_applied),
         'REAL',
         'SIMULATED'
@@ -81,7 +85,12 @@ FROM (
             i.preferred_vendor,
             i.current_stock,
             i.daily_consumption,
-            i.daily_consumption * i.demand_factor AS consumption,
+            f.forecast_daily_demand,
+            IFF(f.forecast_daily_demand IS NOT NULL, f.demand_std, NULL) AS demand_std,
+            IFF(f.forecast_daily_demand IS NOT NULL, 'FORECAST', 'DAILY_CONSUMPTION')
+                AS demand_basis,
+            COALESCE(f.forecast_daily_demand, i.daily_consumption) * i.demand_factor
+                AS consumption,
             COALESCE(w.condition, 'Clear') AS weather,
             COALESCE(w.condition, 'Clear') IN ('Rain', 'Storm', 'Flood') AS adverse,
             IFF(COALESCE(w.condition, 'Clear') IN ('Rain', 'Storm', 'Flood'),
@@ -106,10 +115,12 @@ FROM (
             c.monthly_allotment_cap,
             i.data_source AS inventory_source,
             o.data_source AS org_source,
-            COALESCE(w.data_source, 'REAL') AS weather_source
+            COALESCE(w.data_source, 'REAL') AS weather_source,
+            IFF(f.forecast_daily_demand IS NOT NULL, f.data_source, 'REAL') AS demand_source
         FROM inventory_master AS i
         JOIN organizations AS o ON o.org_id = i.org_id
         JOIN sector_config AS c ON c.sector = o.sector
         LEFT JOIN city_weather AS w ON w.city = o.city
+        LEFT JOIN demand_forecast AS f ON f.org_id = i.org_id AND f.sku = i.sku
     ) AS base
 ) AS analysed;

@@ -116,3 +116,13 @@ def test_seeding_writes_the_whole_network_and_reports_its_figures(tmp_path: Path
     assert figures["problems"] == []
     assert figures["seconds"] > 0 and figures["cpu_s"] > 0
     assert 0 < figures["peak_mb"] < 100_000
+
+
+def test_forecast_agrees_with_statsforecast_on_its_sample() -> None:
+    proc = run(
+        "forecast.py", "--items", "2000", "--chunk", "1000", "--loop-sample", "200", "--target", "0"
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # exits 1 on any disagreement
+    assert "disagreement" not in proc.stdout
+    assert "agreement on the sample: 200 of 200" in proc.stdout
+    assert "items/s" in proc.stdout

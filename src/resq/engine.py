@@ -471,6 +471,74 @@ class SelfHealingEngine:
             cycle_interval_s=cfg.watch_interval_s,
         )
 
+    # ------------------------------------------------------------------ demand
+
+    def forecast(
+        self,
+        *,
+        org_id: str | None = None,
+        actor: str | None = None,
+        dry_run: bool = False,
+        **options: Any,
+    ) -> pa.Table:
+        """Learn each item's daily demand from its ``stock_history`` and write it to
+        ``demand_forecast`` (one row per inventory item, replacing the scope's rows), which
+        ``stock_analysis`` then uses in place of ``daily_consumption``. Returns the rows.
+
+        The rules are :func:`resq.core.demand.forecast`'s (``options`` are its keywords:
+        ``holdout``, ``min_fit_days``, ``alpha``, ``alpha_d``, ``alpha_p``): the
+        Syntetos-Boylan class chooses SES, Croston SBA or TSB; MASE on the last 7 days;
+        an item with too little history gets method NULL and a reason, and keeps its
+        ``daily_consumption``. ``dry_run`` computes without writing. Audited as
+        ``demand.forecast`` with the count per method."""
+        from resq.core.demand import forecast_table
+
+        now = self.clock()
+        with self.backend.transaction():
+            items = self.backend.read("inventory_master", org_id=org_id, order_by=("org_id", "sku"))
+            history = self.backend.read("stock_history", org_id=org_id)
+        table = forecast_table(
+            items["org_id"],
+            items["sku"],
+            history,
+            now,
+            item_source=items["data_source"],
+            **options,
+        )
+        if dry_run:
+            return table
+        methods: dict[str, int] = {}
+        for m in table["method"].to_pylist():
+            methods[m or "none"] = methods.get(m or "none", 0) + 1
+        with self.backend.transaction():
+            self.backend.execute(
+                self.backend.render("DELETE FROM demand_forecast WHERE (? IS NULL OR org_id = ?)"),
+                [org_id, org_id],
+            )
+            if table.num_rows:
+                stage = "resq_stage_demand_forecast"
+                self.backend.stage(stage, table)
+                names = ", ".join(table.column_names)
+                self.backend.execute(
+                    self.backend.render(
+                        f"INSERT INTO demand_forecast ({names}) SELECT {names} FROM {stage}"
+                    )
+                )
+            self.backend.append_audit(
+                [
+                    {
+                        "actor": actor or self.actor,
+                        "action": "demand.forecast",
+                        "org_id": org_id,
+                        "entity_id": "demand_forecast",
+                        "details": {"items": table.num_rows, "methods": methods},
+                    }
+                ],
+                now=now,
+            )
+        self.backend._mark_changed()
+        return table
+
     # ------------------------------------------------------------------ seeding
 
     def seed(

@@ -55,9 +55,10 @@ else:  # sqlglot loads when a query is built or parsed, not for reads already re
 
     exp = LazyAttribute("sqlglot", "exp")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """1: the initial schema. 2: adds stock_history (daily consumption and stock series), the
-stored alert routing (alert_routes, alert_timeouts, alert_channels) and watch_lease."""
+stored alert routing (alert_routes, alert_timeouts, alert_channels) and watch_lease. 3: adds
+demand_forecast (the per-item forecast stock_analysis uses)."""
 
 # Tables a tenant may read, and the column that scopes them (None: shared reference data).
 TENANT_TABLES: dict[str, str | None] = {
@@ -74,6 +75,7 @@ TENANT_TABLES: dict[str, str | None] = {
     "vendor_status": None,
     "city_weather": None,
     "stock_history": "org_id",
+    "demand_forecast": "org_id",
 }
 
 

@@ -259,16 +259,28 @@ _DELAY_BY_CODE = np.array([WEATHER_DELAY_DAYS.get(w, 0.0) for w in _WEATHER_CODE
 
 
 def derived_source(
-    inventory_source: Any, org_source: Any, weather_source: Any, weather_applied: Any
+    inventory_source: Any,
+    org_source: Any,
+    weather_source: Any,
+    weather_applied: Any,
+    demand_source: Any = "REAL",
 ) -> npt.NDArray[np.object_]:
     """REAL only when every input that shaped the row is REAL; otherwise SIMULATED.
 
     Weather counts only where it changed the row (a multiplier or a threshold applied).
+    ``demand_source`` is the forecast's data_source where the row's demand is a forecast
+    (REAL where it is the typed daily consumption).
     """
     inv = to_str(inventory_source)
     n = len(inv)
     org = broadcast(n, to_str(org_source))
     wx = broadcast(n, to_str(weather_source))
     applied = broadcast(n, to_bool(weather_applied))
-    real = (inv == "REAL") & (org == "REAL") & ((wx == "REAL") | (wx == None) | ~applied)  # noqa: E711
+    dem = broadcast(n, to_str(demand_source))
+    real = (
+        (inv == "REAL")
+        & (org == "REAL")
+        & (dem == "REAL")
+        & ((wx == "REAL") | (wx == None) | ~applied)  # noqa: E711
+    )
     return np.where(real, "REAL", "SIMULATED").astype(object)

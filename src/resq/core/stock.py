@@ -1,10 +1,12 @@
 """Days remaining and stock status: the rule every other part (SQL included) must agree with.
 
-Days remaining is ``current_stock / daily_consumption``, unrounded. Zero consumption means the
-stock never runs out: days remaining is NULL and the status OK. Zero stock with positive
-consumption is 0 days. A status is CRITICAL when days remaining is at most the critical
-threshold (inclusive: exactly 3.0 days is critical), WARNING when at most the warning
-threshold, OK otherwise.
+Days remaining is ``current_stock / daily_consumption``, unrounded. The consumption is the
+item's forecast daily demand where it has one (learned from its history by
+:mod:`resq.core.demand`), its typed ``daily_consumption`` otherwise (:func:`demand_basis`).
+Zero consumption means the stock never runs out: days remaining is NULL and the status OK.
+Zero stock with positive consumption is 0 days. A status is CRITICAL when days remaining is
+at most the critical threshold (inclusive: exactly 3.0 days is critical), WARNING when at
+most the warning threshold, OK otherwise.
 """
 
 from __future__ import annotations
@@ -70,6 +72,29 @@ def days_remaining_array(stock: FloatArray, rate: FloatArray) -> FloatArray:
     positive = rate > 0
     np.divide(stock, rate, out=out, where=positive)
     return out
+
+
+FORECAST = "FORECAST"
+DAILY_CONSUMPTION = "DAILY_CONSUMPTION"
+
+
+def demand_basis(
+    daily_consumption: Any, forecast_daily_demand: Any
+) -> tuple[FloatArray, npt.NDArray[np.object_]]:
+    """The daily demand days remaining divides by, and its basis, per row: the forecast
+    where there is one (not NULL / NaN), else the typed daily consumption. The basis is
+    ``FORECAST`` or ``DAILY_CONSUMPTION``, as ``stock_analysis.demand_basis``.
+
+    >>> rate, basis = demand_basis([10.0, 10.0], [12.5, None])
+    >>> rate.tolist(), basis.tolist()
+    ([12.5, 10.0], ['FORECAST', 'DAILY_CONSUMPTION'])
+    """
+    typed = to_float(daily_consumption)
+    fc = to_float(forecast_daily_demand)
+    n = max(len(typed), len(fc))
+    typed, fc = broadcast(n, typed), broadcast(n, fc)
+    has = ~np.isnan(fc)
+    return np.where(has, fc, typed), np.where(has, FORECAST, DAILY_CONSUMPTION).astype(object)
 
 
 def classify_codes(
