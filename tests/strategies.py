@@ -372,7 +372,7 @@ def sector_configs(draw: st.DrawFn) -> dict[str, dict[str, object] | None]:
 @st.composite
 def analysis_networks(draw: st.DrawFn, max_orgs: int = 4, max_items: int = 12) -> dict[str, object]:
     """Organizations across the three sectors and cities, their items (zero, huge and
-    on-threshold stock; zero consumption; demand spikes), per-city weather from chaos
+    on-threshold stock; zero consumption; demand spikes; forecasts), per-city weather from chaos
     (SIMULATED) or a feed (REAL) or none, disaster zones and sector configs."""
     n_orgs = draw(st.integers(1, max_orgs))
     sources = st.sampled_from(["REAL", "SIMULATED"])
@@ -402,6 +402,14 @@ def analysis_networks(draw: st.DrawFn, max_orgs: int = 4, max_items: int = 12) -
                     ),
                     "cover": covers,
                     "data_source": sources,
+                    # the item's demand_forecast row: none, one without a forecast (method
+                    # NULL), or a forecast daily demand with its data_source
+                    "forecast": st.one_of(
+                        st.none(),
+                        st.none(),
+                        st.tuples(st.none(), sources),
+                        st.tuples(amounts, sources),
+                    ),
                 }
             ),
             min_size=1,

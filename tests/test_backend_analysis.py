@@ -20,6 +20,7 @@ from resq import simulation
 from resq.backends.base import Capability
 from resq.backends.warehouse import WarehouseBackend
 from resq.core.sectors import DEFAULT_SECTOR_CONFIG, SectorConfig, analyse, derived_source
+from resq.core.stock import demand_basis
 from resq.errors import AnalysisSuspendedError, BackendError
 
 EMULATION = pytest.mark.notimpl(
@@ -254,7 +255,10 @@ def test_a_success_resets_the_failure_count(seeded: Any, monkeypatch: pytest.Mon
 
 
 def _reset(backend: WarehouseBackend) -> None:
-    backend.sql("DELETE FROM inventory_master; DELETE FROM organizations; DELETE FROM city_weather")
+    backend.sql(
+        "DELETE FROM inventory_master; DELETE FROM organizations; DELETE FROM city_weather; "
+        "DELETE FROM demand_forecast"
+    )
 
 
 def _nudge(value: float, ulps: int) -> float:
@@ -316,7 +320,12 @@ def _check_agreement(backend: WarehouseBackend, network: dict[str, Any]) -> None
     zone = np.array([o["disaster_zone"] for o in org_of], dtype=bool)
     factor = np.array([i["demand_factor"] or 1.0 for i in items], dtype=np.float64)
     daily = np.array([i["daily_consumption"] for i in items], dtype=np.float64)
-    rate = daily * factor  # the SQL's daily_consumption * demand_factor
+    forecast = np.array(
+        [np.nan if (f := i.get("forecast")) is None or f[0] is None else f[0] for i in items],
+        dtype=np.float64,
+    )
+    demand, basis = demand_basis(daily, forecast)
+    rate = demand * factor  # the SQL's COALESCE(forecast, daily_consumption) * demand_factor
     with np.errstate(over="ignore"):  # 1e300-sized demand may overflow to inf, as in SQL
         effective = analyse(
             0.0, rate, sector, category=category, weather=wx, disaster_zone=zone, configs=configs
@@ -344,6 +353,18 @@ def _check_agreement(backend: WarehouseBackend, network: dict[str, Any]) -> None
     # warehouse edited by SQL can hold them: write the rows below the loader so the
     # analysis and the core are compared at those extremes too.
     _write_unchecked(backend, "inventory_master", rows)
+    forecasts = [
+        [row["org_id"], row["sku"], None if f[0] is None else "SES", f[0], f[1], T0]
+        for row, item in zip(rows, items, strict=True)
+        if (f := item.get("forecast")) is not None
+    ]
+    if forecasts:  # one statement: each round trip to the Snowflake peer costs
+        backend.sql(
+            "INSERT INTO demand_forecast (org_id, sku, method, forecast_daily_demand, "
+            "history_days, stockout_days, consumed, data_source, computed_at) VALUES "
+            + ", ".join("(?, ?, ?, ?, 30, 0, 0, ?, ?)" for _ in forecasts),
+            [v for f in forecasts for v in f],
+        )
     spiked = [j for j, i in enumerate(items) if i["demand_factor"] is not None]
     for j in spiked:
         event = simulation.spike_demand(rows[j]["org_id"], rows[j]["sku"], factor[j])
@@ -371,6 +392,10 @@ def _check_agreement(backend: WarehouseBackend, network: dict[str, Any]) -> None
         [o["data_source"] for o in org_of],
         [weather.get(o["city"], ("Clear", "REAL"))[1] for o in org_of],
         expected.weather_applied,
+        [
+            f[1] if (f := i.get("forecast")) is not None and f[0] is not None else "REAL"
+            for i in items
+        ],
     )
     problems = []
     for j, row in enumerate(rows):
@@ -387,6 +412,8 @@ def _check_agreement(backend: WarehouseBackend, network: dict[str, Any]) -> None
             "target_days": float(expected.target_days[j]),
             "weather_delay_days": float(expected.weather_delay_days[j]),
             "data_source": str(source[j]),
+            "demand_basis": str(basis[j]),
+            "forecast_daily_demand": None if np.isnan(forecast[j]) else float(forecast[j]),
         }
         for column, value in core.items():
             if sql[column] != value:

@@ -150,16 +150,17 @@ def test_schema_version_table_has_the_current_version(backend: WarehouseBackend)
     rows = backend.sql("SELECT version, applied_at, description FROM resq_schema_version")
     assert len(rows) == 1
     row = rows.to_pylist()[0]
-    assert row["version"] == SCHEMA_VERSION == 2
+    assert row["version"] == SCHEMA_VERSION == 3
     assert row["applied_at"] is not None
     assert row["description"] == "initial schema"
-    assert backend.schema_version() == 2
+    assert backend.schema_version() == 3
 
 
 def test_upgrade_from_version_1_adds_stock_history_and_keeps_rows(
     seeded: WarehouseBackend,
 ) -> None:
-    """A version-1 database (no stock_history table) upgrades to version 2 in place."""
+    """A version-1 database (no stock_history table) upgrades to the current version in
+    place."""
     seeded.sql("DROP TABLE stock_history")
     seeded.sql("DELETE FROM resq_schema_version")
     seeded.sql("INSERT INTO resq_schema_version VALUES (1, CURRENT_TIMESTAMP(), 'initial schema')")
@@ -168,11 +169,31 @@ def test_upgrade_from_version_1_adds_stock_history_and_keeps_rows(
 
     result = seeded.init()
 
-    assert result == {"schema_version": 2, "previous_version": 1, "upgraded": True}
+    assert result == {"schema_version": 3, "previous_version": 1, "upgraded": True}
     assert {t: n for t, n in _counts(seeded).items() if t != "stock_history"} == before
     assert seeded.sql("SELECT COUNT(*) FROM stock_history").scalar() == 0
-    described = seeded.sql("SELECT description FROM resq_schema_version WHERE version = 2")
+    described = seeded.sql("SELECT description FROM resq_schema_version WHERE version = 3")
     assert described.scalar() == "upgrade from 1"
+
+
+def test_upgrade_from_version_2_adds_demand_forecast_and_keeps_rows(
+    seeded: WarehouseBackend,
+) -> None:
+    """A version-2 database (no demand_forecast table) upgrades to version 3 in place, and
+    its stock analysis still reads every item's typed daily_consumption."""
+    seeded.sql("DROP TABLE demand_forecast")
+    seeded.sql("DELETE FROM resq_schema_version")
+    seeded.sql("INSERT INTO resq_schema_version VALUES (2, CURRENT_TIMESTAMP(), 'initial schema')")
+    before = {t: n for t, n in _counts(seeded).items() if t != "demand_forecast"}
+
+    result = seeded.init()
+
+    assert result == {"schema_version": 3, "previous_version": 2, "upgraded": True}
+    assert {t: n for t, n in _counts(seeded).items() if t != "demand_forecast"} == before
+    assert seeded.sql("SELECT COUNT(*) FROM demand_forecast").scalar() == 0
+    seeded.refresh_analysis(force=True)
+    bases = {r["demand_basis"] for r in seeded.read("stock_analysis").to_pylist()}
+    assert bases == {"DAILY_CONSUMPTION"}
 
 
 def test_upgrade_from_previous_version_keeps_rows(seeded: WarehouseBackend) -> None:

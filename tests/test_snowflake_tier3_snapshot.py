@@ -482,7 +482,8 @@ def test_snowflake_tier3_snapshot_dynamic_table_inputs_are_engine_only() -> None
     steps = plan.build(CONFIG)
     sources = [lint.Source(s.name, st.sql) for s in steps for st in s.statements]
     inputs = lint._policies(sources).dt_inputs["stock_analysis"]
-    org_scoped_inputs = {t for t in inputs if t in {"organizations", "inventory_master"}}
+    org_scoped = {"organizations", "inventory_master", "demand_forecast"}
+    org_scoped_inputs = {t for t in inputs if t in org_scoped}
     assert set(sqltext.APP_VIEWS) == org_scoped_inputs
     assert not set(plan.POLICY_TABLES) & inputs
     text = plan.render(steps)

@@ -14,8 +14,9 @@ GRANT USAGE ON DATABASE RESQ TO ROLE RESQ_APP;
 
 GRANT USAGE ON SCHEMA RESQ.CORE TO ROLE RESQ_APP;
 
--- organizations and inventory_master are the dynamic table's inputs: engine-only, read by
--- the app through secure views that carry the row access policy (app_views.sql).
+-- organizations, inventory_master and demand_forecast are the dynamic table's inputs:
+-- engine-only, read by the app through secure views that carry the row access policy
+-- (app_views.sql).
 GRANT SELECT ON VIEW app_organizations TO ROLE RESQ_APP;
 
 GRANT SELECT ON TABLE sector_config TO ROLE RESQ_APP;
@@ -45,6 +46,8 @@ GRANT SELECT ON TABLE notifications TO ROLE RESQ_APP;
 GRANT SELECT ON TABLE heal_cycles TO ROLE RESQ_APP;
 
 GRANT SELECT ON TABLE stock_history TO ROLE RESQ_APP;
+
+GRANT SELECT ON VIEW app_demand_forecast TO ROLE RESQ_APP;
 
 GRANT SELECT ON TABLE resq_schema_version TO ROLE RESQ_APP;
 

@@ -19,6 +19,7 @@ from resq.cli import (
     dashboard,
     demo,
     deploy,
+    forecast,
     heal,
     orders,
     replay,
@@ -128,6 +129,7 @@ app.command(rich_help_panel=LOOK)(stock.health)
 app.command(rich_help_panel=LOOK)(dashboard.dashboard)
 app.command(rich_help_panel=LOOK)(replay.replay)
 app.add_typer(chaos.app, name="chaos", rich_help_panel=ACT)
+app.command(rich_help_panel=ACT)(forecast.forecast)
 app.command(rich_help_panel=ACT)(heal.heal)
 app.command(rich_help_panel=ACT)(alerts.ack)
 app.command(rich_help_panel=ACT)(watch.watch)

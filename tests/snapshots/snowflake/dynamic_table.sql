@@ -2,12 +2,12 @@
 -- Guarded statements run only when their guard query returns 0.
 
 -- step 1: analysis: stock_analysis, the dynamic table (replaced only when its definition changed; the stream over it is recreated with it)
--- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 9fa541f817f1dfdb'
+-- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 21b385644493c561'
 CREATE OR REPLACE DYNAMIC TABLE stock_analysis
     TARGET_LAG = '1 minute'
     WAREHOUSE = RESQ_WH
     REFRESH_MODE = INCREMENTAL
-    COMMENT = 'resq stock_analysis definition 9fa541f817f1dfdb'
+    COMMENT = 'resq stock_analysis definition 21b385644493c561'
     COPY GRANTS
     WITH ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id)
 AS
@@ -25,6 +25,9 @@ SELECT
     preferred_vendor,
     current_stock,
     daily_consumption,
+    forecast_daily_demand,
+    demand_std,
+    demand_basis,
     effective_consumption,
     IFF(effective_consumption > 0, current_stock / NULLIF(effective_consumption, 0), NULL)
         AS days_remaining,
@@ -48,7 +51,7 @@ SELECT
     aay_households,
     monthly_allotment_cap,
     IFF(
-        inventory_source = 'REAL' AND org_source = 'REAL'
+        inventory_source = 'REAL' AND org_source = 'REAL' AND demand_source = 'REAL'
         AND (weather_source = 'REAL' OR NOT weather_applied),
         'REAL',
         'SIMULATED'
@@ -80,7 +83,12 @@ FROM (
             i.preferred_vendor,
             i.current_stock,
             i.daily_consumption,
-            i.daily_consumption * i.demand_factor AS consumption,
+            f.forecast_daily_demand,
+            IFF(f.forecast_daily_demand IS NOT NULL, f.demand_std, NULL) AS demand_std,
+            IFF(f.forecast_daily_demand IS NOT NULL, 'FORECAST', 'DAILY_CONSUMPTION')
+                AS demand_basis,
+            COALESCE(f.forecast_daily_demand, i.daily_consumption) * i.demand_factor
+                AS consumption,
             COALESCE(w.condition, 'Clear') AS weather,
             COALESCE(w.condition, 'Clear') IN ('Rain', 'Storm', 'Flood') AS adverse,
             IFF(COALESCE(w.condition, 'Clear') IN ('Rain', 'Storm', 'Flood'),
@@ -105,12 +113,14 @@ FROM (
             c.monthly_allotment_cap,
             i.data_source AS inventory_source,
             o.data_source AS org_source,
-            COALESCE(w.data_source, 'REAL') AS weather_source
+            COALESCE(w.data_source, 'REAL') AS weather_source,
+            IFF(f.forecast_daily_demand IS NOT NULL, f.data_source, 'REAL') AS demand_source
         FROM inventory_master AS i
         JOIN organizations AS o ON o.org_id = i.org_id
         JOIN sector_config AS c ON c.sector = o.sector
         LEFT JOIN city_weather AS w ON w.city = o.city
+        LEFT JOIN demand_forecast AS f ON f.org_id = i.org_id AND f.sku = i.sku
     ) AS base
 ) AS analysed;
--- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 9fa541f817f1dfdb'
+-- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 21b385644493c561'
 CREATE OR REPLACE STREAM STOCK_ANALYSIS_CHANGES ON DYNAMIC TABLE stock_analysis;

@@ -216,6 +216,25 @@ CREATE TABLE IF NOT EXISTS watch_lease (
     heartbeat_at TIMESTAMP_NTZ NOT NULL,
     expires_at TIMESTAMP_NTZ NOT NULL
 );
+CREATE TABLE IF NOT EXISTS demand_forecast (
+    org_id VARCHAR NOT NULL,
+    sku VARCHAR NOT NULL,
+    method VARCHAR,
+    forecast_daily_demand FLOAT,
+    demand_std FLOAT,
+    demand_class VARCHAR,
+    adi FLOAT,
+    cv2 FLOAT,
+    mase FLOAT,
+    history_days INTEGER NOT NULL,
+    stockout_days INTEGER NOT NULL,
+    consumed FLOAT NOT NULL,
+    adjusted_consumption FLOAT,
+    reason VARCHAR,
+    data_source VARCHAR NOT NULL,
+    computed_at TIMESTAMP_NTZ NOT NULL,
+    PRIMARY KEY (org_id, sku)
+);
 
 -- step 2: schema.grants: what the app role may read and call of what schema installed
 GRANT USAGE ON DATABASE RESQ TO ROLE RESQ_APP;
@@ -375,12 +394,12 @@ GRANT USAGE ON PROCEDURE RESQ_HEAL_ORG(VARCHAR, BOOLEAN) TO ROLE RESQ_APP;
 GRANT USAGE ON PROCEDURE RESQ_VERIFY_AUDIT(VARCHAR) TO ROLE RESQ_APP;
 
 -- step 10: analysis: stock_analysis, the dynamic table (replaced only when its definition changed; the stream over it is recreated with it)
--- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 9fa541f817f1dfdb'
+-- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 21b385644493c561'
 CREATE OR REPLACE DYNAMIC TABLE stock_analysis
     TARGET_LAG = '1 minute'
     WAREHOUSE = RESQ_WH
     REFRESH_MODE = INCREMENTAL
-    COMMENT = 'resq stock_analysis definition 9fa541f817f1dfdb'
+    COMMENT = 'resq stock_analysis definition 21b385644493c561'
     COPY GRANTS
     WITH ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id)
 AS
@@ -398,6 +417,9 @@ SELECT
     preferred_vendor,
     current_stock,
     daily_consumption,
+    forecast_daily_demand,
+    demand_std,
+    demand_basis,
     effective_consumption,
     IFF(effective_consumption > 0, current_stock / NULLIF(effective_consumption, 0), NULL)
         AS days_remaining,
@@ -421,7 +443,7 @@ SELECT
     aay_households,
     monthly_allotment_cap,
     IFF(
-        inventory_source = 'REAL' AND org_source = 'REAL'
+        inventory_source = 'REAL' AND org_source = 'REAL' AND demand_source = 'REAL'
         AND (weather_source = 'REAL' OR NOT weather_applied),
         'REAL',
         'SIMULATED'
@@ -453,7 +475,12 @@ FROM (
             i.preferred_vendor,
             i.current_stock,
             i.daily_consumption,
-            i.daily_consumption * i.demand_factor AS consumption,
+            f.forecast_daily_demand,
+            IFF(f.forecast_daily_demand IS NOT NULL, f.demand_std, NULL) AS demand_std,
+            IFF(f.forecast_daily_demand IS NOT NULL, 'FORECAST', 'DAILY_CONSUMPTION')
+                AS demand_basis,
+            COALESCE(f.forecast_daily_demand, i.daily_consumption) * i.demand_factor
+                AS consumption,
             COALESCE(w.condition, 'Clear') AS weather,
             COALESCE(w.condition, 'Clear') IN ('Rain', 'Storm', 'Flood') AS adverse,
             IFF(COALESCE(w.condition, 'Clear') IN ('Rain', 'Storm', 'Flood'),
@@ -478,14 +505,16 @@ FROM (
             c.monthly_allotment_cap,
             i.data_source AS inventory_source,
             o.data_source AS org_source,
-            COALESCE(w.data_source, 'REAL') AS weather_source
+            COALESCE(w.data_source, 'REAL') AS weather_source,
+            IFF(f.forecast_daily_demand IS NOT NULL, f.data_source, 'REAL') AS demand_source
         FROM inventory_master AS i
         JOIN organizations AS o ON o.org_id = i.org_id
         JOIN sector_config AS c ON c.sector = o.sector
         LEFT JOIN city_weather AS w ON w.city = o.city
+        LEFT JOIN demand_forecast AS f ON f.org_id = i.org_id AND f.sku = i.sku
     ) AS base
 ) AS analysed;
--- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 9fa541f817f1dfdb'
+-- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 21b385644493c561'
 CREATE OR REPLACE STREAM STOCK_ANALYSIS_CHANGES ON DYNAMIC TABLE stock_analysis;
 
 -- step 11: analysis.grants: what the app role may read and call of what analysis installed
@@ -515,6 +544,8 @@ GRANT SELECT ON TABLE stock_history TO ROLE RESQ_APP;
 ALTER TABLE organizations DROP ROW ACCESS POLICY RESQ_TENANT_POLICY;
 -- skipped when this returns more than 0: SELECT COUNT(*) = 0 FROM TABLE(INFORMATION_SCHEMA.POLICY_REFERENCES(REF_ENTITY_NAME => 'RESQ.CORE.INVENTORY_MASTER', REF_ENTITY_DOMAIN => 'table')) WHERE POLICY_KIND = 'ROW_ACCESS_POLICY'
 ALTER TABLE inventory_master DROP ROW ACCESS POLICY RESQ_TENANT_POLICY;
+-- skipped when this returns more than 0: SELECT COUNT(*) = 0 FROM TABLE(INFORMATION_SCHEMA.POLICY_REFERENCES(REF_ENTITY_NAME => 'RESQ.CORE.DEMAND_FORECAST', REF_ENTITY_DOMAIN => 'table')) WHERE POLICY_KIND = 'ROW_ACCESS_POLICY'
+ALTER TABLE demand_forecast DROP ROW ACCESS POLICY RESQ_TENANT_POLICY;
 CREATE OR REPLACE SECURE VIEW app_organizations
     COPY GRANTS
     WITH ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id)
@@ -523,10 +554,15 @@ CREATE OR REPLACE SECURE VIEW app_inventory_master
     COPY GRANTS
     WITH ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id)
 AS SELECT * FROM inventory_master;
+CREATE OR REPLACE SECURE VIEW app_demand_forecast
+    COPY GRANTS
+    WITH ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id)
+AS SELECT * FROM demand_forecast;
 
 -- step 15: app_views.grants: what the app role may read and call of what app_views installed
 GRANT SELECT ON VIEW app_organizations TO ROLE RESQ_APP;
 GRANT SELECT ON VIEW app_inventory_master TO ROLE RESQ_APP;
+GRANT SELECT ON VIEW app_demand_forecast TO ROLE RESQ_APP;
 
 -- step 16: trigger: the stream on stock_analysis and the task that calls RESQ_HEAL when it has data
 CREATE STREAM IF NOT EXISTS STOCK_ANALYSIS_CHANGES ON DYNAMIC TABLE STOCK_ANALYSIS;

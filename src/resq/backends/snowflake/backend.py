@@ -764,7 +764,8 @@ def from_session(session: Any, **options: Any) -> SnowflakeBackend:
 @lru_cache(maxsize=2048)
 def through_app_views(sql: str) -> str:
     """``sql`` reading the app's secure views in place of the dynamic table's inputs (an
-    unqualified reference to ``organizations`` or ``inventory_master`` that is no CTE).
+    unqualified reference to ``organizations``, ``inventory_master`` or ``demand_forecast``
+    that is no CTE).
 
     >>> through_app_views("SELECT o.org_id FROM organizations AS o JOIN alerts AS a ON TRUE")
     'SELECT o.org_id FROM app_organizations AS o JOIN alerts AS a ON TRUE'

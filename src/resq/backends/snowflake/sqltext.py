@@ -39,7 +39,11 @@ STREAM = "STOCK_ANALYSIS_CHANGES"
 TASK = "RESQ_HEAL_ON_CHANGE"
 
 # The dynamic table's org-scoped inputs, and the secure view the app reads each through.
-APP_VIEWS = {"organizations": "app_organizations", "inventory_master": "app_inventory_master"}
+APP_VIEWS = {
+    "organizations": "app_organizations",
+    "inventory_master": "app_inventory_master",
+    "demand_forecast": "app_demand_forecast",
+}
 
 
 def check_identifier(value: str, what: str) -> str:
