@@ -510,14 +510,17 @@ class SelfHealingEngine:
         methods: dict[str, int] = {}
         for m in table["method"].to_pylist():
             methods[m or "none"] = methods.get(m or "none", 0) + 1
+        stage = "resq_stage_demand_forecast"
+        if table.num_rows:
+            # staged before the transaction: creating a stage table inside one would commit
+            # it on Snowflake (DDL), which the backend refuses
+            self.backend.stage(stage, table)
         with self.backend.transaction():
             self.backend.execute(
                 self.backend.render("DELETE FROM demand_forecast WHERE (? IS NULL OR org_id = ?)"),
                 [org_id, org_id],
             )
             if table.num_rows:
-                stage = "resq_stage_demand_forecast"
-                self.backend.stage(stage, table)
                 names = ", ".join(table.column_names)
                 self.backend.execute(
                     self.backend.render(
