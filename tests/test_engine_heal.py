@@ -91,23 +91,26 @@ def test_chaos_heal_raises_sev1_alert_outbox_and_audit(seeded: WarehouseBackend)
     ).to_pylist()
     assert outbox and all(n["state"] == "PENDING" for n in outbox)
     assert report.notifications_queued == len(outbox)
+    # a digest per stakeholder and channel; this cycle's one alert is its first and only
     payload = json.loads(outbox[0]["payload"])
-    assert payload["severity"] == "SEV1" and payload["po_id"] == po_id
+    assert payload["kind"] == "DIGEST" and payload["count"] == 1
+    assert payload["severity"] == "SEV1" and payload["alerts"][0]["po_id"] == po_id
 
     audit = seeded.sql(
         "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq", [seq_before]
     ).to_pylist()
     actions = [(a["action"], a["actor"], a["entity_id"]) for a in audit]
     assert actions[0] == ("chaos.stock", "alice", OXY)
-    # one heal.actions event per organization lists the cycle's orders and alerts there
+    # one heal.actions event per organization counts the cycle's orders and alerts there
+    # and holds their digests (verify recomputes them from the tables)
     assert actions[1:] == [
         ("heal.actions", "ops-bot", report.cycle_id),
         ("heal.cycle", "ops-bot", report.cycle_id),
     ]
     acted = json.loads(audit[1]["details"])
     assert audit[1]["org_id"] == ORG
-    assert [o["po_id"] for o in acted["orders"]] == [po_id]
-    assert [a["alert_id"] for a in acted["alerts"]] == [alerts[0]["alert_id"]]
+    assert (acted["orders"], acted["alerts"], acted["content"]) == (1, 1, "c1")
+    assert len(acted["orders_sha256"]) == len(acted["alerts_sha256"]) == 64
     assert json.loads(audit[-1]["details"])["created"] == 1
     assert seeded.verify_audit().ok
 

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from resq import simulation
 from resq.backends.warehouse import WarehouseBackend, default_actor, utcnow
 from resq.core import alerts as core_alerts
+from resq.core import audit as core_audit
 from resq.core import urgency
 from resq.core.health import HealthReport
 from resq.core.ordering import (
@@ -280,7 +281,7 @@ class SelfHealingEngine:
             groups = b.run_file("alerts_created", [report.cycle_id])
             alerts_raised = int(pa.compute.sum(groups["alerts"]).as_py() or 0)
             queued = self._queue_notifications(groups, report.cycle_id, now, policy)
-            events = _heal_events(b.run_file("heal_audit", [report.cycle_id] * 2), report, actor)
+            events = _heal_events(b, report, actor)
             if events or placed:  # a cycle with nothing to do is in heal_cycles only
                 events.append(
                     {
@@ -328,8 +329,10 @@ class SelfHealingEngine:
     def _queue_notifications(
         self, groups: pa.Table, cycle_id: str, now: datetime, policy: core_alerts.RoutingPolicy
     ) -> int:
-        """Outbox rows for the tier-0 stakeholders of every new alert: routes are decided
-        per (organization, sector, severity) in Python, rows are inserted set-based."""
+        """Digest outbox rows for the tier-0 stakeholders of the new alerts: routes are
+        decided per (organization, sector, severity) in Python, and the warehouse writes one
+        row per (organization, stakeholder, channel) of the cycle listing its alerts.
+        Returns how many digests were queued."""
         rows: list[dict[str, Any]] = []
         for combo in groups.to_pylist():
             for route in policy.recipients(
@@ -346,18 +349,17 @@ class SelfHealingEngine:
                     )
         if not rows:
             return 0
+        # Two routes naming the same stakeholder and channel reach them once.
+        rows = list({tuple(r.values()): r for r in rows}.values())
         routes = pa.Table.from_pylist(rows, schema=_ROUTES_SCHEMA)
         b = self.backend
         b.stage("resq_stage_routes", routes)
-        b.execute(b._file("queue_notifications"), [now, cycle_id])
-        counted = b.fetch(
-            b.render(
-                "SELECT COUNT(*) FROM notifications AS n JOIN alerts AS a "
-                "ON a.alert_id = n.alert_id WHERE a.cycle_id = ? AND n.tier = 0"
-            ),
-            [cycle_id],
-        )
-        return int(counted.column(0)[0].as_py() or 0)
+        digests = b.fetch(b._file("queue_notifications", 0), [cycle_id])
+        if not digests.num_rows:
+            return 0
+        b.stage("resq_stage_digests", digests)
+        b.execute(b._file("queue_notifications", 1), [now, now])
+        return digests.num_rows
 
     # ------------------------------------------------------------------ chaos
 
@@ -718,23 +720,31 @@ _ROUTES_SCHEMA = pa.schema(
 )
 
 
-def _heal_events(per_org: pa.Table, report: HealReport, actor: str) -> list[dict[str, Any]]:
-    """One ``heal.actions`` audit event per organization: the cycle's orders and alerts
-    there (JSON built by the warehouse, joined here without re-parsing)."""
-    cols = per_org.to_pydict()
+def _heal_events(b: Any, report: HealReport, actor: str) -> list[dict[str, Any]]:
+    """One ``heal.actions`` audit event per organization: how many orders and alerts the
+    cycle wrote there and a SHA-256 over their canonical content (resq.core.audit), which
+    ``verify_audit`` recomputes from the tables."""
+    cycle = report.cycle_id
+    per_org = b.run_file("heal_audit", [cycle] * 2)
+    if not per_org.num_rows:
+        return []
+    orders = core_audit.content_digests(
+        b.fetch(b.render(core_audit.content_query("purchase_orders")), [cycle]),
+        core_audit.ORDER_CONTENT,
+    )
+    alerts = core_audit.content_digests(
+        b.fetch(b.render(core_audit.content_query("alerts")), [cycle]),
+        core_audit.ALERT_CONTENT,
+    )
     return [
         {
             "actor": actor,
             "action": "heal.actions",
             "org_id": org,
-            "entity_id": report.cycle_id,
-            "details": (
-                f'{{"alerts":{alert_items},"cycle_id":"{report.cycle_id}","orders":{order_items}}}'
-            ),
+            "entity_id": cycle,
+            "details": core_audit.heal_details(cycle, orders.get(org), alerts.get(org)),
         }
-        for org, order_items, alert_items in zip(
-            cols["org_id"], cols["order_items"], cols["alert_items"], strict=True
-        )
+        for org in per_org.column("org_id").to_pylist()
     ]
 
 

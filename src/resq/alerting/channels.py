@@ -82,22 +82,48 @@ class Notification:
     def severity(self) -> str:
         return neutralise(self.payload.get("severity") or "-")
 
+    @property
+    def is_digest(self) -> bool:
+        """True for a heal cycle's digest (a list of alerts), False for one alert's row."""
+        return self.payload.get("kind") == DIGEST and isinstance(self.payload.get("alerts"), list)
+
+    @property
+    def alerts(self) -> list[Mapping[str, Any]]:
+        """The alerts this notification tells about, most urgent first: a digest's list, or
+        the one alert of an escalation."""
+        if self.is_digest:
+            return [a for a in self.payload["alerts"] if isinstance(a, Mapping)]
+        return [self.payload]
+
     def field(self, name: str, default: str = "-") -> str:
         """A payload value as one neutralised line of text (``default`` when empty)."""
-        value = self.payload.get(name)
-        return neutralise(default if value is None or value == "" else value)
+        return _field(self.payload, name, default)
 
     def subject(self) -> str:
+        if self.is_digest:  # named by its most urgent alert, as a single alert would be
+            alerts = self.alerts
+            first = alerts[0] if alerts else {}
+            more = f" (+{len(alerts) - 1} more alerts)" if len(alerts) > 1 else ""
+            what = f"{_field(first, 'kind', 'ALERT')} at {neutralise(self.org_id)}"
+            return f"[resq {self.severity}] {what}: {_field(first, 'sku')}{more}"
         escalated = f" (escalated to tier {self.tier})" if self.tier else ""
         what = f"{self.field('kind', 'ALERT')} at {neutralise(self.org_id)}: {self.field('sku')}"
         return f"[resq {self.severity}] {what}{escalated}"
 
     def message(self) -> str:
-        """The alert's own message, neutralised (the subject when it has none)."""
+        """The alert's own message, neutralised (the subject when it has none); a digest's
+        first (most urgent) alert's message, with how many more it lists."""
+        if self.is_digest:
+            alerts = self.alerts
+            first = _field(alerts[0], "message", "") if alerts else ""
+            more = f" (+{len(alerts) - 1} more)" if len(alerts) > 1 else ""
+            return (first or self.subject()) + more
         return self.field("message", "") or self.subject()
 
     def text(self) -> str:
         """The human-readable message: what happened, who is told, how to acknowledge."""
+        if self.is_digest:
+            return self._digest_text()
         alert_id = neutralise(self.alert_id)
         lines = [
             self.message(),
@@ -113,22 +139,75 @@ class Notification:
         ]
         return "\n".join(lines)
 
+    def _digest_text(self) -> str:
+        alerts = self.alerts
+        n = len(alerts)
+        lines = [
+            f"{n} new alert{'s' if n != 1 else ''} for {neutralise(self.stakeholder)} at "
+            f"{neutralise(self.org_id)} (heal cycle {self.field('cycle_id')}), most urgent first:",
+            "",
+        ]
+        for i, a in enumerate(alerts, 1):
+            lines += [
+                f"{i}. {_field(a, 'severity')} {_field(a, 'kind')}: "
+                f"{_field(a, 'item_name', _field(a, 'sku'))} ({_field(a, 'sku')}) at "
+                f"{_field(a, 'org_id')}, {_days_left(a.get('days_remaining'))}",
+                f"   {_field(a, 'message', '')}",
+                f"   Order: {_field(a, 'po_id')}   Data source: {_field(a, 'data_source')}",
+                f"   Acknowledge with: resq ack {_field(a, 'alert_id')}",
+            ]
+        lines += [
+            "",
+            f"Stakeholder:  {neutralise(self.stakeholder)} (tier {self.tier})",
+            f"Delivery key: {neutralise(self.delivery_key)}",
+        ]
+        return "\n".join(lines)
+
     def document(self) -> dict[str, Any]:
         """The JSON body of a webhook: identical on every retry of this notification, every
-        string in it neutralised like the text channels."""
-        return neutralise_tree(
-            {
-                "delivery_key": self.delivery_key,
-                "notification_id": self.notification_id,
-                "alert_id": self.alert_id,
-                "org_id": self.org_id,
-                "stakeholder": self.stakeholder,
-                "channel": self.channel,
-                "tier": self.tier,
-                "severity": self.severity,
-                "alert": dict(self.payload),
-            }
-        )
+        string in it neutralised like the text channels. A digest's body carries its alerts
+        (``alerts``, most urgent first) and, as ``alert``, the first of them."""
+        doc: dict[str, Any] = {
+            "delivery_key": self.delivery_key,
+            "notification_id": self.notification_id,
+            "alert_id": self.alert_id,
+            "org_id": self.org_id,
+            "stakeholder": self.stakeholder,
+            "channel": self.channel,
+            "tier": self.tier,
+            "severity": self.severity,
+        }
+        if self.is_digest:
+            alerts = [dict(a) for a in self.alerts]
+            doc.update(
+                kind=DIGEST,
+                cycle_id=self.payload.get("cycle_id"),
+                count=len(alerts),
+                alerts=alerts,
+                alert=alerts[0] if alerts else {},
+            )
+        else:
+            doc["alert"] = dict(self.payload)
+        return neutralise_tree(doc)
+
+
+DIGEST = "DIGEST"
+"""The payload ``kind`` of a heal cycle's digest notification."""
+
+
+def _field(doc: Mapping[str, Any], name: str, default: str = "-") -> str:
+    value = doc.get(name)
+    return neutralise(default if value is None or value == "" else value)
+
+
+def _days_left(value: Any) -> str:
+    """``0.5 days left``; an item that never runs out (or unknown) says so."""
+    if value is None or value == "":
+        return "days left unknown"
+    try:
+        return f"{float(value):g} days left"
+    except (TypeError, ValueError):
+        return f"{neutralise(value)} days left"
 
 
 def message_id(delivery_key: str, domain: str = "resq.local") -> str:
@@ -157,10 +236,19 @@ class ConsoleChannel:
         tier = f" tier {n.tier}" if n.tier else ""
         who = f"{neutralise(n.alert_id)} -> {neutralise(n.stakeholder)}{tier}"
         key = neutralise(n.delivery_key)
-        stream.write(
-            f"ALERT {n.severity} {who}: {n.field('message', '')} "
-            f"[{n.field('data_source')}; key {key}]\n"
-        )
+        if n.is_digest:  # one write: the digest's alerts, one line each
+            lines = [
+                f"ALERT {_field(a, 'severity')} {_field(a, 'alert_id')} -> "
+                f"{neutralise(n.stakeholder)}{tier}: {_field(a, 'message', '')} "
+                f"[{_field(a, 'data_source')}; key {key}]\n"
+                for a in n.alerts
+            ]
+            stream.write("".join(lines))
+        else:
+            stream.write(
+                f"ALERT {n.severity} {who}: {n.field('message', '')} "
+                f"[{n.field('data_source')}; key {key}]\n"
+            )
         stream.flush()
         return "printed"
 
@@ -185,7 +273,15 @@ class WebhookChannel:
         doc = n.document()
         if self.config.format == "slack":
             icon = {"SEV1": ":rotating_light:", "SEV2": ":warning:"}.get(n.severity, ":bell:")
-            text = f"{icon} *{n.subject()}*\n{n.field('message', '')}"
+            if n.is_digest:
+                detail = "\n".join(
+                    f"• {_field(a, 'severity')} {_field(a, 'kind')} {_field(a, 'sku')}: "
+                    f"{_field(a, 'message', '')} (`resq ack {_field(a, 'alert_id')}`)"
+                    for a in n.alerts
+                )
+            else:
+                detail = n.field("message", "")
+            text = f"{icon} *{n.subject()}*\n{detail}"
             source = n.field("data_source")
             context = (
                 f"`resq ack {neutralise(n.alert_id)}` · {source} · key {neutralise(n.delivery_key)}"

@@ -13,6 +13,7 @@ dead receiver holds only its own channel, for at most its deadline per notificat
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -305,13 +306,19 @@ def requeue_failed(
     now: datetime | None = None,
 ) -> int:
     """Put FAILED notifications (of one alert, or all) back in the outbox with fresh
-    attempts, once the cause is fixed; audited. Returns how many were requeued."""
+    attempts, once the cause is fixed; audited. Returns how many were requeued. With
+    ``alert_id``, the digests that list the alert are requeued too (the payload's JSON is
+    compact, ``"alert_id":"AL-..."``, on every engine)."""
     from resq.backends.warehouse import utcnow
 
     now = now or utcnow()
     b = backend
-    where = "state = 'FAILED'" + (" AND alert_id = ?" if alert_id else "")
-    params = [alert_id] if alert_id else []
+    where = "state = 'FAILED'" + (" AND (alert_id = ? OR CONTAINS(payload, ?))" if alert_id else "")
+    params = (
+        [alert_id, json.dumps({"alert_id": alert_id}, separators=(",", ":"))[1:-1]]
+        if alert_id
+        else []
+    )
     with b.transaction():
         rows = b.fetch(
             b.render(

@@ -747,8 +747,49 @@ class WarehouseBackend(Backend):
                     broken_seq=anchor.seq,
                     problem=f"event {anchor.seq} no longer has the anchored hash (rewritten)",
                 )
-            return replace(check, anchored=anchor.seq)
-        return check
+            check = replace(check, anchored=anchor.seq)
+        return self._verify_content(check)
+
+    def _verify_content(self, check: audit_chain.ChainCheck) -> audit_chain.ChainCheck:
+        """Recompute every ``heal.actions`` event's digests of its cycle's orders and alerts
+        from the tables (resq.core.audit.check_content): an order or alert edited, added or
+        removed after the fact is reported with its cycle and organization."""
+        events = self.fetch(
+            self.render(
+                "SELECT seq, org_id, entity_id, details FROM audit_log "
+                "WHERE action = 'heal.actions' ORDER BY seq"
+            )
+        ).to_pylist()
+        if not events:
+            return check
+        orders = self.fetch(
+            self.render(
+                f"SELECT {', '.join(audit_chain.ORDER_CONTENT)} FROM purchase_orders "
+                "WHERE cycle_id IS NOT NULL"
+            )
+        )
+        alerts = self.fetch(
+            self.render(
+                f"SELECT {', '.join(audit_chain.ALERT_CONTENT)} FROM alerts "
+                "WHERE cycle_id IS NOT NULL"
+            )
+        )
+        changes = self.fetch(
+            self.render(
+                "SELECT action, entity_id, details FROM audit_log "
+                "WHERE action IN ('order.set_quantity', 'order.resourced') ORDER BY seq"
+            )
+        ).to_pylist()
+        content = audit_chain.check_content(events, orders, alerts, changes)
+        if content.ok:
+            return replace(check, content_checked=content.checked)
+        return replace(
+            check,
+            ok=False,
+            broken_seq=content.broken_seq,
+            problem=content.problem,
+            content_checked=content.checked,
+        )
 
     def audit_anchor(self, *, now: datetime | None = None) -> audit_chain.Anchor:
         """The head of the chain now, to keep outside the database."""

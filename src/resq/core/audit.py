@@ -118,6 +118,8 @@ class ChainCheck:
     keyed_from: int | None = None
     repairs: tuple[int, ...] = field(default=())
     anchored: int | None = None
+    content_checked: int | None = None
+    """How many heal.actions events had their order and alert digests recomputed."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -128,6 +130,7 @@ class ChainCheck:
             "keyed_from": self.keyed_from,
             "repairs": list(self.repairs),
             "anchored": self.anchored,
+            "content_checked": self.content_checked,
         }
 
 
@@ -192,3 +195,292 @@ def verify_chain(
             " (or the key was set without running `resq init`)",
         )
     return ChainCheck(True, n, keyed_from=keyed_from, repairs=tuple(repairs))
+
+
+# ---------------------------------------------------------------- content digests
+#
+# A heal cycle's ``heal.actions`` event (one per organization) holds counts and a SHA-256
+# over the canonical content of the orders and alerts the cycle created there, so editing an
+# order or an alert afterwards is detected, not only editing the audit row. The content is
+# what the cycle decided and never changes legitimately; lifecycle columns (an order's
+# status, price, reason and updated_at; an alert's state, tier and acknowledgement) are left
+# out, because approvals, receipts, cancellations, escalations and acks change them. An
+# order's quantity and vendor are covered as the cycle created them: the only legitimate
+# changes (``order.set_quantity``, ``order.resourced``) are audited with the values, and
+# :func:`as_created` undoes them before hashing (checking the row now holds the last
+# audited value).
+
+CONTENT_VERSION = "c1"
+"""Names the canonical form below; stored in each event so a later form can coexist."""
+
+ORDER_CONTENT: tuple[str, ...] = (
+    "po_id",
+    "idempotency_key",
+    "org_id",
+    "sku",
+    "vendor",
+    "quantity",
+    "priority",
+    "rank",
+    "data_source",
+    "cycle_id",
+    "created_at",
+)
+"""The columns of a purchase order a heal-cycle digest covers."""
+
+ALERT_CONTENT: tuple[str, ...] = (
+    "alert_id",
+    "dedup_key",
+    "org_id",
+    "sku",
+    "po_id",
+    "kind",
+    "severity",
+    "message",
+    "data_source",
+    "cycle_id",
+    "created_at",
+)
+"""The columns of an alert a heal-cycle digest covers."""
+
+QUANTITY_SCALE = 1_000_000
+"""Quantities are hashed as whole millionths (an integer), never as float text."""
+
+
+def content_query(table: str) -> str:
+    """The query reading a cycle's content (parameter: the cycle id) from ``table``
+    (``purchase_orders`` or ``alerts``); the columns are the fixed tuples above."""
+    columns = {"purchase_orders": ORDER_CONTENT, "alerts": ALERT_CONTENT}[table]
+    return f"SELECT {', '.join(columns)} FROM {table} WHERE cycle_id = ?"
+
+
+SCALED: frozenset[str] = frozenset({"quantity"})
+"""The covered columns hashed as whole millionths; every other number is an integer."""
+
+
+def _canonical_column(column: Any, name: str) -> Any:
+    """One column as canonical text: length-prefixed like :func:`canonical` (``N:text``),
+    NULL as ``-``; quantities as whole millionths and other numbers as integers, timestamps
+    as microseconds since 1970 (naive UTC), decided by the column (not by the type an
+    engine's driver returned), so the text is the same whatever engine read it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    t = column.type
+    numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        text = pc.cast(pc.cast(column, pa.timestamp("us")), pa.int64())
+    elif name in SCALED and numeric:
+        scaled = pc.multiply(pc.cast(column, pa.float64()), float(QUANTITY_SCALE))
+        text = pc.cast(pc.round(scaled), pa.int64())
+    elif pa.types.is_integer(t):
+        text = pc.cast(column, pa.int64())
+    elif numeric:
+        text = pc.cast(pc.round(pc.cast(column, pa.float64())), pa.int64())
+    else:
+        text = column
+    text = pc.cast(text, pa.string())
+    prefixed = pc.binary_join_element_wise(pc.cast(pc.utf8_length(text), pa.string()), text, ":")
+    return pc.fill_null(prefixed, "-")
+
+
+def canonical_rows(table: Any, columns: tuple[str, ...]) -> Any:
+    """Every row of ``table`` as one canonical line over ``columns`` (an Arrow string
+    array, columnar): the fields in the order given, joined by ``|``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not table.num_rows:
+        return pa.array([], pa.string())
+    parts = [_canonical_column(table.column(name), name) for name in columns]
+    return pc.binary_join_element_wise(*parts, "|")
+
+
+def content_digests(table: Any, columns: tuple[str, ...]) -> dict[str, tuple[int, str]]:
+    """Per organization: (rows, SHA-256 hex) over the canonical lines of ``table``'s rows
+    sorted by their id (the first column), joined by newlines.
+
+    >>> import pyarrow as pa
+    >>> t = pa.table({"po_id": ["P2", "P1"], "org_id": ["H", "H"], "quantity": [2.5, None]})
+    >>> n, digest = content_digests(t, ("po_id", "org_id", "quantity"))["H"]
+    >>> n, digest == hashlib.sha256(b"2:P1|1:H|-\\n2:P2|1:H|7:2500000").hexdigest()
+    (2, True)
+    """
+    return {key[0]: value for key, value in _grouped(table, columns, ("org_id",)).items()}
+
+
+def _grouped(
+    table: Any, columns: tuple[str, ...], keys: tuple[str, ...]
+) -> dict[tuple[str, ...], tuple[int, str]]:
+    """(rows, SHA-256) per distinct ``keys``, over the rows sorted by ``columns[0]``."""
+    import pyarrow.compute as pc
+
+    if table is None or not table.num_rows:
+        return {}
+    order = pc.sort_indices(table, [*((k, "ascending") for k in keys), (columns[0], "ascending")])
+    table = table.take(order)
+    lines = canonical_rows(table, columns).to_pylist()
+    groups = list(zip(*(table.column(k).to_pylist() for k in keys), strict=True))
+    out: dict[tuple[str, ...], tuple[int, str]] = {}
+    start = 0
+    for i in range(1, len(groups) + 1):
+        if i == len(groups) or groups[i] != groups[start]:
+            text = "\n".join(lines[start:i])
+            key = tuple(str(k) for k in groups[start])
+            out[key] = (i - start, hashlib.sha256(text.encode()).hexdigest())
+            start = i
+    return out
+
+
+def as_created(orders: Any, changes: Iterable[Mapping[str, Any]]) -> tuple[Any, list[str]]:
+    """The orders as their cycle created them: the audited quantity changes
+    (``order.set_quantity``: ``quantity_from`` / ``quantity_to``) and vendor choices
+    (``order.resourced``: a waiting order, created without a vendor, given ``vendor``)
+    undone, given in ``seq`` order as ``{"action", "entity_id", "details"}``. Also returns
+    the problems found: an order whose row does not hold its last audited value."""
+    import pyarrow as pa
+
+    first_qty: dict[str, float] = {}
+    last_qty: dict[str, float] = {}
+    vendor: dict[str, Any] = {}
+    for c in changes:
+        details = c.get("details")
+        if isinstance(details, str):
+            try:
+                details = json.loads(details)
+            except ValueError:
+                continue
+        if not isinstance(details, Mapping):
+            continue
+        po = str(c.get("entity_id"))
+        if c.get("action") == "order.set_quantity" and "quantity_to" in details:
+            first_qty.setdefault(po, float(details["quantity_from"]))
+            last_qty[po] = float(details["quantity_to"])
+        elif c.get("action") == "order.resourced":
+            vendor[po] = details.get("vendor")
+    if not (first_qty or vendor) or not orders.num_rows:
+        return orders, []
+    rows = orders.to_pylist()
+    problems: list[str] = []
+    for row in rows:
+        po = str(row["po_id"])
+        if po in last_qty:
+            if row["quantity"] is None or _micro(row["quantity"]) != _micro(last_qty[po]):
+                problems.append(
+                    f"order {po} ({row['org_id']}, cycle {row['cycle_id']}): quantity "
+                    f"{row['quantity']} is not its last audited quantity {last_qty[po]}"
+                )
+            row["quantity"] = first_qty[po]
+        if po in vendor:
+            if row["vendor"] != vendor[po]:
+                problems.append(
+                    f"order {po} ({row['org_id']}, cycle {row['cycle_id']}): vendor "
+                    f"{row['vendor']!r} is not the audited vendor {vendor[po]!r}"
+                )
+            row["vendor"] = None
+    return pa.Table.from_pylist(rows, schema=orders.schema), problems
+
+
+def _micro(value: Any) -> int:
+    return round(float(value) * QUANTITY_SCALE)
+
+
+@dataclass(frozen=True)
+class ContentCheck:
+    """What :func:`check_content` found: the ``heal.actions`` events whose digests were
+    recomputed, and the first mismatch (event seq, cycle, organization, what differs)."""
+
+    checked: int
+    broken_seq: int | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def heal_details(
+    cycle_id: str, orders: tuple[int, str] | None, alerts: tuple[int, str] | None
+) -> str:
+    """The JSON details of one ``heal.actions`` event: counts and content digests."""
+    empty = hashlib.sha256(b"").hexdigest()
+    n_orders, orders_sha = orders or (0, empty)
+    n_alerts, alerts_sha = alerts or (0, empty)
+    return json.dumps(
+        {
+            "alerts": n_alerts,
+            "alerts_sha256": alerts_sha,
+            "content": CONTENT_VERSION,
+            "cycle_id": cycle_id,
+            "orders": n_orders,
+            "orders_sha256": orders_sha,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def check_content(
+    events: Iterable[Mapping[str, Any]],
+    orders: Any,
+    alerts: Any,
+    changes: Iterable[Mapping[str, Any]] = (),
+) -> ContentCheck:
+    """Recompute every ``heal.actions`` event's digests from the tables: ``events`` are the
+    audit rows (``seq``, ``org_id``, ``entity_id`` = cycle, ``details``), ``orders`` and
+    ``alerts`` the rows of :data:`ORDER_CONTENT` / :data:`ALERT_CONTENT` of every cycle,
+    ``changes`` the audited order changes in seq order. Events written before digests
+    (copies of the items) have no ``content`` key and are left to the chain check."""
+    orders, problems = as_created(orders, changes)
+    by_cycle_orders = _by_cycle(orders, ORDER_CONTENT)
+    by_cycle_alerts = _by_cycle(alerts, ALERT_CONTENT)
+    seen: set[tuple[str, str]] = set()
+    checked = 0
+    empty = hashlib.sha256(b"").hexdigest()
+    for event in events:
+        try:
+            details = json.loads(event["details"])
+        except (TypeError, ValueError):
+            continue
+        if not isinstance(details, dict) or details.get("content") != CONTENT_VERSION:
+            continue
+        cycle, org, seq = str(event["entity_id"]), str(event["org_id"]), int(event["seq"])
+        seen.add((cycle, org))
+        for kind, found in (("orders", by_cycle_orders), ("alerts", by_cycle_alerts)):
+            n, digest = found.get(cycle, {}).get(org, (0, empty))
+            if n != details.get(kind) or digest != details.get(f"{kind}_sha256"):
+                what = (
+                    f"{n} {kind} in the table, {details.get(kind)} audited"
+                    if n != details.get(kind)
+                    else f"the {kind}' content differs from the audited digest (edited)"
+                )
+                return ContentCheck(
+                    checked,
+                    seq,
+                    f"heal cycle {cycle}, organization {org}: {what}",
+                )
+        checked += 1
+    if problems:
+        return ContentCheck(checked, None, problems[0])
+    # Rows of an audited cycle that no event covers were added afterwards.
+    for kind, found in (("orders", by_cycle_orders), ("alerts", by_cycle_alerts)):
+        cycles = {c for c, _ in seen}
+        for cycle, per_org in found.items():
+            for org, (n, _digest) in per_org.items():
+                if cycle in cycles and (cycle, org) not in seen:
+                    return ContentCheck(
+                        checked,
+                        None,
+                        f"heal cycle {cycle}, organization {org}: {n} {kind} no audit event "
+                        "covers (added afterwards)",
+                    )
+    return ContentCheck(checked)
+
+
+def _by_cycle(table: Any, columns: tuple[str, ...]) -> dict[str, dict[str, tuple[int, str]]]:
+    out: dict[str, dict[str, tuple[int, str]]] = {}
+    for (cycle, org), value in _grouped(table, columns, ("cycle_id", "org_id")).items():
+        out.setdefault(cycle, {})[org] = value
+    return out

@@ -18,7 +18,7 @@ from resq.core.alerts import AlertState, Severity
 from resq.core.ordering import OrderStatus
 from resq.core.stock import Status
 
-__all__ = ["ALERTS", "ITEMS", "ORDERS", "TERMS", "sort_keys"]
+__all__ = ["ALERTS", "DIGEST", "ITEMS", "ORDERS", "TERMS", "sort_keys"]
 
 ITEM_STATUS_ORDER: tuple[str, ...] = tuple(s.value for s in Status)
 ORDER_STATUS_ORDER: tuple[str, ...] = tuple(
@@ -65,6 +65,17 @@ ALERTS: tuple[str, ...] = (
     "alert_id",
 )
 """``alerts`` rows, most urgent first."""
+
+
+DIGEST: tuple[str, ...] = (
+    _rank_of("severity", SEVERITY_ORDER),
+    "days_remaining NULLS LAST",
+    "sku NULLS LAST",
+    "alert_id",
+)
+"""The alerts one notification digest lists (all new and OPEN, from one cycle), most urgent
+first: severity, then fewest days left, then item. ``sql/queue_notifications.sql`` orders
+each digest by these terms (a test holds the two together)."""
 
 
 TERMS: frozenset[str] = frozenset(ITEMS + ORDERS + ALERTS)
@@ -117,4 +128,14 @@ def sort_keys(kind: str, row: Mapping[str, Any]) -> tuple[Any, ...]:
             -created.timestamp() if created is not None else 0.0,
             row.get("alert_id"),
         )
-    raise ValueError(f"unknown ordering {kind!r}: use items, orders or alerts")
+    if kind == "digest":
+        days, sku = row.get("days_remaining"), row.get("sku")
+        return (
+            _position(SEVERITY_ORDER, row.get("severity")),
+            days is None,
+            days if days is not None else 0.0,
+            sku is None,
+            sku or "",
+            row.get("alert_id"),
+        )
+    raise ValueError(f"unknown ordering {kind!r}: use items, orders, alerts or digest")

@@ -89,6 +89,21 @@ def _stage_schemas() -> dict[str, pa.Schema]:
         "resq_stage_routes": pa.schema(
             [("org_id", text), ("severity", text), ("stakeholder", text), ("channel", text)]
         ),
+        # the cycle's digest notifications (sql/queue_notifications.sql, then merged)
+        "resq_stage_digests": pa.schema(
+            [
+                (n, text)
+                for n in (
+                    "notification_id",
+                    "delivery_key",
+                    "alert_id",
+                    "org_id",
+                    "stakeholder",
+                    "channel",
+                    "payload",
+                )
+            ]
+        ),
         # The heal commit's first write is the lock update, so its orders' stage must exist
         # before the transaction too (reason is a JSON object).
         "resq_stage_orders": pa.schema(
