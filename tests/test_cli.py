@@ -397,7 +397,9 @@ def test_audit_lists_events_and_verifies(healed: str) -> None:
         "keyed_from": None,
         "repairs": [],
         "anchored": None,
+        "content_checked": check["content_checked"],
     }
+    assert check["content_checked"] >= 1  # the heal's order and alert digests were recomputed
 
 
 # ---------------------------------------------------------------------- tenants

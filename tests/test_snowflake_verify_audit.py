@@ -50,14 +50,27 @@ def test_a_tenant_is_given_the_whole_chains_verdict(seeded: WarehouseBackend) ->
     verdict = procedures.verify_audit_as(seeded, "ASHA")
     assert verdict == {
         **audit_chain.ChainCheck(True, len(every)).as_dict(),
-        **{k: verdict[k] for k in ("keyed_from", "repairs", "anchored")},
+        **{k: verdict[k] for k in ("keyed_from", "repairs", "anchored", "content_checked")},
     }
     assert verdict["ok"] is True and verdict["checked"] == len(every)
+    # the heal cycles' order and alert digests are recomputed from the tables there too
+    assert verdict["content_checked"] >= 1
     json.dumps(verdict)  # a VARIANT
     # An anchor kept outside the database is checked there too.
     last = every[-1]
     anchored = procedures.verify_audit_as(seeded, "ASHA", f"{last['seq']}:{last['hash']}")
     assert anchored["ok"] is True and anchored["anchored"] == last["seq"]
+    # An order edited after its cycle is found by the procedure, naming cycle and org.
+    order = seeded.sql(
+        "SELECT po_id, cycle_id, quantity FROM purchase_orders WHERE org_id = ? AND sku = ?",
+        ["HOSP-BLR-001", "OXY-CYL"],
+    ).to_pylist()[0]
+    update = "UPDATE purchase_orders SET quantity = ? WHERE po_id = ?"
+    seeded.execute(seeded.render(update), [order["quantity"] + 1, order["po_id"]])
+    edited = procedures.verify_audit_as(seeded, "ASHA")
+    assert edited["ok"] is False
+    assert order["cycle_id"] in edited["problem"] and "HOSP-BLR-001" in edited["problem"]
+    seeded.execute(seeded.render(update), [order["quantity"], order["po_id"]])
     # Tampering is still found, and only the verdict leaves the procedure.
     seeded.execute(
         seeded.render("UPDATE audit_log SET details = ? WHERE seq = ?"),

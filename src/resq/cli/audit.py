@@ -95,6 +95,12 @@ def audit(
                 f"Audit log intact: {check.checked} events verified, hash chain unbroken"
                 + (f", extends the anchor at event {check.anchored}" if check.anchored else "")
                 + (f", keyed from event {check.keyed_from}" if check.keyed_from else "")
+                + (
+                    f", the orders and alerts of {check.content_checked} heal event(s) match "
+                    "their digests"
+                    if check.content_checked
+                    else ""
+                )
                 + (" (the chain is shared, so it is verified in full)." if org else "."),
                 markup=False,
             )
