@@ -374,3 +374,26 @@ def test_hostile_alert_text_is_neutralised_in_every_line_of_a_digest(
     lines = text.splitlines()
     assert not any(line.startswith("Bcc") for line in lines)
     assert len(lines) == 9  # 2 heading lines, 4 for the alert, a blank line, 2 closing lines
+
+
+def test_requeueing_an_alert_requeues_the_failed_digests_that_list_it(
+    backend: WarehouseBackend,
+) -> None:
+    """requeue_failed(alert_id=...) finds a digest by any alert it lists, not only its
+    first; other failed digests stay FAILED."""
+    from resq.alerting import requeue_failed
+
+    cfg = config("http://127.0.0.1:9/unused", 9)
+    _, alerts = heal_all_items(backend, cfg)
+    rows = digests_of(backend, "AND org_id = ?", [ORG])
+    backend.execute("UPDATE notifications SET state = 'FAILED'")
+    lead = rows[0]["alert_id"]
+    other = next(a["alert_id"] for a in alerts if a["alert_id"] != lead)
+    assert requeue_failed(backend, actor="ops", alert_id=other) == len(rows)
+    assert {r["state"] for r in digests_of(backend, "AND org_id = ?", [ORG])} == {"PENDING"}
+    assert requeue_failed(backend, actor="ops", alert_id="AL-NOT-LISTED") == 0
+    failed = backend.sql("SELECT COUNT(*) FROM notifications WHERE state = 'FAILED'").scalar()
+    assert (
+        failed
+        == backend.sql("SELECT COUNT(*) FROM notifications WHERE org_id <> ?", [ORG]).scalar()
+    )
