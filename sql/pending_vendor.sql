@@ -1,6 +1,6 @@
 -- The orders waiting for a vendor (PENDING_VENDOR): a heal cycle chooses a vendor for them
 -- again with the rule of a new order (resq.core.ordering.resource_pending). The item's
--- city, preferred vendor and category come from the current inventory and organization.
+-- city, preferred vendor, sector and category come from the current inventory and organization.
 -- Parameters: 1 and 2 org_id (NULL for every organization).
 SELECT
     p.po_id,
@@ -8,6 +8,7 @@ SELECT
     p.sku,
     o.city,
     i.preferred_vendor,
+    o.sector,
     i.category,
     p.quantity,
     p.priority,

@@ -56,6 +56,8 @@ CREATE TABLE IF NOT EXISTS inventory_master (
 CREATE TABLE IF NOT EXISTS vendors (
     vendor_id VARCHAR NOT NULL PRIMARY KEY,
     vendor_name VARCHAR,
+    vendor_type VARCHAR NOT NULL DEFAULT 'GENERAL',
+    reliability FLOAT,
     data_source VARCHAR NOT NULL DEFAULT 'REAL',
     updated_at TIMESTAMP_NTZ
 );
@@ -66,9 +68,24 @@ CREATE TABLE IF NOT EXISTS vendor_catalog (
     city VARCHAR NOT NULL,
     price FLOAT NOT NULL,
     lead_time_days FLOAT NOT NULL DEFAULT 1.0,
+    min_order_qty FLOAT NOT NULL DEFAULT 0.0,
+    pack_size FLOAT,
     data_source VARCHAR NOT NULL DEFAULT 'REAL',
     updated_at TIMESTAMP_NTZ,
     PRIMARY KEY (vendor_id, sku, city)
+);
+
+-- Which vendor types may supply a (sector, category): a pair some row names is restricted
+-- to the types whose row is authorized; a pair no row names is open to every vendor
+-- (resq.core.sourcing). Seeded with the defaults when empty; editable with `resq load`.
+CREATE TABLE IF NOT EXISTS vendor_authorization (
+    sector VARCHAR NOT NULL,
+    category VARCHAR NOT NULL,
+    vendor_type VARCHAR NOT NULL,
+    authorized BOOLEAN NOT NULL DEFAULT TRUE,
+    data_source VARCHAR NOT NULL DEFAULT 'REAL',
+    updated_at TIMESTAMP_NTZ,
+    PRIMARY KEY (sector, category, vendor_type)
 );
 
 -- External signals. `source` says where the current value came from: SIMULATION (the

@@ -121,8 +121,15 @@ VENDOR_OPTIONS_SCHEMA = pa.schema(
         ("status", pa.string()),
         ("latency_ms", pa.float64()),
         ("data_source", pa.string()),
+        ("vendor_type", pa.string()),
+        ("reliability", pa.float64()),
+        ("min_order_qty", pa.float64()),
+        ("pack_size", pa.float64()),
     ]
 )
+
+#: Vendor types the plan inputs draw for each vendor (resq.core.sourcing.VENDOR_TYPES).
+CORE_VENDOR_TYPES = ("DEPOT", "MEDICAL_GAS", "DISTRIBUTOR", "QUICK_COMMERCE", "GENERAL")
 
 
 def needs_decision(days, status, critical, lead, delay):
@@ -191,9 +198,11 @@ def candidate_rows_table(rows):
 
 
 def vendor_options_table(rows):
-    """A vendor_options table (VENDOR_OPTIONS_SCHEMA) from dicts."""
+    """A vendor_options table (VENDOR_OPTIONS_SCHEMA) from dicts; a vendor without a type
+    is GENERAL, as sql/vendor_options.sql reads it."""
     return pa.Table.from_pylist(
-        [{"data_source": "SIMULATED", **r} for r in rows], schema=VENDOR_OPTIONS_SCHEMA
+        [{"data_source": "SIMULATED", "vendor_type": "GENERAL", **r} for r in rows],
+        schema=VENDOR_OPTIONS_SCHEMA,
     )
 
 
@@ -265,6 +274,10 @@ def plan_inputs(draw, max_orgs=6, org_budgets=False, only_decisions=True):
         set(zip(candidates["sku"].to_pylist(), candidates["city"].to_pylist(), strict=True))
     )
     pairs.append(("UNRELATED-SKU", "Bangalore"))  # vendors of other items must not matter
+    # a vendor's type and reliability are its own; few values, so the ranking keys tie
+    kinds = {v: draw(st.sampled_from(CORE_VENDOR_TYPES)) for v in CORE_VENDORS}
+    reliability = {v: draw(st.sampled_from([None, 0.9, 0.9, 0.99])) for v in CORE_VENDORS}
+    packs = {sku: pack for items in CORE_ITEMS.values() for sku, *_, pack in items}
     vendors = []
     for sku, city in pairs:
         count = draw(st.sampled_from([0, 1, 2, 2, 3, 3, 4]))
@@ -280,6 +293,15 @@ def plan_inputs(draw, max_orgs=6, org_budgets=False, only_decisions=True):
                     "status": status,
                     "latency_ms": (
                         float(draw(st.integers(5, 300))) if status == "ONLINE" else None
+                    ),
+                    "vendor_type": kinds[vendor],
+                    "reliability": reliability[vendor],
+                    "min_order_qty": draw(st.sampled_from([None, 0.0, 0.0, 10.0, 120.0, 2000.0])),
+                    # a vendor's pack is a whole number of the item's packs (or the item's)
+                    "pack_size": (
+                        None
+                        if (k := draw(st.sampled_from([0, 0, 1, 2, 5]))) == 0
+                        else k * packs.get(sku, 1.0)
                     ),
                 }
             )

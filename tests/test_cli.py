@@ -24,7 +24,16 @@ from resq.cli import app
 
 ORG, OXY = "HOSP-BLR-001", "OXY-CYL"
 OTHER_ORG = "PDS-BLR-001"
-ALL_VENDORS = ("Blinkit", "Dunzo", "Zepto", "Apollo Supply", "FCI Depot")
+ALL_VENDORS = (
+    "Blinkit",
+    "Dunzo",
+    "Zepto",
+    "Apollo Supply",
+    "MedGas Oxygen",
+    "OxyCare Supply",
+    "Civil Supplies Depot",
+    "FCI Depot",
+)
 ENV = {"RESQ_DB": None, "RESQ_ORG": None, "RESQ_ACTOR": None, "NO_COLOR": None, "COLUMNS": "250"}
 
 runner = CliRunner()
@@ -273,15 +282,17 @@ def test_chaos_bad_input_exits_2_with_one_sentence(
 # ---------------------------------------------------------------------- heal
 
 
-def test_heal_creates_the_oxygen_order_from_blinkit(seeded: str) -> None:
+def test_heal_creates_the_oxygen_order_from_a_licensed_supplier(seeded: str) -> None:
     ok(seeded, "chaos", "stock", ORG, OXY, "--to", "0")
     out = ok(seeded, "heal").stdout
-    assert "Orders created" in out and OXY in out and "Blinkit" in out
-    assert "Dunzo (OFFLINE)" in out
+    assert "Orders created" in out and OXY in out and "MedGas Oxygen" in out
+    assert "Dunzo (OFFLINE)" in out  # the relief kits' preferred vendor falls back
     order = oxygen_order(seeded)
-    assert order["vendor"] == "Blinkit" and order["status"] == "PLACED"
+    assert order["vendor"] == "MedGas Oxygen" and order["status"] == "PLACED"
     assert order["reason"]["days_remaining"] == 0
-    assert {"vendor": "Dunzo", "why": "OFFLINE"} in order["reason"]["vendors_rejected"]
+    assert {"vendor": "OxyCare Supply", "why": "slower than the chosen vendor"} in order["reason"][
+        "vendors_rejected"
+    ]
 
 
 def test_heal_json_report_and_no_duplicate_on_rerun(healed: str) -> None:

@@ -79,7 +79,7 @@ def test_end_to_end_init_seed_chaos_heal_approve_verify_then_tamper(tmp_path: Pa
     assert report["created"] >= 2
     assert report["held_for_approval"] == 1
     oxygen = next(o for o in report["orders"] if o["org_id"] == ORG and o["sku"] == OXY)
-    assert oxygen["vendor"] == "Blinkit" and oxygen["status"] == "PLACED"
+    assert oxygen["vendor"] == "MedGas Oxygen" and oxygen["status"] == "PLACED"
     held = as_json(db, "orders", "--status", "PENDING_APPROVAL")["orders"]
     assert [(o["org_id"], o["sku"]) for o in held] == [(PDS, "RICE")]
     assert "budget" in held[0]["reason"]["caps_applied"]
@@ -117,6 +117,13 @@ def test_demo_is_the_main_job_readable_at_a_glance(tmp_path: Path) -> None:
         "PASS",
         "Chaos button: HOSP-BLR-001 / OXY-CYL",
         "OK -> CRITICAL",
+        "x OXY-CYL from MedGas Oxygen",
+        "Vendor rejected  OxyCare Supply: slower than the chosen vendor",
+        "Sourcing: PDS rice from an authorized depot (PDS-BLR-001 / RICE)",
+        "x RICE from Civil Supplies Depot",
+        "Vendor rejected  FCI Depot: slower than the chosen vendor",
+        "in packs of 50, vendor minimum 500",
+        "Sourcing: the preferred vendor is offline",
         "Vendor rejected  Dunzo: OFFLINE (the preferred vendor)",
         "Fallback         preferred vendor Dunzo -> Blinkit",
         "Days remaining",
@@ -133,7 +140,11 @@ def test_demo_is_the_main_job_readable_at_a_glance(tmp_path: Path) -> None:
     doc = as_json(db, "demo")
     assert doc["init"]["previous_version"] == SCHEMA_VERSION
     assert doc["heal"]["created"] == 0 and doc["heal"]["covered"] >= 1
-    assert doc["order"]["vendor"] == "Blinkit" and doc["preferred_vendor"] == "Dunzo"
+    assert doc["order"]["vendor"] == "MedGas Oxygen" and doc["preferred_vendor"] is None
+    stories = {s["sku"]: s for s in doc["sourcing"]}
+    assert stories["RICE"]["order"]["vendor"] == "Civil Supplies Depot"
+    (fallback,) = [s for s in doc["sourcing"] if s["sku"] != "RICE"]
+    assert fallback["preferred_vendor"] == "Dunzo" and fallback["order"]["vendor"] == "Blinkit"
     assert doc["stock_after"]["status"] == "CRITICAL"
     assert doc["audit_verify"]["ok"] is True
     assert {"organizations", "vendors", "checks", "chaos", "alerts", "health"} <= set(doc)

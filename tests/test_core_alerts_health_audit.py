@@ -97,11 +97,14 @@ def _scenario() -> pa.Table:
     vendors = rst.vendor_options_table(
         [
             {"vendor_id": "Blinkit", "sku": sku, "city": "Delhi", "price": 100.0,
-             "lead_time_days": 1.0, "status": "ONLINE", "latency_ms": 12.0}
-            for sku in ("OXY", "MED", "RICE", "KIT")
+             "lead_time_days": 1.0, "status": "ONLINE", "latency_ms": 12.0,
+             "vendor_type": kind}  # one vendor, authorized for all four (resq.core.sourcing)
+            for sku, kind in (("OXY", "MEDICAL_GAS"), ("MED", "GENERAL"), ("RICE", "DEPOT"),
+                              ("KIT", "GENERAL"))
         ]
         + [{"vendor_id": "Dunzo", "sku": "RICE", "city": "Mumbai", "price": 30.0,
-            "lead_time_days": 1.0, "status": "OFFLINE", "latency_ms": None}]
+            "lead_time_days": 1.0, "status": "OFFLINE", "latency_ms": None,
+            "vendor_type": "DEPOT"}]
     )  # fmt: skip
     return plan_orders(rst.candidate_rows_table(rows), vendors, PlanOptions(budget=1.0))
 

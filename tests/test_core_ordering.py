@@ -31,6 +31,7 @@ from resq.core import (
     safety_stock,
 )
 from resq.core.ordering import idempotency_keys, po_id, transition
+from resq.core.sourcing import DEFAULT_AUTHORIZATION, authorization_table, authorized
 from resq.errors import InvalidTransitionError
 
 PLAN = settings(max_examples=60, deadline=None)
@@ -107,12 +108,19 @@ def test_property_12_orders_are_whole_packs(inputs: tuple[pa.Table, pa.Table]) -
     cands = by_key(candidates.to_pylist())
     for r in plan(candidates, vendors):
         c = cands[(r["org_id"], r["sku"])]
-        pack = c["pack_size"]
+        chosen = [v for v in serving(vendors, c["sku"], c["city"]) if v["vendor_id"] == r["vendor"]]
+        vendor_pack = chosen[0]["pack_size"] if chosen else None
+        pack = vendor_pack or c["pack_size"]  # the vendor's pack, else the item's
+        assert r["reason"]["pack_size"] == pack
         if r["action"] != Action.ORDER:
             continue
         q = r["quantity"]
         assert q > 0
         assert q == round(q / pack) * pack, (q, pack)
+        moq = (chosen[0]["min_order_qty"] or 0.0) if chosen else 0.0
+        if "pds_monthly_allotment" not in r["reason"]["caps_applied"]:
+            assert q >= moq - EPS  # at least the vendor's minimum
+        assert r["reason"]["min_order_qty"] == moq
         if c["category"] == "OXYGEN":
             assert q == int(q)  # whole cylinders
         if c["category"] == "RICE":
@@ -138,9 +146,12 @@ def test_property_12_quantity_reaches_target_cover(inputs: tuple[pa.Table, pa.Ta
         need = natural_need(c, reason["lead_time_days"])
         assert reason["quantity_needed"] == pytest.approx(need, rel=1e-12, abs=1e-9)
         if not reason["caps_applied"] or reason["caps_applied"] == ["budget"]:
-            pack = c["pack_size"]
+            pack = reason["pack_size"]
+            moq = math.ceil(reason["min_order_qty"] / pack - 1e-9) * pack
             assert r["quantity"] >= need - EPS
-            assert r["quantity"] - pack < need + EPS  # the fewest packs that cover it
+            assert reason["min_order_qty_raised"] == (r["quantity"] - pack >= need + EPS)
+            # the fewest packs that cover it, or the vendor's minimum in whole packs
+            assert r["quantity"] - pack < need + EPS or r["quantity"] == moq
 
 
 @PLAN
@@ -161,15 +172,21 @@ def test_property_12_pds_cap_never_exceeded(inputs: tuple[pa.Table, pa.Table]) -
         if r["action"] == Action.COVERED:
             assert "pds_monthly_allotment" not in caps  # nothing ordered: no cap bound
             continue
-        pack = c["pack_size"]
+        pack = r["reason"]["pack_size"]
         need = max(natural_need(c, r["reason"]["lead_time_days"]), 0.0)
         wanted = math.ceil(need / pack - 1e-9) * pack
+        moq = math.ceil(r["reason"]["min_order_qty"] / pack - 1e-9) * pack
+        if wanted > 0:
+            wanted = max(wanted, moq)  # raised to the vendor's minimum first
         cap = math.floor(remaining / pack + 1e-9) * pack
         binds = wanted > cap
         assert ("pds_monthly_allotment" in caps) == binds, (wanted, cap, caps)
         if binds:
-            assert r["quantity"] == cap
-            assert r["action"] == (Action.ORDER if cap > 0 else Action.CAPPED)
+            # the compliance cap wins; below the vendor's minimum nothing can be ordered
+            allowed = cap if cap >= moq else 0.0
+            assert r["quantity"] == allowed
+            assert ("vendor_min_order_qty" in caps) == (0 < cap < moq)
+            assert r["action"] == (Action.ORDER if allowed > 0 else Action.CAPPED)
         else:
             assert r["quantity"] == wanted
 
@@ -284,44 +301,113 @@ def test_priority_rank_sector_first_then_fewest_days() -> None:
 # ---------------------------------------------------------------- vendors
 
 
+def _authorized_oracle(sector: str, category: str, vendor_type: str) -> bool:
+    """The authorization rule by brute force over the default rows."""
+    restricted = {(s, c) for s, c, _ in DEFAULT_AUTHORIZATION}
+    return (sector, category) not in restricted or (
+        sector,
+        category,
+        vendor_type,
+    ) in set(DEFAULT_AUTHORIZATION)
+
+
+def _rank_oracle(c: dict[str, Any], v: dict[str, Any]) -> tuple[Any, ...]:
+    inf = math.inf
+    return (
+        v["vendor_id"] != c["preferred_vendor"],
+        inf if v["lead_time_days"] is None else v["lead_time_days"],
+        inf if v["price"] is None else v["price"],
+        -(v["reliability"] if v["reliability"] is not None else -inf),
+        inf if v["latency_ms"] is None else v["latency_ms"],
+        v["vendor_id"],
+    )
+
+
 @PLAN
 @given(rst.plan_inputs())
-def test_vendor_fallback_never_offline_while_online_serves(
+def test_vendor_choice_matches_the_brute_force_oracle(
     inputs: tuple[pa.Table, pa.Table],
 ) -> None:
+    """Never an unauthorized vendor, never an offline one while an authorized online one
+    serves; among those, the preferred vendor, then the shortest effective lead time, then
+    price, then reliability, then status API latency, then the name, each rejected vendor
+    with the first reason it lost on."""
     candidates, vendors = inputs
     cands = by_key(candidates.to_pylist())
     for r in plan(candidates, vendors):
         c = cands[(r["org_id"], r["sku"])]
         offers = serving(vendors, c["sku"], c["city"])
-        online = [v for v in offers if v["status"] == "ONLINE"]
+        allowed = [
+            v for v in offers if _authorized_oracle(c["sector"], c["category"], v["vendor_type"])
+        ]
+        eligible = [v for v in allowed if v["status"] == "ONLINE"]
         rejected = {x["vendor"]: x["why"] for x in r["reason"]["vendors_rejected"]}
         assert set(rejected) == {v["vendor_id"] for v in offers} - {r["vendor"]}
         for v in offers:
-            if v["status"] != "ONLINE":
+            if v not in allowed:
+                assert (
+                    rejected[v["vendor_id"]] == "not authorized for the item's sector and category"
+                )
+            elif v["status"] != "ONLINE":
                 assert rejected[v["vendor_id"]] == "OFFLINE"
-        if not online:
+        if not eligible:
             assert r["vendor"] is None
             assert r["reason"]["vendor"] is None
             if r["action"] == Action.ORDER:
                 assert r["order_status"] == OrderStatus.PENDING_VENDOR
                 assert r["quantity"] > 0  # kept, with its quantity, never dropped
             continue
-        chosen = next(v for v in online if v["vendor_id"] == r["vendor"])
-        assert r["unit_price"] == chosen["price"]
-        assert r["reason"]["vendor_latency_ms"] == chosen["latency_ms"]
+        best = min(eligible, key=lambda v: _rank_oracle(c, v))
+        assert r["vendor"] == best["vendor_id"]
+        assert r["unit_price"] == best["price"]
+        assert r["reason"]["vendor_latency_ms"] == best["latency_ms"]
+        assert r["reason"]["vendor_lead_time_days"] == best["lead_time_days"]
+        assert r["reason"]["lead_time_days"] == best["lead_time_days"] + c["weather_delay_days"]
         assert r["order_status"] != OrderStatus.PENDING_VENDOR
-        preferred = [v for v in online if v["vendor_id"] == c["preferred_vendor"]]
-        if preferred:
-            assert r["vendor"] == c["preferred_vendor"]
-        else:
-            best = min(online, key=lambda v: (v["latency_ms"], v["price"], v["vendor_id"]))
-            assert r["vendor"] == best["vendor_id"]
-        for v in online:
-            if v["vendor_id"] != r["vendor"]:
-                assert rejected[v["vendor_id"]] != "OFFLINE"
+        b = _rank_oracle(c, best)
+        for v in eligible:
+            if v is best:
+                continue
+            k = _rank_oracle(c, v)
+            expected = (
+                "the preferred vendor is online" if not b[0] else
+                "slower than the chosen vendor" if k[1] > b[1] else
+                "dearer than the chosen vendor" if k[2] > b[2] else
+                "less reliable than the chosen vendor" if k[3] > b[3] else
+                "slower status API than the chosen vendor" if k[4] > b[4] else
+                "ranked after the chosen vendor"
+            )  # fmt: skip
+            assert rejected[v["vendor_id"]] == expected, (v, best)
         if r["action"] == Action.ORDER:
-            assert r["cost"] == pytest.approx(r["quantity"] * chosen["price"])
+            assert r["cost"] == pytest.approx(r["quantity"] * best["price"])
+
+
+def test_default_authorization_restricts_grains_and_oxygen() -> None:
+    """PDS grains only from depots, oxygen only from medical-gas suppliers, the rest open."""
+    sectors = ["PDS", "PDS", "PDS", "HOSPITAL", "HOSPITAL", "NGO", "NGO", "HOSPITAL"]
+    cats = ["RICE", "RICE", "WHEAT", "OXYGEN", "OXYGEN", "KIT", "OXYGEN", "MEDICINE"]
+    kinds = ["DEPOT", "QUICK_COMMERCE", "GENERAL", "MEDICAL_GAS", "QUICK_COMMERCE",
+             "QUICK_COMMERCE", "DEPOT", "QUICK_COMMERCE"]  # fmt: skip
+    assert (
+        authorized(sectors, cats, kinds).tolist()
+        == [_authorized_oracle(*x) for x in zip(sectors, cats, kinds, strict=True)]
+        == [True, False, False, True, False, True, False, True]
+    )
+
+
+def test_authorization_rows_restrict_and_revoke() -> None:
+    """A pair some row names is restricted to its authorized types; a row with authorized
+    false names the pair without allowing the type."""
+    rules = authorization_table(
+        [("HOSPITAL", "MEDICINE", "DISTRIBUTOR"), ("PDS", "RICE", "DEPOT", False)]
+    )
+    got = authorized(
+        ["HOSPITAL", "HOSPITAL", "PDS", "PDS", "HOSPITAL"],
+        ["MEDICINE", "MEDICINE", "RICE", "WHEAT", "OXYGEN"],
+        ["DISTRIBUTOR", "QUICK_COMMERCE", "DEPOT", "GENERAL", None],
+        rules,
+    )
+    assert got.tolist() == [True, False, False, True, True]
 
 
 def _hospital_oxygen(**extra: Any) -> dict[str, Any]:
@@ -353,7 +439,9 @@ def _offer(vendor: str, status: str, latency: float | None, price: float = 100.0
 
 
 def test_dunzo_offline_preferred_falls_back_to_blinkit() -> None:
-    candidates = rst.candidate_rows_table([_hospital_oxygen(preferred_vendor="Dunzo")])
+    candidates = rst.candidate_rows_table(
+        [_hospital_oxygen(preferred_vendor="Dunzo", category="MEDICINE")]
+    )
     vendors = rst.vendor_options_table(
         [_offer("Dunzo", "OFFLINE", None, 50.0), _offer("Blinkit", "ONLINE", 12.0, 120.0)]
     )
@@ -365,7 +453,9 @@ def test_dunzo_offline_preferred_falls_back_to_blinkit() -> None:
 
 
 def test_online_preferred_vendor_wins_over_faster_ones() -> None:
-    candidates = rst.candidate_rows_table([_hospital_oxygen(preferred_vendor="Zepto")])
+    candidates = rst.candidate_rows_table(
+        [_hospital_oxygen(preferred_vendor="Zepto", category="MEDICINE")]
+    )
     vendors = rst.vendor_options_table(
         [_offer("Blinkit", "ONLINE", 12.0), _offer("Zepto", "ONLINE", 80.0)]
     )
@@ -374,27 +464,72 @@ def test_online_preferred_vendor_wins_over_faster_ones() -> None:
     assert row["reason"]["vendors_rejected"][0]["vendor"] == "Blinkit"
 
 
-def test_lowest_latency_then_price() -> None:
-    candidates = rst.candidate_rows_table([_hospital_oxygen()])
+def test_shortest_lead_then_price_then_reliability_then_latency() -> None:
+    candidates = rst.candidate_rows_table([_hospital_oxygen(category="MEDICINE")])
+
+    def offer(vendor: str, lead: float, price: float, rel: float, ms: float) -> dict[str, Any]:
+        return {**_offer(vendor, "ONLINE", ms, price), "lead_time_days": lead, "reliability": rel}
+
     vendors = rst.vendor_options_table(
         [
-            _offer("Slow", "ONLINE", 90.0, 1.0),
-            _offer("FastDear", "ONLINE", 10.0, 200.0),
-            _offer("FastCheap", "ONLINE", 10.0, 150.0),
+            offer("Slow", 3.0, 1.0, 0.99, 1.0),
+            offer("Dear", 1.0, 200.0, 0.99, 1.0),
+            offer("Flaky", 1.0, 150.0, 0.80, 1.0),
+            offer("LaggyApi", 1.0, 150.0, 0.95, 300.0),
+            offer("Best", 1.0, 150.0, 0.95, 90.0),
         ]
     )
     (row,) = plan(candidates, vendors)
-    assert row["vendor"] == "FastCheap"
+    assert row["vendor"] == "Best"
     why = {x["vendor"]: x["why"] for x in row["reason"]["vendors_rejected"]}
     assert why == {
         "Slow": "slower than the chosen vendor",
-        "FastDear": "dearer than the chosen vendor",
+        "Dear": "dearer than the chosen vendor",
+        "Flaky": "less reliable than the chosen vendor",
+        "LaggyApi": "slower status API than the chosen vendor",
     }
+    assert row["reason"]["vendor_reliability"] == 0.95
+
+
+def test_oxygen_never_from_an_unauthorized_vendor() -> None:
+    """Oxygen from a quick-commerce app is refused even when it is the only one online:
+    the order waits for a licensed supplier (PENDING_VENDOR)."""
+    candidates = rst.candidate_rows_table([_hospital_oxygen(preferred_vendor="Blinkit")])
+    vendors = rst.vendor_options_table(
+        [
+            {**_offer("Blinkit", "ONLINE", 12.0), "vendor_type": "QUICK_COMMERCE"},
+            {**_offer("MedGas", "OFFLINE", None), "vendor_type": "MEDICAL_GAS"},
+        ]
+    )
+    (row,) = plan(candidates, vendors)
+    assert row["vendor"] is None and row["order_status"] == "PENDING_VENDOR"
+    assert {x["vendor"]: x["why"] for x in row["reason"]["vendors_rejected"]} == {
+        "Blinkit": "not authorized for the item's sector and category",
+        "MedGas": "OFFLINE",
+    }
+
+
+def test_vendor_minimum_and_pack_are_respected_and_recorded() -> None:
+    """Need 55 cylinders; the vendor sells packs of 5, with a minimum of 100 or none."""
+    candidates = rst.candidate_rows_table([_hospital_oxygen()])
+    medgas = {**_offer("MedGas", "ONLINE", 50.0), "vendor_type": "MEDICAL_GAS"}
+    for moq, pack, qty, raised in ((98.0, 5.0, 100.0, True), (0.0, 5.0, None, False)):
+        vendors = rst.vendor_options_table([{**medgas, "min_order_qty": moq, "pack_size": pack}])
+        (row,) = plan(candidates, vendors)
+        reason = row["reason"]
+        need = reason["quantity_needed"]
+        expected = qty if qty is not None else math.ceil(need / pack) * pack
+        assert row["quantity"] == expected and row["quantity"] % pack == 0
+        assert reason["pack_size"] == pack and reason["min_order_qty"] == moq
+        assert reason["min_order_qty_raised"] is raised
 
 
 def test_no_online_vendor_is_pending_vendor_never_dropped() -> None:
     candidates = rst.candidate_rows_table(
-        [_hospital_oxygen(), _hospital_oxygen(org_id="H2", city="Nowhere")]
+        [
+            _hospital_oxygen(category="MEDICINE"),
+            _hospital_oxygen(org_id="H2", city="Nowhere", category="MEDICINE"),
+        ]
     )
     vendors = rst.vendor_options_table([_offer("Dunzo", "OFFLINE", None)])
     rows = by_key(plan(candidates, vendors))
@@ -481,7 +616,7 @@ def test_oxygen_is_never_held_by_a_budget() -> None:
         ]
     )
     offers = [
-        _offer("Blinkit", "ONLINE", 12.0),
+        {**_offer("MedGas", "ONLINE", 12.0), "vendor_type": "MEDICAL_GAS"},
         {**_offer("Blinkit", "ONLINE", 12.0), "sku": "MED"},
     ]
     rows = by_key(plan(candidates, rst.vendor_options_table(offers), PlanOptions(budget=0.0)))

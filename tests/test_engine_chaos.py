@@ -11,7 +11,7 @@ from resq.backends.warehouse import WarehouseBackend
 from resq.engine import SelfHealingEngine
 from resq.errors import NotFoundError
 
-ORG, OXY = "HOSP-BLR-001", "OXY-CYL"
+ORG, OXY, PARA = "HOSP-BLR-001", "OXY-CYL", "PARA-500"  # paracetamol prefers Dunzo
 
 
 def snapshot(backend: WarehouseBackend) -> dict[str, list[dict]]:
@@ -138,14 +138,14 @@ def test_vendor_offline_then_online_changes_the_choice(seeded: WarehouseBackend)
     engine = SelfHealingEngine(seeded)
     engine.heal()
     engine.vendor_offline("Blinkit")
-    engine.drop_stock(ORG, OXY)
-    (order,) = [o for o in engine.heal(dry_run=True).orders if o["sku"] == OXY]
+    engine.drop_stock(ORG, PARA)
+    (order,) = [o for o in engine.heal(dry_run=True).orders if o["sku"] == PARA]
     assert order["vendor"] not in {"Blinkit", "Dunzo", None}
     engine.vendor_online("Blinkit", latency_ms=12)
-    (order,) = [o for o in engine.heal(dry_run=True).orders if o["sku"] == OXY]
+    (order,) = [o for o in engine.heal(dry_run=True).orders if o["sku"] == PARA]
     assert order["vendor"] == "Blinkit"
     engine.vendor_online("Dunzo", latency_ms=500)  # the preferred vendor is back: it wins
-    (order,) = [o for o in engine.heal(dry_run=True).orders if o["sku"] == OXY]
+    (order,) = [o for o in engine.heal(dry_run=True).orders if o["sku"] == PARA]
     assert order["vendor"] == "Dunzo"
 
 

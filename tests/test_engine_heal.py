@@ -1,8 +1,10 @@
 """The heal cycle end to end on the seeded demo network (DESIGN.md, "The heal cycle").
 
 The seeded network's first organization is HOSP-BLR-001 in Bangalore; its first item is
-OXY-CYL, whose preferred vendor Dunzo is OFFLINE in the simulation, so the chaos button
-(drop the oxygen to 0) must be healed by exactly one order from Blinkit.
+OXY-CYL, which only licensed medical-gas suppliers may supply, so the chaos button (drop
+the oxygen to 0) must be healed by exactly one order from MedGas Oxygen (OxyCare Supply is
+slower). Its paracetamol (PARA-500) prefers Dunzo, OFFLINE in the simulation: it falls back
+to Blinkit.
 """
 
 from __future__ import annotations
@@ -13,7 +15,16 @@ from resq.backends.warehouse import WarehouseBackend
 from resq.engine import SelfHealingEngine
 
 ORG, OXY = "HOSP-BLR-001", "OXY-CYL"
-ALL_VENDORS = ("Blinkit", "Dunzo", "Zepto", "Apollo Supply", "FCI Depot")
+ALL_VENDORS = (
+    "Blinkit",
+    "Dunzo",
+    "Zepto",
+    "Apollo Supply",
+    "MedGas Oxygen",
+    "OxyCare Supply",
+    "Civil Supplies Depot",
+    "FCI Depot",
+)
 
 
 def count(backend: WarehouseBackend, table: str, where: str = "TRUE") -> int:
@@ -44,7 +55,7 @@ def healed(backend: WarehouseBackend) -> SelfHealingEngine:
 # ---------------------------------------------------------------- the chaos button
 
 
-def test_chaos_on_oxygen_heals_with_one_blinkit_order(seeded: WarehouseBackend) -> None:
+def test_chaos_on_oxygen_heals_with_one_licensed_supplier_order(seeded: WarehouseBackend) -> None:
     engine = healed(seeded)
     engine.drop_stock(ORG, OXY, actor="alice")
     report = engine.heal(actor="ops-bot")
@@ -54,7 +65,7 @@ def test_chaos_on_oxygen_heals_with_one_blinkit_order(seeded: WarehouseBackend) 
     order = oxy[0]
     assert report.created == 1
     assert [o["po_id"] for o in report.orders] == [order["po_id"]]
-    assert order["vendor"] == "Blinkit"
+    assert order["vendor"] == "MedGas Oxygen"
     assert order["status"] == "PLACED"
     assert order["quantity"] > 0 and order["quantity"] == int(order["quantity"])  # cylinders
     assert order["priority"] == 1
@@ -63,12 +74,28 @@ def test_chaos_on_oxygen_heals_with_one_blinkit_order(seeded: WarehouseBackend) 
     reason = json.loads(order["reason"])
     assert reason["days_remaining"] == 0
     assert reason["threshold_days"] == 3
-    assert reason["vendor"] == "Blinkit"
+    assert reason["vendor"] == "MedGas Oxygen"
     rejected = {r["vendor"]: r["why"] for r in reason["vendors_rejected"]}
-    assert rejected["Dunzo"] == "OFFLINE"
-    assert "Blinkit" not in rejected
+    assert rejected == {"OxyCare Supply": "slower than the chosen vendor"}
     # the quantity covers target + lead time of demand, in whole cylinders
     assert order["quantity"] >= reason["quantity_needed"] > order["quantity"] - 1
+    assert reason["min_order_qty"] == 10 and reason["pack_size"] == 1
+
+
+def test_chaos_on_a_quick_commerce_item_falls_back_from_dunzo_to_blinkit(
+    seeded: WarehouseBackend,
+) -> None:
+    engine = healed(seeded)
+    engine.drop_stock(ORG, "PARA-500")
+    engine.heal()
+    (order,) = orders_for(seeded, ORG, "PARA-500")
+    assert (order["vendor"], order["status"]) == ("Blinkit", "PLACED")
+    rejected = {r["vendor"]: r["why"] for r in json.loads(order["reason"])["vendors_rejected"]}
+    assert rejected == {
+        "Dunzo": "OFFLINE",  # the preferred vendor
+        "Zepto": "dearer than the chosen vendor",
+        "Apollo Supply": "slower than the chosen vendor",
+    }
 
 
 def test_chaos_heal_raises_sev1_alert_outbox_and_audit(seeded: WarehouseBackend) -> None:
@@ -223,14 +250,14 @@ def test_vendor_back_online_places_the_pending_order_without_a_duplicate(
     (pending,) = orders_for(seeded, ORG, OXY)
     assert pending["status"] == "PENDING_VENDOR"
 
-    engine.vendor_online("Blinkit")
+    engine.vendor_online("MedGas Oxygen")
     again = engine.heal()
     assert again.created == 0
     assert again.covered >= 1
     assert again.resourced == 1
     assert [o["po_id"] for o in orders_for(seeded, ORG, OXY)] == [pending["po_id"]]
     resourced = orders_for(seeded, ORG, OXY)[0]
-    assert (resourced["status"], resourced["vendor"]) == ("PLACED", "Blinkit")
+    assert (resourced["status"], resourced["vendor"]) == ("PLACED", "MedGas Oxygen")
     assert resourced["quantity"] == pending["quantity"]  # the shortfall's quantity is kept
 
     engine.cancel(pending["po_id"], actor="alice")
@@ -239,8 +266,8 @@ def test_vendor_back_online_places_the_pending_order_without_a_duplicate(
     assert replaced.created == 1
     orders = orders_for(seeded, ORG, OXY)
     assert [o["status"] for o in orders] == ["CANCELLED", "PLACED"]
-    assert orders[1]["vendor"] == "Blinkit"
-    # sized afresh: with Blinkit's lead time, not the pending order's fallback lead time
+    assert orders[1]["vendor"] == "MedGas Oxygen"
+    # sized afresh: with the supplier's lead time, not the pending order's fallback lead time
     assert orders[1]["quantity"] == fresh["quantity"]
 
 
@@ -276,7 +303,7 @@ def test_spike_demand_creates_an_order(seeded: WarehouseBackend) -> None:
     engine.spike_demand(ORG, OXY, days / 2.0)  # leaves two days of stock
     report = engine.heal()
     assert report.created == 1
-    assert orders_for(seeded, ORG, OXY)[0]["vendor"] == "Blinkit"
+    assert orders_for(seeded, ORG, OXY)[0]["vendor"] == "MedGas Oxygen"
 
 
 def test_sql_candidates_are_the_rows_core_says_need_a_decision(seeded: WarehouseBackend) -> None:

@@ -46,6 +46,8 @@ INVENTORY_COLUMNS = [
 VENDOR_COLUMNS = [
     ("vendor_id", pa.string()),
     ("vendor_name", pa.string()),
+    ("vendor_type", pa.string()),
+    ("reliability", pa.float64()),
     ("data_source", pa.string()),
 ]
 CATALOG_COLUMNS = [
@@ -54,6 +56,8 @@ CATALOG_COLUMNS = [
     ("city", pa.string()),
     ("price", pa.float64()),
     ("lead_time_days", pa.float64()),
+    ("min_order_qty", pa.float64()),
+    ("pack_size", pa.float64()),
     ("data_source", pa.string()),
 ]
 SERIES_COLUMNS = [
@@ -387,7 +391,13 @@ def test_network_values_are_sane(big_network: sim.SimulatedNetwork) -> None:
     assert len(set(ids)) == len(ids)
     sector = dict(zip(ids, np_col(orgs, "sector"), strict=True))
     preferred = dict(zip(keys, inv.column("preferred_vendor").to_pylist(), strict=True))
-    assert all((preferred[k] == "Dunzo") == (sector[k[0]] == "HOSPITAL") for k in keys)
+    category = dict(zip(keys, np_col(inv, "category"), strict=True))
+    # Dunzo is preferred for what a quick-commerce app may supply, by hospitals and NGOs
+    assert all(
+        (preferred[k] == "Dunzo")
+        == (sector[k[0]] in {"HOSPITAL", "NGO"} and category[k] not in {"OXYGEN", "RICE", "WHEAT"})
+        for k in keys
+    )
     # Numbered variants extend each sector's list deterministically.
     assert {"MED-0020", "PDS-0020", "REL-0020"} <= set(np_col(inv, "sku"))
     # Disaster zones are rare and NGO-only; PDS household counts are PDS-only.
@@ -424,20 +434,38 @@ def test_critical_share_is_respected(share: float) -> None:
         assert ((cover > 3) & (cover <= 7)).any() and (cover > 30).any()
 
 
-def test_blinkit_and_dunzo_serve_every_item_everywhere(big_network: sim.SimulatedNetwork) -> None:
+def test_the_catalog_follows_the_default_authorization(big_network: sim.SimulatedNetwork) -> None:
+    """Blinkit and Dunzo list every open item everywhere (Dunzo cheaper); no vendor lists an
+    item its type may not supply to the item's sector; rice and oxygen have their depots
+    and licensed suppliers in every city."""
+    from resq.core.sourcing import authorized
+
     net = big_network
-    skus = set(np_col(net.inventory, "sku"))
+    inv = net.inventory.to_pylist()
+    sector = {r["org_id"]: r["sector"] for r in net.organizations.to_pylist()}
+    item = {r["sku"]: (sector[r["org_id"]], r["category"]) for r in inv}
     cities = set(np_col(net.organizations, "city"))
+    kind = {r["vendor_id"]: r["vendor_type"] for r in net.vendors.to_pylist()}
     cat = net.vendor_catalog
     offers: dict[str, dict[tuple[str, str], float]] = {}
     for v, s, c, p in zip(
         *(np_col(cat, n) for n in ("vendor_id", "sku", "city", "price")), strict=True
     ):
         offers.setdefault(v, {})[(s, c)] = p
-    everywhere = {(s, c) for s in skus for c in cities}
+    rows = cat.to_pylist()
+    ok = authorized(
+        [item[r["sku"]][0] for r in rows],
+        [item[r["sku"]][1] for r in rows],
+        [kind[r["vendor_id"]] for r in rows],
+    )
+    assert ok.all(), [r for r, good in zip(rows, ok, strict=True) if not good][:3]
+    open_items = {s for s, (sec, c) in item.items() if c not in {"RICE", "WHEAT", "OXYGEN"}}
+    everywhere = {(s, c) for s in open_items for c in cities}
     assert set(offers["Blinkit"]) == everywhere
     assert set(offers["Dunzo"]) == everywhere
     assert all(offers["Dunzo"][k] < offers["Blinkit"][k] for k in everywhere)
+    for sku, supplier in (("RICE", "Civil Supplies Depot"), ("OXY-CYL", "MedGas Oxygen")):
+        assert {(sku, c) for c in cities} <= set(offers[supplier])
     assert (np_col(cat, "price") > 0).all() and (np_col(cat, "lead_time_days") > 0).all()
     vendor_ids = set(np_col(net.vendors, "vendor_id"))
     assert {"Blinkit", "Dunzo"} < vendor_ids and set(offers) <= vendor_ids

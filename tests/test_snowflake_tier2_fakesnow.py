@@ -232,10 +232,13 @@ def test_snowflake_tier2_fakesnow_heal_commits_orders_alerts_outbox_and_audit(
     engine.drop_stock(ORG, OXY)
     report = engine.heal()
     oxygen = [o for o in report.orders if o["sku"] == OXY and o["org_id"] == ORG]
-    assert len(oxygen) == 1 and oxygen[0]["vendor"] == "Blinkit"  # Dunzo is offline
+    # oxygen only from a licensed medical-gas supplier (the faster of the two)
+    assert len(oxygen) == 1 and oxygen[0]["vendor"] == "MedGas Oxygen"
     reason = json.loads(oxygen[0]["reason"])
-    assert reason["vendor"] == "Blinkit"
-    assert {"vendor": "Dunzo", "why": "OFFLINE"} in reason["vendors_rejected"]
+    assert reason["vendor"] == "MedGas Oxygen"
+    assert {"vendor": "OxyCare Supply", "why": "slower than the chosen vendor"} in reason[
+        "vendors_rejected"
+    ]
     assert report.alerts_raised >= 1 and report.notifications_queued >= 1
     assert _count(seeded_snow, "purchase_orders") == report.created
     actions = seeded_snow.sql("SELECT action FROM audit_log").to_arrow().column(0).to_pylist()

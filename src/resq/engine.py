@@ -174,9 +174,10 @@ class SelfHealingEngine:
             candidates = self.backend.run_file("candidates", [month_start, org_id, org_id])
             covered = self.backend.run_file("covered", [org_id, org_id]).column(0)[0].as_py()
             options = self.backend.run_file("vendor_options")
+            authorization = self.backend.run_file("vendor_authorization")
         covered = covered or 0
         self._step("read")
-        proposals = plan_orders(candidates, options, self.options)
+        proposals = plan_orders(candidates, options, self.options, authorization=authorization)
         self._step("planned")
         return proposals, int(covered)
 
@@ -187,9 +188,12 @@ class SelfHealingEngine:
         with self.backend.transaction():
             pending = self.backend.run_file("pending_vendor", [org_id, org_id])
             options = self.backend.run_file("vendor_options") if pending.num_rows else None
+            authorization = (
+                self.backend.run_file("vendor_authorization") if pending.num_rows else None
+            )
         if options is None:
             return resource_pending(pending, pa.table({}), self.options)
-        decided = resource_pending(pending, options, self.options)
+        decided = resource_pending(pending, options, self.options, authorization=authorization)
         for name in ("org_id", "sku", "reason", "created_at"):
             decided = decided.append_column(name, pending[name])
         return decided

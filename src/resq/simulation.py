@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from resq.core.sectors import ADVERSE_WEATHER, monthly_allotment_kg
+from resq.core.sourcing import authorized
 from resq.core.validation import MAX_LATENCY_MS, check_limit, control_character
 
 __all__ = [
@@ -569,7 +570,9 @@ _SECTOR_ITEMS: dict[str, tuple[tuple[_Item, ...], _Item]] = {
 _SECTORS = ("HOSPITAL", "PDS", "NGO")
 _ORG_PREFIX = {"HOSPITAL": "HOSP", "PDS": "PDS", "NGO": "NGO"}
 _ORG_NAME = {"HOSPITAL": "District Hospital", "PDS": "Fair Price Shop", "NGO": "Relief Trust"}
-_PREFERRED_VENDOR = {"HOSPITAL": "Dunzo", "PDS": None, "NGO": None}
+# The vendor an organization prefers for the items a quick-commerce app may supply (see
+# resq.core.sourcing); none for PDS and for the restricted items (grains, oxygen).
+_PREFERRED_VENDOR = {"HOSPITAL": "Dunzo", "PDS": None, "NGO": "Dunzo"}
 _CITY_CODES = {
     "bangalore": "BLR",
     "bengaluru": "BLR",
@@ -585,14 +588,94 @@ _DISASTER_ZONE_SHARE = 0.1  # of NGOs
 _ZERO_CONSUMPTION_SHARE = 0.01
 _CRITICAL_DAYS, _MIN_OK_COVER, _MAX_COVER = 3.0, 3.01, 60.0
 
-# Vendors: (name, lead time days, price factor range vs list price, which sectors it serves,
-# share of (sku, city) pairs it serves). Blinkit and Dunzo serve everything everywhere.
-_VENDORS: tuple[tuple[str, float, float, float, tuple[str, ...], float], ...] = (
-    ("Blinkit", 1.0, 0.95, 1.10, _SECTORS, 1.0),
-    ("Dunzo", 1.0, 0.0, 0.0, _SECTORS, 1.0),  # priced at 85..95 % of Blinkit
-    ("Zepto", 1.0, 0.95, 1.15, ("HOSPITAL", "NGO"), 0.6),
-    ("Apollo Supply", 2.0, 0.90, 1.20, ("HOSPITAL",), 1.0),
-    ("FCI Depot", 3.0, 0.80, 0.95, ("PDS",), 1.0),
+
+class _Vendor(NamedTuple):
+    name: str
+    vendor_type: str  # resq.core.sourcing.VENDOR_TYPES: what it is authorized to supply
+    lead_time: float
+    price_low: float  # price factor range against the list price
+    price_high: float
+    serves: tuple[str, ...]  # the sectors it sells to
+    coverage: float  # share of its (sku, city) pairs it lists
+    reliability: float  # share of orders delivered complete and on time
+    min_order_qty: float
+    pack_size: float | None  # None: the item's own pack
+    categories: tuple[str, ...] | None = None  # None: every category it is authorized for
+
+
+# The simulated vendors. Each lists only what resq.core.sourcing authorizes its type to
+# supply by default: quick-commerce apps the open categories (kits, water, medicines, other
+# consumables); depots the PDS grains; licensed medical-gas suppliers oxygen. Dunzo is
+# priced at 85..95 % of Blinkit (its price range here is not used).
+_VENDORS: tuple[_Vendor, ...] = (
+    _Vendor("Blinkit", "QUICK_COMMERCE", 1.0, 0.95, 1.10, _SECTORS, 1.0, 0.93, 0.0, None),
+    _Vendor("Dunzo", "QUICK_COMMERCE", 1.0, 0.0, 0.0, _SECTORS, 1.0, 0.90, 0.0, None),
+    _Vendor("Zepto", "QUICK_COMMERCE", 1.0, 0.95, 1.15, ("HOSPITAL",), 0.6, 0.92, 0.0, None),
+    _Vendor(
+        "Apollo Supply",
+        "DISTRIBUTOR",
+        2.0,
+        0.90,
+        1.20,
+        ("HOSPITAL",),
+        1.0,
+        0.97,
+        0.0,
+        None,
+        ("MEDICINE",),
+    ),
+    _Vendor(
+        "MedGas Oxygen",
+        "MEDICAL_GAS",
+        1.0,
+        0.90,
+        1.05,
+        _SECTORS,
+        1.0,
+        0.98,
+        10.0,
+        1.0,
+        ("OXYGEN",),
+    ),
+    _Vendor(
+        "OxyCare Supply",
+        "MEDICAL_GAS",
+        2.0,
+        0.85,
+        1.00,
+        _SECTORS,
+        1.0,
+        0.96,
+        5.0,
+        1.0,
+        ("OXYGEN",),
+    ),
+    _Vendor(
+        "Civil Supplies Depot",
+        "DEPOT",
+        2.0,
+        0.85,
+        0.95,
+        ("PDS",),
+        1.0,
+        0.95,
+        500.0,
+        50.0,
+        ("RICE", "WHEAT"),
+    ),
+    _Vendor(
+        "FCI Depot",
+        "DEPOT",
+        3.0,
+        0.80,
+        0.95,
+        ("PDS",),
+        1.0,
+        0.97,
+        1000.0,
+        50.0,
+        ("RICE", "WHEAT"),
+    ),
 )
 # List price per unit (INR) by category.
 _LIST_PRICE = {
@@ -673,7 +756,9 @@ def simulate_network(
     aay_households) / 30 kg a day. Stock covers 0..3 days of demand on about
     `critical_share` of the items (never the first) and 3..60 days on the rest; about 1 %
     of items (never rice, never the first) have no consumption. Blinkit and Dunzo serve
-    every item in every city, Dunzo cheaper. Vectorized: 3,000,000 items take seconds.
+    the open items (kits, water, medicines, other) in every city, Dunzo cheaper; PDS rice and
+    wheat come from depots and oxygen from licensed medical-gas suppliers only (the default
+    authorization of resq.core.sourcing). Vectorized: 3,000,000 items take seconds.
 
     ``orgs=(lo, hi)`` builds only organizations lo..hi-1 of the ``n_orgs`` (with their
     inventory; vendors and catalog are always whole): every row is the one the whole network
@@ -749,6 +834,13 @@ def simulate_network(
     def item_num(attr: str) -> F64:
         return np.array([getattr(it, attr) for it in catalog_items], dtype=np.float64)
 
+    item_categories = [it.category for it in catalog_items]
+    item_sectors = [_SECTORS[s] for s in item_sector.tolist()]
+    # an item only some vendor types may supply (grains, oxygen) has no preferred app
+    item_restricted = (
+        ~authorized(item_sectors, item_categories, ["QUICK_COMMERCE"] * len(catalog_items))
+    ).tolist()
+
     # Inventory: k rows per organization, all by index arithmetic -----------------------
     rows = batch_orgs * k
     row_org = np.repeat(np.arange(batch_orgs, dtype=np.int64), k)  # position in this batch
@@ -789,18 +881,24 @@ def simulate_network(
             "pack_size": pa.array(item_num("pack_size")[row_item], type=pa.float64()),
             "lead_time_days": pa.array(lead.astype(np.float64), type=pa.float64()),
             "preferred_vendor": item_col(
-                [_PREFERRED_VENDOR[_SECTORS[s]] for s in item_sector.tolist()], pa.string()
+                [
+                    _PREFERRED_VENDOR[_SECTORS[s]] if restricted is False else None
+                    for s, restricted in zip(item_sector.tolist(), item_restricted, strict=True)
+                ],
+                pa.string(),
             ).take(take_idx),
             "data_source": _repeat_str(SIMULATED, rows),
         }
     )
 
     # Vendors and what they sell where ------------------------------------------------
-    vendor_names = [v[0] for v in _VENDORS]
+    vendor_names = [v.name for v in _VENDORS]
     vendors = pa.table(
         {
             "vendor_id": pa.array(vendor_names, type=pa.string()),
             "vendor_name": pa.array(vendor_names, type=pa.string()),
+            "vendor_type": pa.array([v.vendor_type for v in _VENDORS], type=pa.string()),
+            "reliability": pa.array([v.reliability for v in _VENDORS], type=pa.float64()),
             "data_source": _repeat_str(SIMULATED, len(vendor_names)),
         }
     )
@@ -813,35 +911,47 @@ def simulate_network(
     list_price = (
         list_price * (0.7 + 0.8 * _uniform(_key(seed, item_sku_ids), _S_PRICE_SKU))[grid_item]
     )
-    parts: list[tuple[str, I64, F64, float]] = []
+    item_category = np.array(item_categories, dtype=object)
+    parts: list[tuple[_Vendor, I64, F64]] = []
     blinkit_price = np.zeros(0)
-    for name, lead_days, lo, hi, serves, coverage in _VENDORS:
-        vkey = _mix64(grid_key ^ _stable_ids([name]))
+    for v in _VENDORS:
+        vkey = _mix64(grid_key ^ _stable_ids([v.name]))
         u_price = _uniform(vkey, _S_PRICE_VENDOR)
-        if name == "Dunzo":
+        if v.name == "Dunzo":
             price = np.minimum(
                 np.round(blinkit_price * (0.85 + 0.10 * u_price), 2), blinkit_price - 0.01
             )
         else:
-            price = np.round(list_price * (lo + (hi - lo) * u_price), 2)
-        if name == "Blinkit":
+            price = np.round(list_price * (v.price_low + (v.price_high - v.price_low) * u_price), 2)
+        if v.name == "Blinkit":
             blinkit_price = price
-        sector_ok = np.isin(item_sector[grid_item], [_SECTORS.index(s) for s in serves])
-        mask = sector_ok & (_uniform(vkey, _S_SERVES) < coverage)
-        parts.append((name, np.flatnonzero(mask), price[mask], lead_days))
-    total = sum(len(p[1]) for p in parts)
+        # what the vendor may list: its sectors, its categories, what its type may supply
+        may = np.isin(item_sector, [_SECTORS.index(s) for s in v.serves])
+        may &= authorized(item_sectors, item_categories, [v.vendor_type] * n_items)
+        if v.categories is not None:
+            may &= np.isin(item_category, v.categories)
+        mask = may[grid_item] & (_uniform(vkey, _S_SERVES) < v.coverage)
+        parts.append((v, np.flatnonzero(mask), price[mask]))
+    total = sum(len(ix) for _, ix, _ in parts)
     sku_arr = pa.array(item_skus, type=pa.string())
+
+    def per_vendor(value: Any, type_: pa.DataType) -> pa.Array:
+        return pa.array(
+            np.concatenate([np.full(len(ix), value(v), dtype=object) for v, ix, _ in parts])
+            if parts
+            else [],
+            type=type_,
+        )
+
     vendor_catalog = pa.table(
         {
-            "vendor_id": pa.concat_arrays([_repeat_str(name, len(ix)) for name, ix, _, _ in parts]),
-            "sku": sku_arr.take(pa.array(np.concatenate([grid_item[ix] for _, ix, _, _ in parts]))),
-            "city": city_arr.take(
-                pa.array(np.concatenate([grid_city[ix] for _, ix, _, _ in parts]))
-            ),
-            "price": pa.array(np.concatenate([p for _, _, p, _ in parts]), type=pa.float64()),
-            "lead_time_days": pa.array(
-                np.concatenate([np.full(len(ix), lt) for _, ix, _, lt in parts]), type=pa.float64()
-            ),
+            "vendor_id": pa.concat_arrays([_repeat_str(v.name, len(ix)) for v, ix, _ in parts]),
+            "sku": sku_arr.take(pa.array(np.concatenate([grid_item[ix] for _, ix, _ in parts]))),
+            "city": city_arr.take(pa.array(np.concatenate([grid_city[ix] for _, ix, _ in parts]))),
+            "price": pa.array(np.concatenate([p for _, _, p in parts]), type=pa.float64()),
+            "lead_time_days": per_vendor(lambda v: v.lead_time, pa.float64()),
+            "min_order_qty": per_vendor(lambda v: v.min_order_qty, pa.float64()),
+            "pack_size": per_vendor(lambda v: v.pack_size, pa.float64()),
             "data_source": _repeat_str(SIMULATED, total),
         }
     )

@@ -48,10 +48,20 @@ def oxygen_orders(backend: WarehouseBackend) -> list[dict]:
 def core_choice(backend: WarehouseBackend) -> str | None:
     """The vendor the core's rule picks for the oxygen item now."""
     (item,) = backend.sql(
-        "SELECT preferred_vendor FROM inventory_master WHERE org_id = ? AND sku = ?", [ORG, OXY]
+        "SELECT i.preferred_vendor, i.category, o.sector FROM inventory_master AS i "
+        "JOIN organizations AS o ON o.org_id = i.org_id WHERE i.org_id = ? AND i.sku = ?",
+        [ORG, OXY],
     ).to_pylist()
     options = backend.run_file("vendor_options")
-    choice = choose_vendors([OXY], [CITY], [item["preferred_vendor"]], options)
+    choice = choose_vendors(
+        [OXY],
+        [CITY],
+        [item["preferred_vendor"]],
+        options,
+        sector=[item["sector"]],
+        category=[item["category"]],
+        authorization=backend.run_file("vendor_authorization"),
+    )
     return choice.vendor_id()[0].as_py()
 
 

@@ -29,6 +29,7 @@ from resq.core import urgency
 from resq.core.alerts import DEFAULT_POLICY, RoutingPolicy, stored_routing
 from resq.core.ordering import OPEN_STATUSES, OrderStatus, transition
 from resq.core.sectors import DEFAULT_SECTOR_CONFIG
+from resq.core.sourcing import DEFAULT_AUTHORIZATION
 from resq.core.validation import (
     MAX_ORDER_QUANTITY,
     TableSpec,
@@ -72,6 +73,7 @@ TENANT_TABLES: dict[str, str | None] = {
     "sector_config": None,
     "vendors": None,
     "vendor_catalog": None,
+    "vendor_authorization": None,
     "vendor_status": None,
     "city_weather": None,
     "stock_history": "org_id",
@@ -327,6 +329,7 @@ class WarehouseBackend(Backend):
                 self.execute(statement)
             self._upgrade(before, now)
             self._seed_sector_config(now)
+            self._seed_vendor_authorization(now)
             self._ensure_audit_head(now)
             key = audit_key()
             last = self._audit_last()
@@ -381,6 +384,20 @@ class WarehouseBackend(Backend):
             if insert is None:
                 insert = insert_if_absent_query("sector_config", cols, "sector")
             self.execute(self.render(insert), [*row.values(), now, row["sector"]])
+
+    def _seed_vendor_authorization(self, now: datetime) -> None:
+        """The default authorization (resq.core.sourcing), only into an empty table: edits
+        (added rows, rows revoked with authorized false) are kept across re-runs."""
+        count = self.fetch(self.render("SELECT COUNT(*) AS n FROM vendor_authorization"))
+        if int(count.column(0)[0].as_py() or 0):
+            return
+        insert = self.render(
+            "INSERT INTO vendor_authorization "
+            "(sector, category, vendor_type, authorized, data_source, updated_at) "
+            "VALUES (?, ?, ?, TRUE, 'REAL', ?)"
+        )
+        for sector, category, vendor_type in DEFAULT_AUTHORIZATION:
+            self.execute(insert, [sector, category, vendor_type, now])
 
     def create_analysis(self) -> None:
         """Create stock_analysis (the dynamic table, or its emulation)."""

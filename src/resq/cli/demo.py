@@ -34,8 +34,10 @@ def demo(
 
     Creates the database, seeds hospitals, PDS shops and NGOs in Bangalore and Delhi
     (vendors Blinkit and Dunzo among others), runs the validation checks, presses the
-    chaos button on HOSP-BLR-001 / OXY-CYL (stock to 0), heals, and shows the order with
-    its reason (the fallback from an offline vendor), the audit trail and the alerts.
+    chaos button on HOSP-BLR-001 / OXY-CYL (stock to 0), heals, and shows the orders with
+    their reasons (oxygen from a licensed medical-gas supplier, rice from an authorized
+    depot, and the fallback from the offline Dunzo on a relief item), the audit trail and
+    the alerts.
 
     Everything external is simulated and labelled SIMULATED. Exits 1 if a validation
     check fails or the audit chain does not verify.
@@ -70,6 +72,9 @@ def demo(
         ).to_pylist()
     )
     inventory = _one(backend.read("inventory_master", where=item).to_pylist())
+    sourcing = _sourcing_stories(
+        backend, backend.read("purchase_orders", order_by=("priority", "rank", "po_id")).to_pylist()
+    )
     events = backend.read("audit_log", order_by=("seq",)).to_pylist()
     verified = backend.verify_audit()
     alert_rows = backend.read("alerts", order_by=("severity", "alert_id")).to_pylist()
@@ -87,6 +92,7 @@ def demo(
         "heal": report.as_dict(),
         "order": order,
         "preferred_vendor": inventory.get("preferred_vendor"),
+        "sourcing": sourcing,
         "audit": events,
         "audit_verify": verified.as_dict(),
         "alerts": alert_rows,
@@ -99,6 +105,59 @@ def demo(
         _show(state.out, doc)
     if failed:
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _sourcing_stories(backend: Any, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The orders that show the sourcing rule besides the oxygen (section 6): the
+    first of PDS rice (from an authorized depot) and the first of an open item whose
+    preferred vendor was offline (the fallback), each with its stored order and the item's
+    preferred vendor."""
+    from resq.cli._text import parse_json_text
+
+    items = {
+        (r["org_id"], r["sku"]): r
+        for r in backend.read("inventory_master", order_by=("org_id", "sku")).to_pylist()
+    }
+
+    def category(o: Mapping[str, Any]) -> object:
+        return items.get((o.get("org_id"), o.get("sku")), {}).get("category")
+
+    def fallback(o: Mapping[str, Any]) -> bool:
+        preferred = items.get((o.get("org_id"), o.get("sku")), {}).get("preferred_vendor")
+        reason = parse_json_text(o.get("reason"))
+        rejected = reason.get("vendors_rejected") if isinstance(reason, Mapping) else None
+        return any(
+            isinstance(v, Mapping) and v.get("vendor") == preferred and v.get("why") == "OFFLINE"
+            for v in rejected or []
+        )
+
+    picked = [
+        (title, next((o for o in orders if test(o)), None))
+        for title, test in (
+            ("PDS rice from an authorized depot", lambda o: category(o) == "RICE"),
+            ("the preferred vendor is offline", fallback),
+        )
+    ]
+    stories = []
+    for title, o in picked:
+        if o is None:
+            continue
+        where = {"org_id": o["org_id"], "sku": o["sku"]}
+        order = _one(
+            backend.read(
+                "purchase_orders", where=where, order_by=("created_at DESC",), limit=1
+            ).to_pylist()
+        )
+        stories.append(
+            {
+                "story": title,
+                "org_id": o["org_id"],
+                "sku": o["sku"],
+                "order": order,
+                "preferred_vendor": items[(o["org_id"], o["sku"])].get("preferred_vendor"),
+            }
+        )
+    return stories
 
 
 def _show(out: Console, doc: Mapping[str, Any]) -> None:
@@ -202,6 +261,13 @@ def _show(out: Console, doc: Mapping[str, Any]) -> None:
 
     _render.heading(out, f"6. The order for {DEMO_ORG} / {DEMO_SKU}, and why")
     _show_order(out, doc["order"], doc.get("preferred_vendor"))
+    for letter, story in zip("bcd", doc.get("sourcing") or [], strict=False):
+        _render.heading(
+            out,
+            f"6{letter}. Sourcing: {story['story']} "
+            f"({_text.clean(story['org_id'])} / {_text.clean(story['sku'])})",
+        )
+        _show_order(out, story["order"], story.get("preferred_vendor"))
 
     _render.heading(out, "7. Audit trail (hash-chained)")
     events = [dict(e, summary=summary(e.get("details"), 70)) for e in doc["audit"]]
@@ -288,19 +354,41 @@ def _show_order(out: Console, order: Mapping[str, Any], preferred: object) -> No
             _render.label(r.get("status")),
         ),
     )
+    vendor_lead = r.get("vendor_lead_time_days")
+    lead = (
+        f"lead time {_text.number(vendor_lead)} d + weather delay "
+        f"{_text.number(r.get('weather_delay_days'))} d ({_text.clean(r.get('weather') or '-')})"
+        f" = {_text.number(r.get('lead_time_days'))} d"
+        if vendor_lead is not None
+        else f"lead time {_text.number(r.get('lead_time_days'))} d incl. weather delay "
+        f"{_text.number(r.get('weather_delay_days'))} d ({_text.clean(r.get('weather') or '-')})"
+    )
     grid.add_row(
         "Order up to",
         f"{_text.number(r.get('target_days'))} days of cover at "
-        f"{_text.number(r.get('daily_demand'))}/day; lead time "
-        f"{_text.number(r.get('lead_time_days'))} d + weather delay "
-        f"{_text.number(r.get('weather_delay_days'))} d ({_text.clean(r.get('weather') or '-')})",
+        f"{_text.number(r.get('daily_demand'))}/day; {lead}",
     )
+    if r.get("pack_size") is not None:
+        moq = r.get("min_order_qty") or 0
+        grid.add_row(
+            "Quantity",
+            f"need {_text.number(r.get('quantity_needed'))}, in packs of "
+            f"{_text.number(r.get('pack_size'))}"
+            + (f", vendor minimum {_text.number(moq)}" if moq else "")
+            + (" (raised to it)" if r.get("min_order_qty_raised") else ""),
+        )
     chosen = r.get("vendor") or order.get("vendor")
     latency = r.get("vendor_latency_ms")
+    facts = []
+    if r.get("vendor_price") is not None:
+        facts.append(f"{_text.number(r.get('vendor_price'))}/unit")
+    if r.get("vendor_reliability") is not None:
+        facts.append(f"reliability {float(r['vendor_reliability']):.2f}")
+    if latency is not None:
+        facts.append(f"online, {_text.number(latency)} ms")
     grid.add_row(
         "Vendor chosen",
-        f"{_text.clean(chosen or '-')}"
-        + (f" (online, {_text.number(latency)} ms)" if latency is not None else ""),
+        f"{_text.clean(chosen or '-')}" + (f" ({', '.join(facts)})" if facts else ""),
     )
     rejected = [v for v in r.get("vendors_rejected") or [] if isinstance(v, Mapping)]
     for v in rejected:

@@ -259,16 +259,30 @@ _RULES = ["days_remaining <= critical_days", "days_remaining - lead_time <= crit
 
 @np.errstate(over="ignore", invalid="ignore")  # implausible numbers are held, not warned
 def plan_orders(
-    candidates: pa.Table, vendor_options: pa.Table, options: PlanOptions | None = None
+    candidates: pa.Table,
+    vendor_options: pa.Table,
+    options: PlanOptions | None = None,
+    *,
+    authorization: pa.Table | None = None,
 ) -> pa.Table:
     """One proposal per candidate row: ORDER, COVERED or CAPPED, ranked, with its reason.
 
     ``candidates`` has the ``stock_analysis`` columns of the rows needing a decision plus
     ``open_orders``, ``open_order_qty``, ``episode`` and ``allotment_used`` (see
     ``sql/candidates.sql``). ``vendor_options`` has ``vendor_id, sku, city, price,
-    lead_time_days, status, latency_ms`` (and ``data_source``). The result has
-    :data:`PROPOSAL_SCHEMA` columns plus ``reason``, a struct column the backend stores as
-    JSON, most urgent first (by ``rank``).
+    lead_time_days, status, latency_ms`` (and ``data_source``, ``vendor_type``,
+    ``reliability``, ``min_order_qty``, ``pack_size``: ``sql/vendor_options.sql``), and
+    ``authorization`` the ``vendor_authorization`` rules (the defaults when None); the vendor
+    is chosen by :func:`choose_vendors`. The result has :data:`PROPOSAL_SCHEMA` columns plus
+    ``reason``, a struct column the backend stores as JSON, most urgent first (by ``rank``).
+
+    The quantity, in order of precedence (each step only where there is something to
+    order): the need over the target cover plus the effective lead time, rounded up to
+    whole packs (the chosen vendor's pack, else the item's); raised to the vendor's minimum
+    order quantity (in whole packs); then the PDS monthly allotment, a compliance cap that
+    always wins: it rounds down to whole packs, and where that leaves less than the
+    vendor's minimum nothing is ordered (CAPPED, both recorded). A budget never changes a
+    quantity: it holds the order for approval. Above MAX_ORDER_QUANTITY the item is HELD.
     """
     options = options or PlanOptions()
     t = candidates.combine_chunks()
@@ -284,21 +298,38 @@ def plan_orders(
     org, sku, category = text("org_id"), text("sku"), text("category")
     stock, rate, days = num("current_stock"), num("effective_consumption"), num("days_remaining")
     target, critical = num("target_days"), num("critical_days")
-    pack = num("pack_size")
-    pack = np.where(np.isnan(pack) | (pack <= 0), 1.0, pack)
+    item_pack = num("pack_size")
+    item_pack = np.where(np.isnan(item_pack) | (item_pack <= 0), 1.0, item_pack)
     item_lead = np.nan_to_num(num("lead_time_days"))
     delay = np.nan_to_num(num("weather_delay_days"))
     priority = np.nan_to_num(num("priority"), nan=99).astype(np.int64)
     open_qty = np.nan_to_num(num("open_order_qty"))
     covered = np.nan_to_num(num("open_orders")) > 0
 
-    vendor = choose_vendors(sku, text("city"), text("preferred_vendor"), vendor_options)
+    vendor = choose_vendors(
+        sku,
+        text("city"),
+        text("preferred_vendor"),
+        vendor_options,
+        sector=text("sector"),
+        category=category,
+        authorization=authorization,
+    )
     has_vendor = vendor.chosen
+    assert vendor.pack_size is not None and vendor.min_order_qty is not None
+    vendor_pack = np.where(has_vendor, vendor.pack_size, np.nan)
+    pack = np.where(np.isnan(vendor_pack) | (vendor_pack <= 0), item_pack, vendor_pack)
+    moq = np.where(has_vendor, np.nan_to_num(vendor.min_order_qty), 0.0)
+    moq_qty = np.ceil(np.maximum(moq, 0.0) / pack - 1e-9) * pack
 
-    lead = np.where(has_vendor & ~np.isnan(vendor.lead_time_days), vendor.lead_time_days, item_lead)
-    lead = lead + delay
+    vendor_lead = np.where(
+        has_vendor & ~np.isnan(vendor.lead_time_days), vendor.lead_time_days, item_lead
+    )
+    lead = vendor_lead + delay
     need = rate * (target + lead) - stock - open_qty
     qty = np.ceil(np.maximum(need, 0.0) / pack - 1e-9) * pack
+    moq_binds = (qty > 0) & (qty < moq_qty)
+    qty = np.where(moq_binds, moq_qty, qty)
 
     capped_col = t["monthly_allotment_cap"] if "monthly_allotment_cap" in names else False
     entitled = to_bool(capped_col) & in_mask(category, ENTITLED_CATEGORIES)
@@ -310,6 +341,10 @@ def plan_orders(
     cap_qty = np.floor(np.maximum(remaining, 0.0) / pack + 1e-9) * pack
     allotment_binds = entitled & (qty > cap_qty)
     qty = np.where(allotment_binds, cap_qty, qty)
+    # the cap wins over the minimum: a capped quantity below it cannot be ordered at all
+    below_moq = allotment_binds & (qty > 0) & (qty < moq_qty)
+    qty = np.where(below_moq, 0.0, qty)
+    moq_binds &= ~allotment_binds
 
     # Never order what the numbers cannot mean: a non-finite input or a quantity that is
     # not finite or above MAX_ORDER_QUANTITY holds the item (a DATA_ERROR alert) instead.
@@ -340,6 +375,9 @@ def plan_orders(
     # where it held a real order (not a capped or pending-vendor row)
     allotment_cap = allotment_binds & ~covered & ~held
     budget_cap = over_budget & ordering & has_vendor
+    moq_cap = below_moq & ~covered & ~held
+    reliability = vendor.reliability if vendor.reliability is not None else np.full(n, np.nan)
+    moq_raised = moq_binds & ordering
 
     # Build the result most urgent first: numbers are reordered in numpy, text and lists
     # are taken once, straight into rank order.
@@ -374,14 +412,21 @@ def plan_orders(
             vendor_s,
             f(vendor.latency_ms),
             vendor.rejected(order),
-            _cap_lists(allotment_cap[order], budget_cap[order]),
+            _cap_lists(allotment_cap[order], budget_cap[order], moq_cap[order]),
             action_s,
+            f(vendor_lead),
+            f(np.where(has_vendor, vendor.price, np.nan)),
+            f(np.where(has_vendor, reliability, np.nan)),
+            f(pack),
+            f(moq),
+            pa.array(moq_raised[order], pa.bool_()),
         ],
         names=[
             "rule", "status", "days_remaining", "threshold_days", "target_days",
             "daily_demand", "lead_time_days", "weather_delay_days", "weather", "quantity_needed",
             "open_order_qty", "vendor", "vendor_latency_ms", "vendors_rejected", "caps_applied",
-            "action",
+            "action", "vendor_lead_time_days", "vendor_price", "vendor_reliability",
+            "pack_size", "min_order_qty", "min_order_qty_raised",
         ],
     )  # fmt: skip
     columns: dict[str, Any] = {
@@ -437,6 +482,8 @@ def explain_reason(reason: Any) -> str:
         parts.append(f"{reason.get('status', '?')}: {left}{because}")
     if reason.get("vendor"):
         parts.append(f"vendor {reason['vendor']}")
+    if reason.get("min_order_qty_raised") and reason.get("min_order_qty"):
+        parts.append(f"raised to the vendor's minimum order of {reason['min_order_qty']:g}")
     rejected = [v for v in reason.get("vendors_rejected") or [] if isinstance(v, Mapping)]
     if rejected:
         passed = ", ".join(f"{v.get('vendor')} ({v.get('why')})" for v in rejected)
@@ -520,16 +567,20 @@ def budget_holds(
 @dataclass(frozen=True)
 class VendorChoice:
     """The vendor chosen for each row. Text and lists are kept per distinct (item, city,
-    preferred vendor) combination and spread to rows on request, in any row order."""
+    preferred vendor, sector, category) combination and spread to rows on request, in any
+    row order."""
 
     combo: npt.NDArray[np.int64]  # the row's combination
-    chosen: npt.NDArray[np.bool_]  # a vendor is online for the row
+    chosen: npt.NDArray[np.bool_]  # an authorized vendor is online for the row
     price: FloatArray
-    lead_time_days: FloatArray
+    lead_time_days: FloatArray  # the vendor's lead time (the weather delay is added later)
     latency_ms: FloatArray
     simulated: npt.NDArray[np.bool_]  # the choice rests on a SIMULATED vendor status
     combo_vendor: pa.Array
     combo_rejected: pa.Array
+    reliability: FloatArray | None = None
+    min_order_qty: FloatArray | None = None  # the vendor's minimum order (NaN: none)
+    pack_size: FloatArray | None = None  # the vendor's pack (NaN: the item's own)
 
     def vendor_id(self, order: npt.NDArray[np.int64] | None = None) -> pa.Array:
         """The chosen vendor per row (NULL when none is online), optionally reordered."""
@@ -548,34 +599,69 @@ _WHY = [
     "dearer than the chosen vendor",
     "the preferred vendor is online",
     "ranked after the chosen vendor",
+    "not authorized for the item's sector and category",
+    "less reliable than the chosen vendor",
+    "slower status API than the chosen vendor",
 ]
+"""Why a vendor was passed over, in the order the rule tests it: not authorized, offline,
+then the first key of the ranking on which it loses (the preferred vendor, effective lead
+time, price, reliability, status API latency); equal on every key, it lost on the name."""
 
 
-def choose_vendors(sku: Any, city: Any, preferred: Any, options: pa.Table) -> VendorChoice:
+def choose_vendors(
+    sku: Any,
+    city: Any,
+    preferred: Any,
+    options: pa.Table,
+    *,
+    sector: Any = None,
+    category: Any = None,
+    authorization: pa.Table | None = None,
+) -> VendorChoice:
     """Pick a vendor per row among those serving the row's item in its city.
 
-    Online vendors only; the preferred vendor first when it is online, then lowest latency,
-    then lowest price, then name. Every other vendor that serves the row is listed as
-    rejected with the reason (OFFLINE, or slower / dearer than the chosen one). The choice
-    depends only on (item, city, preferred vendor), so it is made once per distinct
-    combination and spread to the rows.
+    Only vendors authorized for the row's sector and category
+    (:func:`resq.core.sourcing.authorized` under ``authorization``, the defaults when None)
+    that are ONLINE. Among them the preferred vendor first, then the shortest lead time
+    (the weather delay of the city is the same for every vendor, so the shortest effective
+    lead time), then the lowest price, then the highest reliability (unknown last), then
+    the fastest status API, then the name. Every other vendor that lists the item in the
+    city is listed as rejected with why (see :data:`_WHY`). ``options`` has
+    ``vendor_id, sku, city, price, lead_time_days, status, latency_ms`` and optionally
+    ``data_source, vendor_type, reliability, min_order_qty, pack_size``. The choice depends
+    only on (item, city, preferred vendor, sector, category), so it is made once per
+    distinct combination and spread to the rows.
     """
     items = as_arrow(sku, type=pa.string())
     n = len(items)
     places = as_arrow(city, n, pa.string())
     prefs = as_arrow(preferred, n, pa.string())
-    combo, first = _combinations(items, places, prefs)
-    one = _choose(items.take(first), places.take(first), prefs.take(first), options)
-    chosen = one.chosen[combo]
+    sectors = as_arrow(sector, n, pa.string())
+    categories = as_arrow(category, n, pa.string())
+    combo, first = _combinations(items, places, prefs, sectors, categories)
+    one = _choose(
+        items.take(first),
+        places.take(first),
+        prefs.take(first),
+        options,
+        sectors.take(first),
+        categories.take(first),
+        authorization,
+    )
+    assert one.reliability is not None and one.min_order_qty is not None
+    assert one.pack_size is not None
     return VendorChoice(
         combo,
-        chosen,
+        one.chosen[combo],
         one.price[combo],
         one.lead_time_days[combo],
         one.latency_ms[combo],
         one.simulated[combo],
         one.combo_vendor,
         one.combo_rejected,
+        one.reliability[combo],
+        one.min_order_qty[combo],
+        one.pack_size[combo],
     )
 
 
@@ -589,12 +675,30 @@ def _combinations(*columns: pa.Array) -> tuple[npt.NDArray[np.int64], npt.NDArra
         size = len(encoded.dictionary) + 1
         idx = np.asarray(encoded.indices.fill_null(size - 1).to_numpy(zero_copy_only=False))
         code = code * size + idx.astype(np.int64)
+        # keep the code dense, so many columns of many values never overflow int64
+        code = np.unique(code, return_inverse=True)[1].astype(np.int64)
     _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
     return inverse.astype(np.int64), first.astype(np.int64)
 
 
-def _choose(items: pa.Array, places: pa.Array, prefs: pa.Array, options: pa.Table) -> VendorChoice:
+def _option_column(options: pa.Table, name: str, type_: pa.DataType, default: Any) -> pa.Array:
+    if name in options.column_names:
+        return options[name].cast(type_)
+    return pa.array([default] * options.num_rows, type_)
+
+
+def _choose(
+    items: pa.Array,
+    places: pa.Array,
+    prefs: pa.Array,
+    options: pa.Table,
+    sectors: pa.Array,
+    categories: pa.Array,
+    authorization: pa.Table | None,
+) -> VendorChoice:
     """The pairwise vendor choice over (a few) rows: join, sort, pick, explain."""
+    from resq.core.sourcing import DEFAULT_VENDOR_TYPE, authorized
+
     n = len(items)
     rows = pa.table(
         {
@@ -602,12 +706,10 @@ def _choose(items: pa.Array, places: pa.Array, prefs: pa.Array, options: pa.Tabl
             "sku": items,
             "city": places,
             "__preferred": prefs,
+            "__sector": sectors,
+            "__category": categories,
         }
     )
-    if "data_source" not in options.column_names:
-        options = options.append_column(
-            "data_source", pa.array(["REAL"] * options.num_rows, pa.string())
-        )
     opts = pa.table(
         {
             "vendor_id": options["vendor_id"].cast(pa.string()),
@@ -617,16 +719,28 @@ def _choose(items: pa.Array, places: pa.Array, prefs: pa.Array, options: pa.Tabl
             "lead_time_days": options["lead_time_days"].cast(pa.float64()),
             "status": options["status"].cast(pa.string()),
             "latency_ms": options["latency_ms"].cast(pa.float64()),
-            "source": options["data_source"].cast(pa.string()),
+            "source": _option_column(options, "data_source", pa.string(), "REAL"),
+            "vendor_type": _option_column(options, "vendor_type", pa.string(), DEFAULT_VENDOR_TYPE),
+            "reliability": _option_column(options, "reliability", pa.float64(), None),
+            "min_order_qty": _option_column(options, "min_order_qty", pa.float64(), None),
+            "vendor_pack": _option_column(options, "pack_size", pa.float64(), None),
         }
     )
     pairs = rows.join(opts, ["sku", "city"], join_type="inner").combine_chunks()
     row = np.asarray(pairs["__row"].to_numpy(), dtype=np.int64)
     vid = pairs["vendor_id"].chunk(0) if pairs.num_rows else pa.array([], pa.string())
+    allowed = (
+        authorized(pairs["__sector"], pairs["__category"], pairs["vendor_type"], authorization)
+        if pairs.num_rows
+        else np.zeros(0, dtype=bool)
+    )
     online = eq_mask(pairs["status"], "ONLINE")
-    latency = to_float(pairs["latency_ms"])
-    price = to_float(pairs["price"])
-    lead = to_float(pairs["lead_time_days"])
+    eligible = allowed & online
+    # NaN sorts as the worst value of each key, and compares equal to itself below
+    latency = np.nan_to_num(to_float(pairs["latency_ms"]), nan=np.inf)
+    price = np.nan_to_num(to_float(pairs["price"]), nan=np.inf)
+    lead = np.nan_to_num(to_float(pairs["lead_time_days"]), nan=np.inf)
+    reliability = np.nan_to_num(to_float(pairs["reliability"]), nan=-np.inf)
     is_pref = np.asarray(
         pc.equal(pairs["vendor_id"], pairs["__preferred"])
         .fill_null(False)
@@ -636,37 +750,45 @@ def _choose(items: pa.Array, places: pa.Array, prefs: pa.Array, options: pa.Tabl
     order = np.lexsort(
         (
             sorted_codes(vid),
-            np.nan_to_num(price, nan=np.inf),
-            np.nan_to_num(latency, nan=np.inf),
+            latency,
+            -reliability,
+            price,
+            lead,
             ~is_pref,
-            ~online,
+            ~eligible,
             row,
         )
     )
     row_s = row[order]
     first = np.r_[True, row_s[1:] != row_s[:-1]] if len(row_s) else np.zeros(0, dtype=bool)
     chosen_pos = order[first]
-    chosen_pos = chosen_pos[online[chosen_pos]]
+    chosen_pos = chosen_pos[eligible[chosen_pos]]
     index = np.full(n, -1, dtype=np.int64)
     index[row[chosen_pos]] = chosen_pos
     has = index >= 0
 
-    def pick(values: FloatArray) -> FloatArray:
-        out = np.full(n, np.nan)
+    def pick(values: FloatArray, fill: float = np.nan) -> FloatArray:
+        out = np.full(n, fill)
         out[has] = values[index[has]]
         return out
 
     vendor_id = pc.take(vid, pa.array(index, mask=~has)) if n else pa.array([], pa.string())
     chosen_mask = np.zeros(len(row), dtype=bool)
     chosen_mask[index[has]] = True
-    chosen_latency, chosen_price = pick(latency)[row], pick(price)[row]
+    c_lead, c_price = pick(lead)[row], pick(price)[row]
+    c_rel, c_lat = pick(reliability)[row], pick(latency)[row]
     chosen_pref = np.zeros(n, dtype=bool)
     chosen_pref[has] = is_pref[index[has]]
+    # the first key on which each vendor loses, tested from the last key back
     why = np.full(len(row), 4, dtype=np.int64)
-    why[latency > chosen_latency] = 1
-    why[(latency == chosen_latency) & (price > chosen_price)] = 2
-    why[chosen_pref[row] & online] = 3
+    same = (lead == c_lead) & (price == c_price) & (reliability == c_rel)
+    why[same & (latency > c_lat)] = 7
+    why[(lead == c_lead) & (price == c_price) & (reliability < c_rel)] = 6
+    why[(lead == c_lead) & (price > c_price)] = 2
+    why[lead > c_lead] = 1
+    why[chosen_pref[row]] = 3
     why[~online] = 0
+    why[~allowed] = 5
     rejected = _lists_by_row(n, row, vid, why, ~chosen_mask)
     # any status consulted for the row (chosen or rejected) that was simulated makes the
     # decision simulated
@@ -675,12 +797,15 @@ def _choose(items: pa.Array, places: pa.Array, prefs: pa.Array, options: pa.Tabl
     return VendorChoice(
         np.arange(n, dtype=np.int64),
         has,
-        pick(price),
-        pick(lead),
-        pick(latency),
+        pick(to_float(pairs["price"])),
+        pick(to_float(pairs["lead_time_days"])),
+        pick(to_float(pairs["latency_ms"])),
         simulated,
         vendor_id,
         rejected,
+        pick(to_float(pairs["reliability"])),
+        pick(to_float(pairs["min_order_qty"])),
+        pick(to_float(pairs["vendor_pack"])),
     )
 
 
@@ -699,18 +824,19 @@ def _lists_by_row(
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, type=REJECTED_TYPE)
 
 
-def _cap_lists(allotment: npt.NDArray[np.bool_], budget: npt.NDArray[np.bool_]) -> pa.Array:
-    """list<string> of the caps applied to each row."""
-    n = len(allotment)
+_CAPS = ["pds_monthly_allotment", "budget", "vendor_min_order_qty"]
+
+
+def _cap_lists(*applied: npt.NDArray[np.bool_]) -> pa.Array:
+    """list<string> of the caps applied to each row (one mask per :data:`_CAPS` entry)."""
+    n = len(applied[0])
     if n == 0:
         return pa.array([], pa.list_(pa.string()))
-    counts = allotment.astype(np.int32) + budget.astype(np.int32)
+    masks = np.stack([m.astype(bool) for m in applied], axis=1)
+    counts = masks.sum(axis=1).astype(np.int32)
     offsets = np.r_[0, np.cumsum(counts)].astype(np.int32)
-    codes = np.empty(int(counts.sum()), dtype=np.int64)
-    pos = offsets[:-1]
-    codes[pos[allotment]] = 0
-    codes[(pos + allotment.astype(np.int32))[budget]] = 1
-    values = from_codes(codes, ["pds_monthly_allotment", "budget"])
+    codes = np.nonzero(masks)[1].astype(np.int64)  # row-major: each row's caps in order
+    values = from_codes(codes, _CAPS[: masks.shape[1]])
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
 
 
@@ -729,12 +855,16 @@ RESOURCED_SCHEMA = pa.schema(
 
 
 def resource_pending(
-    pending: pa.Table, vendor_options: pa.Table, options: PlanOptions | None = None
+    pending: pa.Table,
+    vendor_options: pa.Table,
+    options: PlanOptions | None = None,
+    *,
+    authorization: pa.Table | None = None,
 ) -> pa.Table:
     """Choose a vendor again for orders that wait for one (``PENDING_VENDOR``).
 
     ``pending`` has one row per waiting order: ``po_id, org_id, sku, city,
-    preferred_vendor, category, quantity, priority, days_remaining, budget_cap``. The vendor
+    preferred_vendor, sector, category, quantity, priority, days_remaining, budget_cap``. The vendor
     is chosen by the rule of a new order (:func:`choose_vendors`); an order that gets one
     becomes what a new order would: ``PLACED``, or ``PENDING_APPROVAL`` where a budget holds
     it (spent over the re-sourced orders in priority order, oxygen exempt). The result has
@@ -761,7 +891,16 @@ def resource_pending(
         return as_arrow(t[name], type=pa.string())
 
     org, sku, category = text("org_id"), text("sku"), text("category")
-    vendor = choose_vendors(sku, text("city"), text("preferred_vendor"), vendor_options)
+    sector = text("sector") if "sector" in t.column_names else pa.nulls(t.num_rows, pa.string())
+    vendor = choose_vendors(
+        sku,
+        text("city"),
+        text("preferred_vendor"),
+        vendor_options,
+        sector=sector,
+        category=category,
+        authorization=authorization,
+    )
     has = vendor.chosen
     qty = np.nan_to_num(to_float(t["quantity"]))
     price = np.where(has, vendor.price, np.nan)

@@ -41,6 +41,7 @@ from resq.core._columns import FloatArray
 from resq.core.ordering import choose_vendors, resource_pending
 from resq.core.policies import POLICIES, DayState, Orders, Policy, get_policy
 from resq.core.sectors import DEFAULT_SECTOR_CONFIG, WEATHER_DELAY_DAYS, SectorConfig, analyse
+from resq.core.sourcing import authorization_table
 
 ITEM_COLUMNS = (
     "org_id", "org_name", "sector", "city", "sku", "item_name", "category", "unit", "pack_size",
@@ -1051,7 +1052,14 @@ def _resource(
             "budget_cap": items["budget_cap"],
         }
     )
-    decided = resource_pending(table, cfg.options, None if budget is None else _options(budget))
+    # the replay's catalog is the simulated one, which lists only authorized vendors
+    # (resq.core.sourcing); its options carry no vendor types, so none is restricted here
+    decided = resource_pending(
+        table,
+        cfg.options,
+        None if budget is None else _options(budget),
+        authorization=authorization_table([]),
+    )
     vendor = decided["vendor"].to_pylist()
     placed = np.asarray(decided["order_status"].to_pylist(), dtype=object)
     vendor = [v if s == "PLACED" else None for v, s in zip(vendor, placed, strict=True)]

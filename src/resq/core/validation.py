@@ -24,6 +24,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from resq.core.sourcing import DEFAULT_VENDOR_TYPE, VENDOR_TYPES
 from resq.errors import RowIssue, ValidationError
 
 SECTORS = ("HOSPITAL", "PDS", "NGO")
@@ -236,7 +237,20 @@ TABLES: dict[str, TableSpec] = {
     ),
     "vendors": TableSpec(
         "vendors",
-        (Col("vendor_id", "str"), Col("vendor_name", "str", required=False), _SOURCE),
+        (
+            Col("vendor_id", "str"),
+            Col("vendor_name", "str", required=False),
+            Col(
+                "vendor_type",
+                "str",
+                required=False,
+                default=DEFAULT_VENDOR_TYPE,
+                choices=VENDOR_TYPES,
+                text="code",
+            ),
+            Col("reliability", "float", required=False, minimum=0, maximum=1),
+            _SOURCE,
+        ),
         key=("vendor_id",),
     ),
     "vendor_catalog": TableSpec(
@@ -247,10 +261,30 @@ TABLES: dict[str, TableSpec] = {
             Col("city", "str"),
             Col("price", "float", minimum=0, maximum=MAX_PRICE),
             _num("lead_time_days", "float", "lead_time_days", required=False, default=1.0),
+            _num("min_order_qty", "float", "quantity", required=False, default=0.0),
+            Col(
+                "pack_size",
+                "float",
+                required=False,
+                minimum=0,
+                exclusive_minimum=True,
+                maximum=MAX_PACK_SIZE,
+            ),
             _SOURCE,
         ),
         key=("vendor_id", "sku", "city"),
         references={"vendor_id": "vendors"},
+    ),
+    "vendor_authorization": TableSpec(
+        "vendor_authorization",
+        (
+            Col("sector", "str", choices=SECTORS, text="code"),
+            Col("category", "str", choices=CATEGORIES, text="code"),
+            Col("vendor_type", "str", choices=VENDOR_TYPES, text="code"),
+            Col("authorized", "bool", required=False, default=True),
+            _SOURCE,
+        ),
+        key=("sector", "category", "vendor_type"),
     ),
 }
 
@@ -269,7 +303,12 @@ TABLES["stock_history"] = TableSpec(
     references={"org_id": "organizations"},
 )
 
-ALIASES = {"inventory": "inventory_master", "catalog": "vendor_catalog", "sectors": "sector_config"}
+ALIASES = {
+    "inventory": "inventory_master",
+    "catalog": "vendor_catalog",
+    "sectors": "sector_config",
+    "authorization": "vendor_authorization",
+}
 
 
 def table_spec(name: str) -> TableSpec:

@@ -150,7 +150,10 @@ def vendor_story(reason: Any, preferred: str | None) -> str:
         f" ({md(number(latency))} ms)" if latency is not None else ""
     )
     if not chosen:
-        return "No vendor online: the order waits for one (PENDING_VENDOR) and is escalated."
+        return (
+            "No authorized vendor online: the order waits for one (PENDING_VENDOR) and is "
+            "escalated."
+        )
     if preferred and preferred in rejected and preferred != chosen:
         return (
             f"Fallback: preferred vendor **{md(preferred)}** is {md(rejected[preferred])} "

@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS inventory_master (
 CREATE TABLE IF NOT EXISTS vendors (
     vendor_id VARCHAR NOT NULL PRIMARY KEY,
     vendor_name VARCHAR,
+    vendor_type VARCHAR NOT NULL DEFAULT 'GENERAL',
+    reliability FLOAT,
     data_source VARCHAR NOT NULL DEFAULT 'REAL',
     updated_at TIMESTAMP_NTZ
 );
@@ -60,9 +62,20 @@ CREATE TABLE IF NOT EXISTS vendor_catalog (
     city VARCHAR NOT NULL,
     price FLOAT NOT NULL,
     lead_time_days FLOAT NOT NULL DEFAULT 1.0,
+    min_order_qty FLOAT NOT NULL DEFAULT 0.0,
+    pack_size FLOAT,
     data_source VARCHAR NOT NULL DEFAULT 'REAL',
     updated_at TIMESTAMP_NTZ,
     PRIMARY KEY (vendor_id, sku, city)
+);
+CREATE TABLE IF NOT EXISTS vendor_authorization (
+    sector VARCHAR NOT NULL,
+    category VARCHAR NOT NULL,
+    vendor_type VARCHAR NOT NULL,
+    authorized BOOLEAN NOT NULL DEFAULT TRUE,
+    data_source VARCHAR NOT NULL DEFAULT 'REAL',
+    updated_at TIMESTAMP_NTZ,
+    PRIMARY KEY (sector, category, vendor_type)
 );
 CREATE TABLE IF NOT EXISTS city_weather (
     city VARCHAR NOT NULL PRIMARY KEY,
@@ -242,6 +255,7 @@ GRANT USAGE ON SCHEMA RESQ.CORE TO ROLE RESQ_APP;
 GRANT SELECT ON TABLE sector_config TO ROLE RESQ_APP;
 GRANT SELECT ON TABLE vendors TO ROLE RESQ_APP;
 GRANT SELECT ON TABLE vendor_catalog TO ROLE RESQ_APP;
+GRANT SELECT ON TABLE vendor_authorization TO ROLE RESQ_APP;
 GRANT SELECT ON TABLE city_weather TO ROLE RESQ_APP;
 GRANT SELECT ON TABLE vendor_status TO ROLE RESQ_APP;
 GRANT SELECT ON TABLE vendor_status_log TO ROLE RESQ_APP;
