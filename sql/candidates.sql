@@ -2,6 +2,8 @@
 -- below the critical threshold before an order could arrive (days remaining minus lead
 -- time and weather delay), that no open order covers yet. Everything else stays in the
 -- warehouse. Mirrors resq.core.ordering.needs_decision.
+-- city_weather_source is the source of the weather behind the delivery delay (an order's
+-- weather part: resq.core.ordering).
 -- Parameters: 1 month_start (TIMESTAMP_NTZ, for the PDS monthly allotment),
 --             2 and 3 org_id (NULL for every organization).
 SELECT
@@ -9,7 +11,8 @@ SELECT
     a.pack_size, a.lead_time_days, a.preferred_vendor, a.current_stock, a.daily_consumption,
     a.effective_consumption, a.days_remaining, a.critical_days, a.warning_days, a.target_days,
     a.status, a.priority, a.weather, a.weather_delay_days, a.disaster_zone, a.phh_persons,
-    a.aay_households, a.monthly_allotment_cap, a.data_source,
+    a.aay_households, a.monthly_allotment_cap, a.data_source, a.stock_source, a.weather_source,
+    a.demand_source, COALESCE(w.data_source, 'REAL') AS city_weather_source,
     o.budget_cap,
     0 AS open_orders,
     0.0 AS open_order_qty,
@@ -17,6 +20,7 @@ SELECT
     COALESCE(h.month_qty, 0.0) AS allotment_used
 FROM stock_analysis AS a
 JOIN organizations AS o ON o.org_id = a.org_id
+LEFT JOIN city_weather AS w ON w.city = a.city
 LEFT JOIN (
     SELECT
         org_id,

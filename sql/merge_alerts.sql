@@ -14,6 +14,10 @@ USING (
         a.severity,
         a.message,
         a.data_source,
+        a.stock_source,
+        a.weather_source,
+        a.vendor_status_source,
+        a.demand_source,
         a.cycle_id,
         a.created_at
     FROM resq_stage_alerts AS a
@@ -26,8 +30,10 @@ USING (
 ON t.dedup_key = s.dedup_key
 WHEN NOT MATCHED THEN INSERT (
     alert_id, dedup_key, org_id, sku, po_id, kind, severity, message, state, tier,
-    data_source, cycle_id, created_at
+    data_source, stock_source, weather_source, vendor_status_source, demand_source, cycle_id,
+    created_at
 ) VALUES (
     s.alert_id, s.dedup_key, s.org_id, s.sku, s.po_id, s.kind, s.severity, s.message, 'OPEN',
-    0, s.data_source, s.cycle_id, s.created_at
+    0, s.data_source, s.stock_source, s.weather_source, s.vendor_status_source,
+    s.demand_source, s.cycle_id, s.created_at
 );

@@ -3,7 +3,7 @@
 -- Parameter: 1 cycle_id.
 SELECT
     po_id, org_id, sku, vendor, quantity, unit_price, status, priority, rank, reason,
-    data_source,
+    data_source, stock_source, weather_source, vendor_status_source, demand_source,
     COUNT(*) OVER () AS created_total
 FROM purchase_orders
 WHERE cycle_id = ?

@@ -131,6 +131,10 @@ CREATE TABLE IF NOT EXISTS purchase_orders (
     rank INTEGER,
     reason VARCHAR NOT NULL,
     data_source VARCHAR NOT NULL,
+    stock_source VARCHAR,
+    weather_source VARCHAR,
+    vendor_status_source VARCHAR,
+    demand_source VARCHAR,
     cycle_id VARCHAR,
     created_at TIMESTAMP_NTZ NOT NULL,
     updated_at TIMESTAMP_NTZ NOT NULL
@@ -161,6 +165,10 @@ CREATE TABLE IF NOT EXISTS alerts (
     state VARCHAR NOT NULL,
     tier INTEGER NOT NULL DEFAULT 0,
     data_source VARCHAR NOT NULL,
+    stock_source VARCHAR,
+    weather_source VARCHAR,
+    vendor_status_source VARCHAR,
+    demand_source VARCHAR,
     cycle_id VARCHAR,
     created_at TIMESTAMP_NTZ NOT NULL,
     escalated_at TIMESTAMP_NTZ,
@@ -299,3 +307,16 @@ CREATE TABLE IF NOT EXISTS demand_forecast (
     computed_at TIMESTAMP_NTZ NOT NULL,
     PRIMARY KEY (org_id, sku)
 );
+
+-- Version 4: provenance by part on orders and alerts (resq.core.provenance): which of the
+-- stock basis, weather, vendor status and demand behind each was REAL or SIMULATED
+-- (data_source stays the overall flag). Rows written before version 4 keep NULL parts and
+-- are labelled by data_source alone. ADD COLUMN IF NOT EXISTS: a no-op on a new database.
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS stock_source VARCHAR;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS weather_source VARCHAR;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS vendor_status_source VARCHAR;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS demand_source VARCHAR;
+ALTER TABLE alerts ADD COLUMN IF NOT EXISTS stock_source VARCHAR;
+ALTER TABLE alerts ADD COLUMN IF NOT EXISTS weather_source VARCHAR;
+ALTER TABLE alerts ADD COLUMN IF NOT EXISTS vendor_status_source VARCHAR;
+ALTER TABLE alerts ADD COLUMN IF NOT EXISTS demand_source VARCHAR;

@@ -19,6 +19,7 @@ import strategies
 from resq import simulation
 from resq.backends.base import Capability
 from resq.backends.warehouse import WarehouseBackend
+from resq.core import provenance
 from resq.core.sectors import DEFAULT_SECTOR_CONFIG, SectorConfig, analyse, derived_source
 from resq.core.stock import demand_basis
 from resq.errors import AnalysisSuspendedError, BackendError
@@ -387,16 +388,18 @@ def _check_agreement(backend: WarehouseBackend, network: dict[str, Any]) -> None
     inventory_source = [
         "SIMULATED" if j in spiked else i["data_source"] for j, i in enumerate(items)
     ]
-    source = derived_source(
+    inputs = (
         inventory_source,
         [o["data_source"] for o in org_of],
         [weather.get(o["city"], ("Clear", "REAL"))[1] for o in org_of],
         expected.weather_applied,
         [
-            f[1] if (f := i.get("forecast")) is not None and f[0] is not None else "REAL"
-            for i in items
+            f[1] if (f := i.get("forecast")) is not None and f[0] is not None else src
+            for i, src in zip(items, inventory_source, strict=True)
         ],
     )
+    source = derived_source(*inputs)
+    parts = provenance.analysis_parts(*inputs)
     problems = []
     for j, row in enumerate(rows):
         sql = got[row["sku"]]
@@ -414,6 +417,7 @@ def _check_agreement(backend: WarehouseBackend, network: dict[str, Any]) -> None
             "data_source": str(source[j]),
             "demand_basis": str(basis[j]),
             "forecast_daily_demand": None if np.isnan(forecast[j]) else float(forecast[j]),
+            **{provenance.COLUMNS[p]: str(v[j]) for p, v in parts.items()},
         }
         for column, value in core.items():
             if sql[column] != value:

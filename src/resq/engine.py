@@ -21,7 +21,7 @@ from resq import simulation
 from resq.backends.warehouse import WarehouseBackend, default_actor, utcnow
 from resq.core import alerts as core_alerts
 from resq.core import audit as core_audit
-from resq.core import urgency
+from resq.core import provenance, urgency
 from resq.core.health import HealthReport
 from resq.core.ordering import (
     DECIDED_ON,
@@ -690,7 +690,7 @@ def _count(column: pa.ChunkedArray, value: str) -> int:
 #: The proposal columns sql/merge_orders.sql reads from the staged orders.
 _STAGED_ORDER_COLUMNS = (
     "idempotency_key", "org_id", "sku", "vendor", "quantity", "unit_price", "order_status",
-    "priority", "rank", "reason", "data_source", *DECIDED_ON,
+    "priority", "rank", "reason", "data_source", *provenance.COLUMNS.values(), *DECIDED_ON,
 )  # fmt: skip
 
 

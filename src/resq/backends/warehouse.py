@@ -56,10 +56,12 @@ else:  # sqlglot loads when a query is built or parsed, not for reads already re
 
     exp = LazyAttribute("sqlglot", "exp")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: the initial schema. 2: adds stock_history (daily consumption and stock series), the
 stored alert routing (alert_routes, alert_timeouts, alert_channels) and watch_lease. 3: adds
-demand_forecast (the per-item forecast stock_analysis uses)."""
+demand_forecast (the per-item forecast stock_analysis uses). 4: adds the provenance parts
+(stock_source, weather_source, vendor_status_source, demand_source) to purchase_orders and
+alerts."""
 
 # Tables a tenant may read, and the column that scopes them (None: shared reference data).
 TENANT_TABLES: dict[str, str | None] = {

@@ -232,7 +232,8 @@ def stored_routing(
 
 ALERT_SCHEMA_FIELDS = (
     "dedup_key", "idempotency_key", "has_order", "org_id", "sku", "kind", "severity",
-    "message", "data_source",
+    "message", "data_source", "stock_source", "weather_source", "vendor_status_source",
+    "demand_source",
 )  # fmt: skip
 
 
@@ -294,6 +295,10 @@ def alerts_for(proposals: Any) -> Any:
                     "severity": pa.array(np.asarray(sev, dtype=object), pa.string()),
                     "message": _messages(kind, rows),
                     "data_source": rows["data_source"],
+                    **{
+                        c: rows[c] if c in rows.column_names else pa.nulls(len(idx), pa.string())
+                        for c in _PART_COLUMNS
+                    },
                 }
             )
         )
@@ -310,8 +315,10 @@ def alerts_for(proposals: Any) -> Any:
 #: The proposal columns :func:`alerts_for` and its messages read.
 _ALERT_INPUTS = (
     "idempotency_key", "action", "org_id", "sku", "data_source", "days_remaining",
-    "item_name", "quantity", "vendor",
+    "item_name", "quantity", "vendor", "stock_source", "weather_source", "vendor_status_source",
+    "demand_source",
 )  # fmt: skip
+_PART_COLUMNS = ("stock_source", "weather_source", "vendor_status_source", "demand_source")
 
 
 def _messages(kind: AlertKind, rows: Any) -> Any:

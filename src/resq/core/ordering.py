@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from resq.core import provenance
 from resq.core._columns import (
     FloatArray,
     as_arrow,
@@ -238,6 +239,10 @@ PROPOSAL_SCHEMA = pa.schema(
         ("status", pa.string()),
         ("days_remaining", pa.float64()),
         ("data_source", pa.string()),
+        ("stock_source", pa.string()),
+        ("weather_source", pa.string()),
+        ("vendor_status_source", pa.string()),
+        ("demand_source", pa.string()),
     ]
 )
 
@@ -370,7 +375,10 @@ def plan_orders(
     status_code[ordering & over_budget] = 1
     status_code[ordering & ~has_vendor] = 2
     action_code = np.where(covered, 1, np.where(capped, 2, np.where(held, 3, 0)))
-    simulated = vendor.simulated | ~eq_mask(text("data_source"), "REAL")
+    parts = _order_parts(t, text, delay, vendor.simulated)
+    simulated = ~eq_mask(text("data_source"), "REAL")
+    for part in parts.values():
+        simulated |= part
     # a cap is recorded only where it bound: never on a covered row, and the budget only
     # where it held a real order (not a capped or pending-vendor row)
     allotment_cap = allotment_binds & ~covered & ~held
@@ -444,12 +452,43 @@ def plan_orders(
         "status": status_s,
         "days_remaining": f(days),
         "data_source": from_codes(simulated[order].astype(np.int64), ["REAL", "SIMULATED"]),
+        **{
+            provenance.COLUMNS[p]: from_codes(sim[order].astype(np.int64), ["REAL", "SIMULATED"])
+            for p, sim in parts.items()
+        },
     }
     columns.update(
         {name: pc.take(t[name], take) for name in (*PASS_THROUGH, *DECIDED_ON) if name in names}
     )
     columns["reason"] = reason
     return pa.table(columns)
+
+
+def _order_parts(
+    t: pa.Table, text: Any, delay: FloatArray, vendor_simulated: npt.NDArray[np.bool_]
+) -> dict[str, npt.NDArray[np.bool_]]:
+    """Which parts of each decision are simulated (resq.core.provenance): the candidate's
+    stock and demand parts (its ``data_source`` where it has none), its weather part or a
+    simulated city weather that delays the delivery, and the vendor statuses consulted."""
+    names = set(t.column_names)
+
+    def simulated(part: str, default: str) -> npt.NDArray[np.bool_]:
+        column = provenance.COLUMNS[part]
+        return ~eq_mask(text(column if column in names else default), "REAL")
+
+    weather = (
+        ~eq_mask(text("weather_source"), "REAL")
+        if "weather_source" in names
+        else np.zeros(t.num_rows, bool)
+    )
+    if "city_weather_source" in names:
+        weather |= (delay > 0) & ~eq_mask(text("city_weather_source"), "REAL")
+    return {
+        "stock": simulated("stock", "data_source"),
+        "weather": weather,
+        "vendor_status": np.asarray(vendor_simulated, dtype=bool),
+        "demand": simulated("demand", "data_source"),
+    }
 
 
 def explain_reason(reason: Any) -> str:

@@ -36,7 +36,6 @@ from resq.core._columns import (
     lookup_codes,
     to_bool,
     to_float,
-    to_str,
 )
 from resq.core.stock import classify_codes, days_remaining_array, status_labels
 
@@ -263,24 +262,18 @@ def derived_source(
     org_source: Any,
     weather_source: Any,
     weather_applied: Any,
-    demand_source: Any = "REAL",
+    demand_source: Any = None,
 ) -> npt.NDArray[np.object_]:
-    """REAL only when every input that shaped the row is REAL; otherwise SIMULATED.
+    """REAL only when every part of the row's provenance is REAL; otherwise SIMULATED
+    (the overall ``data_source`` of :func:`resq.core.provenance.analysis_parts`).
 
     Weather counts only where it changed the row (a multiplier or a threshold applied).
     ``demand_source`` is the forecast's data_source where the row's demand is a forecast
-    (REAL where it is the typed daily consumption).
+    (None: the inventory row's, where it is the typed daily consumption).
     """
-    inv = to_str(inventory_source)
-    n = len(inv)
-    org = broadcast(n, to_str(org_source))
-    wx = broadcast(n, to_str(weather_source))
-    applied = broadcast(n, to_bool(weather_applied))
-    dem = broadcast(n, to_str(demand_source))
-    real = (
-        (inv == "REAL")
-        & (org == "REAL")
-        & (dem == "REAL")
-        & ((wx == "REAL") | (wx == None) | ~applied)  # noqa: E711
+    from resq.core import provenance
+
+    parts = provenance.analysis_parts(
+        inventory_source, org_source, weather_source, weather_applied, demand_source
     )
-    return np.where(real, "REAL", "SIMULATED").astype(object)
+    return provenance.overall(parts)
