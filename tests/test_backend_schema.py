@@ -150,10 +150,10 @@ def test_schema_version_table_has_the_current_version(backend: WarehouseBackend)
     rows = backend.sql("SELECT version, applied_at, description FROM resq_schema_version")
     assert len(rows) == 1
     row = rows.to_pylist()[0]
-    assert row["version"] == SCHEMA_VERSION == 3
+    assert row["version"] == SCHEMA_VERSION == 4
     assert row["applied_at"] is not None
     assert row["description"] == "initial schema"
-    assert backend.schema_version() == 3
+    assert backend.schema_version() == 4
 
 
 def test_upgrade_from_version_1_adds_stock_history_and_keeps_rows(
@@ -169,17 +169,17 @@ def test_upgrade_from_version_1_adds_stock_history_and_keeps_rows(
 
     result = seeded.init()
 
-    assert result == {"schema_version": 3, "previous_version": 1, "upgraded": True}
+    assert result == {"schema_version": 4, "previous_version": 1, "upgraded": True}
     assert {t: n for t, n in _counts(seeded).items() if t != "stock_history"} == before
     assert seeded.sql("SELECT COUNT(*) FROM stock_history").scalar() == 0
-    described = seeded.sql("SELECT description FROM resq_schema_version WHERE version = 3")
+    described = seeded.sql("SELECT description FROM resq_schema_version WHERE version = 4")
     assert described.scalar() == "upgrade from 1"
 
 
 def test_upgrade_from_version_2_adds_demand_forecast_and_keeps_rows(
     seeded: WarehouseBackend,
 ) -> None:
-    """A version-2 database (no demand_forecast table) upgrades to version 3 in place, and
+    """A version-2 database (no demand_forecast table) upgrades to the current version in place, and
     its stock analysis still reads every item's typed daily_consumption."""
     seeded.sql("DROP TABLE demand_forecast")
     seeded.sql("DELETE FROM resq_schema_version")
@@ -188,12 +188,38 @@ def test_upgrade_from_version_2_adds_demand_forecast_and_keeps_rows(
 
     result = seeded.init()
 
-    assert result == {"schema_version": 3, "previous_version": 2, "upgraded": True}
+    assert result == {"schema_version": 4, "previous_version": 2, "upgraded": True}
     assert {t: n for t, n in _counts(seeded).items() if t != "demand_forecast"} == before
     assert seeded.sql("SELECT COUNT(*) FROM demand_forecast").scalar() == 0
     seeded.refresh_analysis(force=True)
     bases = {r["demand_basis"] for r in seeded.read("stock_analysis").to_pylist()}
     assert bases == {"DAILY_CONSUMPTION"}
+
+
+def test_upgrade_from_version_3_adds_the_provenance_parts_and_keeps_rows(
+    seeded: WarehouseBackend,
+) -> None:
+    """A version-3 database (orders and alerts without provenance parts) gains the part
+    columns in place; its existing orders keep NULL parts and are labelled by data_source."""
+    from resq.core import provenance
+
+    resq.SelfHealingEngine(seeded).drop_stock("HOSP-BLR-001", "OXY-CYL")
+    resq.SelfHealingEngine(seeded).heal()
+    for table in ("purchase_orders", "alerts"):
+        for column in provenance.COLUMNS.values():
+            seeded.sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+    seeded.sql("DELETE FROM resq_schema_version")
+    seeded.sql("INSERT INTO resq_schema_version VALUES (3, CURRENT_TIMESTAMP(), 'v3')")
+    before = _counts(seeded)
+
+    result = seeded.init()
+
+    assert result == {"schema_version": 4, "previous_version": 3, "upgraded": True}
+    assert _counts(seeded) == before
+    orders = seeded.read("purchase_orders").to_pylist()
+    assert orders and all(o["stock_source"] is None for o in orders)
+    assert all(provenance.row_label(o) == o["data_source"] for o in orders)
+    assert seeded.init()["upgraded"] is False  # re-running adds nothing twice
 
 
 def test_upgrade_from_previous_version_keeps_rows(seeded: WarehouseBackend) -> None:

@@ -110,13 +110,14 @@ def json_rows(batches: Iterable[Any]) -> Iterator[dict[str, Any]]:
                 plain = bool(pc.all(finite).as_py() in (True, None))
             if name in _text.JSON_TEXT_COLUMNS or not plain:
                 convert.append(name)
-        for row in batch.to_pylist():
+        rows = batch.to_pylist()
+        for row in rows:
             for name in convert:
                 value = row[name]
                 if name in _text.JSON_TEXT_COLUMNS:
                     value = _text.parse_json_text(value)
                 row[name] = _text.jsonable(value)
-            yield row
+        yield from annotate(rows)
 
 
 def stream_document(
@@ -273,7 +274,15 @@ def show(
     return shown
 
 
+def annotate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with their provenance parts folded into a label and ``provenance``
+    (resq.core.provenance.annotate)."""
+    from resq.core import provenance
+
+    return provenance.annotate(rows)
+
+
 def _pylists(batches: Iterable[Any]) -> Iterator[list[dict[str, Any]]]:
     for batch in batches:
         if batch.num_rows:
-            yield batch.to_pylist()
+            yield annotate(batch.to_pylist())

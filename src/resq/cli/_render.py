@@ -66,6 +66,8 @@ DROP_ORDER = (
     "summary",
 )
 WRAP_MIN = 12  # the narrowest a prose column is folded to
+LABEL = "source_label"  # the provenance label (resq.core.provenance): wraps, never cut
+LABEL_MIN = len("SIMULATED weather,")
 
 
 def make_console() -> Console:
@@ -107,15 +109,17 @@ def table(
     t = _build(cells, columns, shown, title, console)
     if console is None or not fit:
         return t
-    for tight in (False, True):  # tight: one space between columns, as a last resort
+    # tight: one space between columns, as a last resort; fold: the provenance label
+    # wraps between its words (before any value is cut)
+    for fold, tight in ((False, False), (True, False), (True, True)):
         shown = list(range(len(columns)))
-        t = _build(cells, columns, shown, title, console, tight=tight)
+        t = _build(cells, columns, shown, title, console, tight=tight, fold=fold)
         for key in DROP_ORDER:
             if _fits(t, console):
                 break
             if any(columns[i][0] == key for i in shown):
                 shown = [i for i in shown if columns[i][0] != key]
-                t = _build(cells, columns, shown, title, console, tight=tight)
+                t = _build(cells, columns, shown, title, console, tight=tight, fold=fold)
         if _fits(t, console):
             break
     hidden = [header for i, (_, header) in enumerate(columns) if i not in shown]
@@ -150,6 +154,7 @@ def _build(
     console: Console | None,
     *,
     tight: bool = False,
+    fold: bool = False,
 ) -> Table:
     plain = console is not None and not console.is_terminal
     t = Table(
@@ -169,6 +174,9 @@ def _build(
         key, header = columns[i]
         if key in WRAPPING:
             t.add_column(header, overflow="fold", ratio=1, min_width=WRAP_MIN)
+        elif key == LABEL and fold:
+            # the provenance label wraps between its words when it must, never cut
+            t.add_column(header, overflow="fold", max_width=LABEL_MIN)
         else:
             t.add_column(header, no_wrap=True)
     for row_cells in cells:

@@ -22,7 +22,7 @@ ALERT_COLUMNS = [
     ("sku", "SKU"),
     ("message", "Message"),
     ("created_at", "Raised"),
-    ("data_source", "Source"),
+    ("source_label", "Source"),
 ]
 
 

@@ -37,7 +37,7 @@ ORDER_COLUMNS = [
     ("vendor", "Vendor"),
     ("status", "Status"),
     ("priority", "Priority"),
-    ("data_source", "Source"),
+    ("source_label", "Source"),
 ]
 
 

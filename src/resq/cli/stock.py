@@ -30,7 +30,7 @@ STATUS_COLUMNS = [
     ("effective_consumption", "Use/day"),
     ("days_remaining", "Days left"),
     ("status", "Status"),
-    ("data_source", "Source"),
+    ("source_label", "Source"),
 ]
 
 

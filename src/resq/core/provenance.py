@@ -161,15 +161,18 @@ def as_json(row: Mapping[str, Any]) -> dict[str, str | None]:
 
 def annotate(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows for people and ``--json``: the part columns folded into ``provenance`` (their
-    JSON form) next to ``source_label`` (their text); ``data_source`` is kept."""
+    JSON form) next to ``source_label`` (their text, computed for all rows at once);
+    ``data_source`` is kept. Rows without parts are returned as they are."""
+    rows = list(rows)
+    if not rows or not any(c in rows[0] for c in _PART_COLUMNS):
+        return rows
+    parts = [[r.get(COLUMNS[p]) for r in rows] if COLUMNS[p] in rows[0] else None for p in PARTS]
+    text = labels(*parts, data_source=[r.get("data_source") for r in rows])
     out = []
-    for row in rows:
-        if not any(c in row for c in COLUMNS.values()):
-            out.append(row)
-            continue
+    for row, label in zip(rows, text, strict=True):
         shown = {k: v for k, v in row.items() if k not in _PART_COLUMNS}
         shown["provenance"] = as_json(row)
-        shown[LABEL_KEY] = row_label(row)
+        shown[LABEL_KEY] = None if label is None else str(label)
         out.append(shown)
     return out
 
