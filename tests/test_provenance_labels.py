@@ -131,3 +131,31 @@ def test_a_simulated_seed_says_simulated_stock(tmp_path: Path) -> None:
         assert order["source_label"] == "SIMULATED"
     for item in as_json(db, "status")["items"]:
         assert item["provenance"]["stock"] == "SIMULATED"
+
+
+@pytest.mark.slow
+def test_the_dashboard_shows_the_same_labels(real_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from resq.dashboard import APP, DB_ENV, ORG_ENV
+
+    run(real_db, "heal")
+    monkeypatch.setenv(DB_ENV, real_db)
+    monkeypatch.delenv(ORG_ENV, raising=False)
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(str(APP), default_timeout=60)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        orders = next(d.value for d in at.dataframe if "PO" in d.value.columns)
+        assert set(orders["Source"]) == {REAL_ORDER}
+        alerts = next(d.value for d in at.dataframe if "Alert" in d.value.columns)
+        assert set(alerts["Source"]) == {REAL_ORDER}
+        text = [re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(m.value)) for m in at.markdown]
+        assert any(f":orange-badge[:material/science: {REAL_ORDER}]" in t for t in text)
+        assert not any("SIMULATED]" in t and "#### Purchase orders" in t for t in text)
+    finally:
+        st.cache_resource.clear()

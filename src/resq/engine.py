@@ -227,7 +227,9 @@ class SelfHealingEngine:
                     report.orders = _order_rows(proposals)
                 else:
                     self._step("committing")
-                    self._commit(report, proposals, actor or self.actor, now, waiting)
+                    self._commit(
+                        report, proposals, actor or self.actor, now, waiting, org_id=org_id
+                    )
         report.finished_at = self.clock()
         report.proposals = proposals
         return report
@@ -246,6 +248,7 @@ class SelfHealingEngine:
         actor: str,
         now: datetime,
         waiting: pa.Table | None = None,
+        org_id: str | None = None,
     ) -> None:
         b = self.backend
         policy = self.routing()  # read before the transaction
@@ -282,6 +285,7 @@ class SelfHealingEngine:
                 report.stale = stale.num_rows
                 report.stale_items = stale.select(["org_id", "sku"]).slice(0, 1000).to_pylist()
             superseded = _supersede_alerts(b, report.cycle_id, now, actor)
+            superseded += b.resolve_recovered_alerts(now=now, actor=actor, org_id=org_id)
             groups = b.run_file("alerts_created", [report.cycle_id])
             alerts_raised = int(pa.compute.sum(groups["alerts"]).as_py() or 0)
             queued = self._queue_notifications(groups, report.cycle_id, now, policy)
@@ -408,7 +412,8 @@ class SelfHealingEngine:
         )
 
     def receive(self, po_id: str, *, actor: str | None = None) -> dict[str, Any]:
-        """Mark an order received: its quantity is added to the item's stock."""
+        """Mark an order received: its quantity is added to the item's stock, and the
+        alerts whose shortfall that ends are resolved (each audited)."""
         return self.backend.override_order(
             po_id, "receive", actor=actor or default_actor(), now=self.clock()
         )

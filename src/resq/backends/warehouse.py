@@ -1148,7 +1148,45 @@ class WarehouseBackend(Backend):
             with attempt:
                 self._override_once(po_id, action, actor, quantity, org_id, now)
         self._mark_changed()
+        if action == "receive":
+            self.refresh_analysis(force=True, now=now)
+            for attempt in conflict_retrying():
+                with attempt, self.transaction():
+                    events = self.resolve_recovered_alerts(now=now, actor=actor, org_id=org_id)
+                    if events:
+                        self.append_audit(events, now=now)
         return self.order(po_id)
+
+    def resolve_recovered_alerts(
+        self, *, now: datetime, actor: str, org_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Resolve the active alerts whose shortfall is gone (the item is OK in
+        ``stock_analysis``; ``sql/recovered_alerts.sql``) inside the caller's transaction,
+        and return their ``alert.resolved`` audit events for the caller to append with its
+        own. A heal cycle calls it in its commit, a receipt right after it lands. A resolved
+        alert is never resolved again, so repeating it changes nothing."""
+        rows = self.run_file("recovered_alerts", [org_id, org_id]).to_pylist()
+        if not rows:
+            return []
+        self.execute(self._file("recovered_alerts", 1), [now, org_id, org_id])
+        return [
+            {
+                "actor": actor,
+                "action": "alert.resolved",
+                "org_id": r["org_id"],
+                "entity_id": r["alert_id"],
+                "details": {
+                    "reason": "the shortfall is gone",
+                    "from": r["state"],
+                    "kind": r["kind"],
+                    "sku": r["sku"],
+                    "po_id": r["po_id"],
+                    "status": r["status"],
+                    "days_remaining": r["days_remaining"],
+                },
+            }
+            for r in rows
+        ]
 
     def _override_once(
         self,

@@ -149,7 +149,10 @@ def labels(
 
 def row_label(row: Mapping[str, Any]) -> str | None:
     """The label of one row (a dict with the part columns, or only ``data_source``)."""
-    value = labels(*(row.get(COLUMNS[p]) for p in PARTS), data_source=row.get("data_source"))[0]
+    parts = [[row[COLUMNS[p]]] if COLUMNS[p] in row else None for p in PARTS]
+    if parts[0] is None:
+        parts[0] = [None]  # no stock part at all: labelled by data_source
+    value = labels(*parts, data_source=[row.get("data_source")])[0]
     return None if value is None else str(value)
 
 

@@ -78,15 +78,45 @@ def source_of(values: Iterable[Any]) -> str | None:
 
 
 def frame_source(df: pd.DataFrame, column: str = "data_source") -> str | None:
+    """The provenance label of what a display derived from ``df`` rests on: each part
+    (resq.core.provenance) is SIMULATED when any row's is, so "REAL stock · SIMULATED
+    weather" when the rows carry parts; else REAL / SIMULATED from ``column``."""
+    from resq.core import provenance
+
+    parts = {p: c for p, c in provenance.COLUMNS.items() if c in df.columns}
+    if "stock" in parts and not df.empty and df[parts["stock"]].notna().all():
+        merged = {
+            p: SIMULATED if (df[c].astype(str) != REAL).any() else REAL for p, c in parts.items()
+        }
+        return str(provenance.labels(*(merged.get(p) for p in provenance.PARTS))[0])
     return source_of(df[column]) if column in df.columns else None
 
 
+def row_labels(df: pd.DataFrame) -> pd.Series:
+    """The provenance label of each row (its data_source where it has no parts)."""
+    import pandas as pd
+
+    from resq.core import provenance
+
+    if "stock_source" not in df.columns:
+        return df["data_source"]
+    parts = [
+        df[provenance.COLUMNS[p]].to_numpy(object) if provenance.COLUMNS[p] in df.columns else None
+        for p in provenance.PARTS
+    ]
+    text = provenance.labels(*parts, data_source=df["data_source"].to_numpy(object))
+    return pd.Series(text, index=df.index, dtype=object)
+
+
 def badge(source: str | None) -> str:
-    """The REAL / SIMULATED badge, as Streamlit markdown."""
+    """The provenance badge, as Streamlit markdown: REAL, SIMULATED, or REAL stock with the
+    simulated signals named (resq.core.provenance)."""
     if source == REAL:
         return ":green-badge[:material/verified: REAL]"
     if source == SIMULATED:
         return ":violet-badge[:material/science: SIMULATED]"
+    if source:
+        return f":orange-badge[:material/science: {md(source)}]"
     return ":gray-badge[no data]"
 
 

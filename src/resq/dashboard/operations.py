@@ -113,7 +113,7 @@ def _critical_items(analysis: pd.DataFrame) -> None:
                 "Critical at": critical["critical_days"],
                 "Status": critical["status"],
                 "Priority": critical["priority"],
-                "Source": critical["data_source"],
+                "Source": _ui.row_labels(critical),
             }
         )
         _ui.table(
@@ -284,7 +284,7 @@ def _orders(scope: Scope, orders: pd.DataFrame, analysis: pd.DataFrame) -> None:
             "Priority": orders["priority"],
             "Created": orders["created_at"],
             "Why": orders["reason"].map(_ui.why),
-            "Source": orders["data_source"],
+            "Source": _ui.row_labels(orders),
         }
     )
     _ui.table(
@@ -360,7 +360,7 @@ def _alerts(scope: Scope) -> None:
                 "Message": open_first["message"],
                 "Created": open_first["created_at"],
                 "Acknowledged by": open_first["acked_by"].fillna(""),
-                "Source": open_first["data_source"],
+                "Source": _ui.row_labels(open_first),
             }
         ),
         column_config={

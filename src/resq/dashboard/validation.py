@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
+from resq.core import provenance
 from resq.dashboard import _ui
 from resq.errors import ResqError
 from resq.simulation import WEATHER_CONDITIONS
@@ -292,7 +293,7 @@ def _heal(scope: Scope, inventory: pd.DataFrame) -> None:
         if not orders:
             st.info("No orders yet. Press the chaos button, then Heal now.")
             return
-    _ui.section(title, _ui.source_of(o.get("data_source") for o in orders))
+    _ui.section(title, _ui.frame_source(pd.DataFrame(orders)))
     for order in orders:
         _order_card(order, preferred, units)
 
@@ -311,7 +312,7 @@ def _order_card(
             f"{_ui.md(units.get(key) or '')} from "
             f"**{_ui.md(order.get('vendor') or 'no vendor yet')}** · "
             f"{_ui.md(order['status'])} · priority {_ui.md(order.get('priority'))} &nbsp; "
-            f"{_ui.badge(order.get('data_source'))}"
+            f"{_ui.badge(provenance.row_label(order))}"
         )
         if reason:
             target = _ui.number(reason.get("target_days"))

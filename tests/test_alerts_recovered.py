@@ -1,0 +1,142 @@
+"""Alerts whose shortfall is gone are resolved (issue 14, item 8b): after "Mark received"
+the item's alerts are RESOLVED with an audit event naming each, exactly once; an item that
+is still short keeps its alert; every heal cycle resolves what a load or count fixed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import resq
+from resq.backends.warehouse import WarehouseBackend
+
+ORG, OXY = "HOSP-BLR-001", "OXY-CYL"
+ENV = {"RESQ_DB": None, "RESQ_ORG": None, "RESQ_ACTOR": None, "NO_COLOR": "1", "COLUMNS": "250"}
+
+
+def _healed(backend: WarehouseBackend) -> tuple[resq.SelfHealingEngine, dict[str, Any]]:
+    engine = resq.SelfHealingEngine(backend)
+    engine.seed()
+    engine.drop_stock(ORG, OXY, 0)
+    engine.heal()
+    (order,) = backend.read("purchase_orders", where={"org_id": ORG, "sku": OXY}).to_pylist()
+    return engine, order
+
+
+def _item_alerts(backend: WarehouseBackend) -> list[dict[str, Any]]:
+    return backend.read("alerts", where={"org_id": ORG, "sku": OXY}).to_pylist()
+
+
+def _resolutions(backend: WarehouseBackend) -> list[dict[str, Any]]:
+    events = backend.read("audit_log", where={"action": "alert.resolved"}).to_pylist()
+    for e in events:
+        e["details"] = json.loads(e["details"]) if isinstance(e["details"], str) else e["details"]
+    return [e for e in events if e["details"].get("reason") == "the shortfall is gone"]
+
+
+def test_receipt_resolves_the_alerts_of_the_item_once_with_audit(
+    backend: WarehouseBackend,
+) -> None:
+    engine, order = _healed(backend)
+    before = _item_alerts(backend)
+    assert before and all(a["state"] == "OPEN" for a in before)
+
+    engine.receive(order["po_id"], actor="meera")
+
+    after = _item_alerts(backend)
+    assert {a["state"] for a in after} == {"RESOLVED"}
+    assert all(a["resolved_at"] is not None for a in after)
+    resolved = _resolutions(backend)
+    assert sorted(e["entity_id"] for e in resolved) == sorted(a["alert_id"] for a in before)
+    assert all(e["actor"] == "meera" and e["details"]["status"] == "OK" for e in resolved)
+    assert backend.verify_audit().ok
+
+    # exactly once: a heal and another pass resolve nothing again
+    engine.heal()
+    backend.resolve_recovered_alerts(now=resq.backends.warehouse.utcnow(), actor="again")
+    assert len(_resolutions(backend)) == len(resolved)
+
+
+def test_an_item_still_short_keeps_its_alert(backend: WarehouseBackend) -> None:
+    engine, order = _healed(backend)
+    engine.set_quantity(order["po_id"], 1.0)  # one cylinder does not end the shortfall
+    engine.receive(order["po_id"])
+    assert {a["state"] for a in _item_alerts(backend)} == {"OPEN"}
+    assert _resolutions(backend) == []
+
+
+def test_a_heal_resolves_what_a_stock_count_fixed(backend: WarehouseBackend) -> None:
+    engine, _ = _healed(backend)
+    engine.drop_stock(ORG, OXY, 100_000)  # counted: plenty now
+    engine.heal()
+    assert {a["state"] for a in _item_alerts(backend)} == {"RESOLVED"}
+    assert len(_resolutions(backend)) == len(_item_alerts(backend))
+
+
+def test_cli_receive_resolves_the_alert(tmp_path: Any) -> None:
+    from resq.cli import app
+
+    runner = CliRunner()
+    db = f"duckdb:///{tmp_path / 'cli.duckdb'}"
+
+    def run(*args: str) -> Any:
+        result = runner.invoke(app, ["--db", db, *args], env=ENV)
+        assert result.exit_code == 0, (args, result.stdout, result.stderr)
+        return result
+
+    run("demo")
+    orders = json.loads(run("--json", "orders").stdout)["orders"]
+    po = next(o["po_id"] for o in orders if (o["org_id"], o["sku"]) == (ORG, OXY))
+    alerts = json.loads(run("--json", "alerts").stdout)["alerts"]
+    mine = [a["alert_id"] for a in alerts if (a["org_id"], a["sku"]) == (ORG, OXY)]
+    assert mine
+
+    run("orders", "receive", po, "--actor", "kiran")
+
+    alerts = json.loads(run("--json", "alerts").stdout)["alerts"]
+    states = {a["alert_id"]: a["state"] for a in alerts}
+    assert all(states[a] == "RESOLVED" for a in mine)
+    events = json.loads(run("--json", "audit").stdout)["events"]
+    named = {e["entity_id"] for e in events if e["action"] == "alert.resolved"}
+    assert set(mine) <= named
+
+
+@pytest.mark.slow
+def test_dashboard_mark_received_resolves_the_alert(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from resq.dashboard import APP, DB_ENV, ORG_ENV
+
+    url = f"duckdb:///{tmp_path / 'dash.duckdb'}"
+    backend = resq.connect(url)
+    backend.init()
+    _, order = _healed(backend)
+    alerts = [a["alert_id"] for a in _item_alerts(backend)]
+    backend.close()
+    monkeypatch.setenv(DB_ENV, url)
+    monkeypatch.delenv(ORG_ENV, raising=False)
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(str(APP), default_timeout=60)
+        at.session_state["actor"] = "Meera"
+        at.run()
+        at.selectbox(key="override_po").set_value(order["po_id"]).run()
+        at.button(key="override_receive").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        frames = [d.value for d in at.dataframe if "Alert" in d.value.columns]
+        shown = {r["Alert"]: r["State"] for f in frames for r in f.to_dict("records")}
+        assert all(shown.get(a, "RESOLVED") == "RESOLVED" for a in alerts)
+    finally:
+        st.cache_resource.clear()
+    backend = resq.connect(url)
+    try:
+        assert {a["state"] for a in _item_alerts(backend)} == {"RESOLVED"}
+        assert {e["entity_id"] for e in _resolutions(backend)} == set(alerts)
+    finally:
+        backend.close()
