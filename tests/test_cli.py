@@ -335,12 +335,16 @@ def test_orders_receive_adds_stock_and_is_audited_with_the_actor(healed: str) ->
         i for i in as_json(healed, "status")["items"] if i["org_id"] == ORG and i["sku"] == OXY
     )
     assert item["current_stock"] == po["quantity"]
-    last = as_json(healed, "audit")["events"][-1]
+    events = as_json(healed, "audit")["events"]
+    last = next(e for e in reversed(events) if e["action"] == "order.receive")
     assert (last["action"], last["actor"], last["entity_id"]) == (
         "order.receive",
         "alice",
         po["po_id"],
     )
+    # the alerts the receipt ended follow it, each named and by the same actor
+    after = events[events.index(last) + 1 :]
+    assert after and all((e["action"], e["actor"]) == ("alert.resolved", "alice") for e in after)
 
 
 def test_orders_set_quantity_and_cancel(healed: str) -> None:
