@@ -2,12 +2,12 @@
 -- Guarded statements run only when their guard query returns 0.
 
 -- step 1: analysis: stock_analysis, the dynamic table (replaced only when its definition changed; the stream over it is recreated with it)
--- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 21b385644493c561'
+-- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 64c16e1efcd8e8a7'
 CREATE OR REPLACE DYNAMIC TABLE stock_analysis
     TARGET_LAG = '1 minute'
     WAREHOUSE = RESQ_WH
     REFRESH_MODE = INCREMENTAL
-    COMMENT = 'resq stock_analysis definition 21b385644493c561'
+    COMMENT = 'resq stock_analysis definition 64c16e1efcd8e8a7'
     COPY GRANTS
     WITH ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id)
 AS
@@ -50,9 +50,17 @@ SELECT
     phh_persons,
     aay_households,
     monthly_allotment_cap,
+    -- provenance by part (provenance.analysis_parts in the core): the stock basis, the
+    -- weather where it changed the row, and where the consumption figure came from
+    IFF(inventory_source = 'REAL' AND org_source = 'REAL', 'REAL', 'SIMULATED') AS stock_source,
+    IFF(city_weather_source <> 'REAL' AND weather_applied, 'SIMULATED', 'REAL')
+        AS weather_source,
+    IFF(demand_input_source = 'REAL', 'REAL', 'SIMULATED') AS demand_source,
+    -- the overall flag: SIMULATED when any part is
     IFF(
-        inventory_source = 'REAL' AND org_source = 'REAL' AND demand_source = 'REAL'
-        AND (weather_source = 'REAL' OR NOT weather_applied),
+        inventory_source = 'REAL' AND org_source = 'REAL'
+        AND (city_weather_source = 'REAL' OR NOT weather_applied)
+        AND demand_input_source = 'REAL',
         'REAL',
         'SIMULATED'
     ) AS data_source
@@ -113,8 +121,10 @@ FROM (
             c.monthly_allotment_cap,
             i.data_source AS inventory_source,
             o.data_source AS org_source,
-            COALESCE(w.data_source, 'REAL') AS weather_source,
-            IFF(f.forecast_daily_demand IS NOT NULL, f.data_source, 'REAL') AS demand_source
+            COALESCE(w.data_source, 'REAL') AS city_weather_source,
+            -- the source of the consumption figure: the forecast's, when demand comes from one
+            IFF(f.forecast_daily_demand IS NOT NULL, f.data_source, i.data_source)
+                AS demand_input_source
         FROM inventory_master AS i
         JOIN organizations AS o ON o.org_id = i.org_id
         JOIN sector_config AS c ON c.sector = o.sector
@@ -122,5 +132,5 @@ FROM (
         LEFT JOIN demand_forecast AS f ON f.org_id = i.org_id AND f.sku = i.sku
     ) AS base
 ) AS analysed;
--- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 21b385644493c561'
+-- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 64c16e1efcd8e8a7'
 CREATE OR REPLACE STREAM STOCK_ANALYSIS_CHANGES ON DYNAMIC TABLE stock_analysis;

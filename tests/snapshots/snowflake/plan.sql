@@ -112,6 +112,10 @@ CREATE TABLE IF NOT EXISTS purchase_orders (
     rank INTEGER,
     reason VARCHAR NOT NULL,
     data_source VARCHAR NOT NULL,
+    stock_source VARCHAR,
+    weather_source VARCHAR,
+    vendor_status_source VARCHAR,
+    demand_source VARCHAR,
     cycle_id VARCHAR,
     created_at TIMESTAMP_NTZ NOT NULL,
     updated_at TIMESTAMP_NTZ NOT NULL
@@ -140,6 +144,10 @@ CREATE TABLE IF NOT EXISTS alerts (
     state VARCHAR NOT NULL,
     tier INTEGER NOT NULL DEFAULT 0,
     data_source VARCHAR NOT NULL,
+    stock_source VARCHAR,
+    weather_source VARCHAR,
+    vendor_status_source VARCHAR,
+    demand_source VARCHAR,
     cycle_id VARCHAR,
     created_at TIMESTAMP_NTZ NOT NULL,
     escalated_at TIMESTAMP_NTZ,
@@ -248,6 +256,14 @@ CREATE TABLE IF NOT EXISTS demand_forecast (
     computed_at TIMESTAMP_NTZ NOT NULL,
     PRIMARY KEY (org_id, sku)
 );
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS stock_source VARCHAR;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS weather_source VARCHAR;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS vendor_status_source VARCHAR;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS demand_source VARCHAR;
+ALTER TABLE alerts ADD COLUMN IF NOT EXISTS stock_source VARCHAR;
+ALTER TABLE alerts ADD COLUMN IF NOT EXISTS weather_source VARCHAR;
+ALTER TABLE alerts ADD COLUMN IF NOT EXISTS vendor_status_source VARCHAR;
+ALTER TABLE alerts ADD COLUMN IF NOT EXISTS demand_source VARCHAR;
 
 -- step 2: schema.grants: what the app role may read and call of what schema installed
 GRANT USAGE ON DATABASE RESQ TO ROLE RESQ_APP;
@@ -408,12 +424,12 @@ GRANT USAGE ON PROCEDURE RESQ_HEAL_ORG(VARCHAR, BOOLEAN) TO ROLE RESQ_APP;
 GRANT USAGE ON PROCEDURE RESQ_VERIFY_AUDIT(VARCHAR) TO ROLE RESQ_APP;
 
 -- step 10: analysis: stock_analysis, the dynamic table (replaced only when its definition changed; the stream over it is recreated with it)
--- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 21b385644493c561'
+-- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 64c16e1efcd8e8a7'
 CREATE OR REPLACE DYNAMIC TABLE stock_analysis
     TARGET_LAG = '1 minute'
     WAREHOUSE = RESQ_WH
     REFRESH_MODE = INCREMENTAL
-    COMMENT = 'resq stock_analysis definition 21b385644493c561'
+    COMMENT = 'resq stock_analysis definition 64c16e1efcd8e8a7'
     COPY GRANTS
     WITH ROW ACCESS POLICY RESQ_TENANT_POLICY ON (org_id)
 AS
@@ -456,9 +472,17 @@ SELECT
     phh_persons,
     aay_households,
     monthly_allotment_cap,
+    -- provenance by part (provenance.analysis_parts in the core): the stock basis, the
+    -- weather where it changed the row, and where the consumption figure came from
+    IFF(inventory_source = 'REAL' AND org_source = 'REAL', 'REAL', 'SIMULATED') AS stock_source,
+    IFF(city_weather_source <> 'REAL' AND weather_applied, 'SIMULATED', 'REAL')
+        AS weather_source,
+    IFF(demand_input_source = 'REAL', 'REAL', 'SIMULATED') AS demand_source,
+    -- the overall flag: SIMULATED when any part is
     IFF(
-        inventory_source = 'REAL' AND org_source = 'REAL' AND demand_source = 'REAL'
-        AND (weather_source = 'REAL' OR NOT weather_applied),
+        inventory_source = 'REAL' AND org_source = 'REAL'
+        AND (city_weather_source = 'REAL' OR NOT weather_applied)
+        AND demand_input_source = 'REAL',
         'REAL',
         'SIMULATED'
     ) AS data_source
@@ -519,8 +543,10 @@ FROM (
             c.monthly_allotment_cap,
             i.data_source AS inventory_source,
             o.data_source AS org_source,
-            COALESCE(w.data_source, 'REAL') AS weather_source,
-            IFF(f.forecast_daily_demand IS NOT NULL, f.data_source, 'REAL') AS demand_source
+            COALESCE(w.data_source, 'REAL') AS city_weather_source,
+            -- the source of the consumption figure: the forecast's, when demand comes from one
+            IFF(f.forecast_daily_demand IS NOT NULL, f.data_source, i.data_source)
+                AS demand_input_source
         FROM inventory_master AS i
         JOIN organizations AS o ON o.org_id = i.org_id
         JOIN sector_config AS c ON c.sector = o.sector
@@ -528,7 +554,7 @@ FROM (
         LEFT JOIN demand_forecast AS f ON f.org_id = i.org_id AND f.sku = i.sku
     ) AS base
 ) AS analysed;
--- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 21b385644493c561'
+-- skipped when this returns more than 0: SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'CORE' AND TABLE_NAME = 'STOCK_ANALYSIS' AND COMMENT = 'resq stock_analysis definition 64c16e1efcd8e8a7'
 CREATE OR REPLACE STREAM STOCK_ANALYSIS_CHANGES ON DYNAMIC TABLE stock_analysis;
 
 -- step 11: analysis.grants: what the app role may read and call of what analysis installed
