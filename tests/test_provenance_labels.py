@@ -106,9 +106,10 @@ def test_the_label_is_shown_whole_at_80_columns(real_db: str) -> None:
     lines = out[: out.index("left out")].splitlines()  # the table, up to its caption
     assert all(len(line.rstrip()) <= 80 for line in lines), result.stdout
     assert "…" not in result.stdout  # nothing cut: the label wraps between its words
-    source = " ".join(ln[ln.index("PLACED") + 6 :].strip() for ln in lines if "PLACED" in ln)
-    following = [ln.strip() for ln in lines if ln.startswith(" ")]
-    assert " ".join([source, *following]).startswith(REAL_ORDER), result.stdout
+    # the label's words, in order, in the Source column (wrapped between words if need be)
+    start = lines[1].index("Source")
+    words = " ".join(ln[start:].strip() for ln in lines[2:]).split()
+    assert " ".join(words).startswith(REAL_ORDER), result.stdout
 
 
 def test_a_simulated_seed_says_simulated_stock(tmp_path: Path) -> None:
