@@ -136,6 +136,10 @@ def test_demo_is_the_main_job_readable_at_a_glance(tmp_path: Path) -> None:
     ):
         assert text in out, text
     assert "FAIL" not in out
+    # every order of the heal table carries its provenance label (the demo is simulated)
+    heal_table = out.split("Orders created, in priority order", 1)[1].split("\n\n", 1)[0]
+    order_lines = [line for line in heal_table.splitlines() if "PO-" in line]
+    assert order_lines and all(line.rstrip().endswith("SIMULATED") for line in order_lines)
     # a second run on the same database keeps the data and shows the covering order
     doc = as_json(db, "demo")
     assert doc["init"]["previous_version"] == SCHEMA_VERSION
@@ -148,3 +152,7 @@ def test_demo_is_the_main_job_readable_at_a_glance(tmp_path: Path) -> None:
     assert doc["stock_after"]["status"] == "CRITICAL"
     assert doc["audit_verify"]["ok"] is True
     assert {"organizations", "vendors", "checks", "chaos", "alerts", "health"} <= set(doc)
+    # orders and alerts in the JSON as every listing shows them: parts and label
+    for row in [*doc["heal"]["orders"], *doc["alerts"]]:
+        assert row["source_label"] == "SIMULATED", row
+        assert row["provenance"]["stock"] == "SIMULATED", row

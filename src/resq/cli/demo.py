@@ -79,6 +79,13 @@ def demo(
     verified = backend.verify_audit()
     alert_rows = backend.read("alerts", order_by=("severity", "alert_id")).to_pylist()
     health = engine.health()
+    # orders and alerts as every other command shows them: provenance parts folded into
+    # `provenance` and the `source_label` text (resq.core.provenance)
+    from resq.core import provenance
+
+    heal = report.as_dict()
+    heal["orders"] = provenance.annotate(heal.get("orders") or [])
+    alert_rows = provenance.annotate(alert_rows)
     doc: dict[str, Any] = {
         "db": state.db,
         "init": init,
@@ -89,7 +96,7 @@ def demo(
         "chaos": event.as_dict(),
         "stock_before": before,
         "stock_after": after,
-        "heal": report.as_dict(),
+        "heal": heal,
         "order": order,
         "preferred_vendor": inventory.get("preferred_vendor"),
         "sourcing": sourcing,
