@@ -320,3 +320,15 @@ ALTER TABLE alerts ADD COLUMN IF NOT EXISTS stock_source VARCHAR;
 ALTER TABLE alerts ADD COLUMN IF NOT EXISTS weather_source VARCHAR;
 ALTER TABLE alerts ADD COLUMN IF NOT EXISTS vendor_status_source VARCHAR;
 ALTER TABLE alerts ADD COLUMN IF NOT EXISTS demand_source VARCHAR;
+
+-- Version 5: the sourcing columns (resq.core.sourcing) on databases made before them: the
+-- vendor's type and reliability, the catalog's minimum order and pack. vendor_authorization
+-- above is created by its IF NOT EXISTS and seeded with the defaults when empty. Existing
+-- rows take each column's default (vendor_type GENERAL, min_order_qty 0; reliability and
+-- pack_size NULL: unknown, no pack). On an upgraded database the columns stay nullable
+-- (an ADD COLUMN IF NOT EXISTS cannot add NOT NULL on DuckDB); every reader COALESCEs them
+-- and the loader fills the defaults. A no-op on a new database.
+ALTER TABLE vendors ADD COLUMN IF NOT EXISTS vendor_type VARCHAR DEFAULT 'GENERAL';
+ALTER TABLE vendors ADD COLUMN IF NOT EXISTS reliability FLOAT;
+ALTER TABLE vendor_catalog ADD COLUMN IF NOT EXISTS min_order_qty FLOAT DEFAULT 0.0;
+ALTER TABLE vendor_catalog ADD COLUMN IF NOT EXISTS pack_size FLOAT;

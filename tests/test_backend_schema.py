@@ -150,10 +150,10 @@ def test_schema_version_table_has_the_current_version(backend: WarehouseBackend)
     rows = backend.sql("SELECT version, applied_at, description FROM resq_schema_version")
     assert len(rows) == 1
     row = rows.to_pylist()[0]
-    assert row["version"] == SCHEMA_VERSION == 4
+    assert row["version"] == SCHEMA_VERSION == 5
     assert row["applied_at"] is not None
     assert row["description"] == "initial schema"
-    assert backend.schema_version() == 4
+    assert backend.schema_version() == 5
 
 
 def test_upgrade_from_version_1_adds_stock_history_and_keeps_rows(
@@ -169,10 +169,10 @@ def test_upgrade_from_version_1_adds_stock_history_and_keeps_rows(
 
     result = seeded.init()
 
-    assert result == {"schema_version": 4, "previous_version": 1, "upgraded": True}
+    assert result == {"schema_version": 5, "previous_version": 1, "upgraded": True}
     assert {t: n for t, n in _counts(seeded).items() if t != "stock_history"} == before
     assert seeded.sql("SELECT COUNT(*) FROM stock_history").scalar() == 0
-    described = seeded.sql("SELECT description FROM resq_schema_version WHERE version = 4")
+    described = seeded.sql("SELECT description FROM resq_schema_version WHERE version = 5")
     assert described.scalar() == "upgrade from 1"
 
 
@@ -188,7 +188,7 @@ def test_upgrade_from_version_2_adds_demand_forecast_and_keeps_rows(
 
     result = seeded.init()
 
-    assert result == {"schema_version": 4, "previous_version": 2, "upgraded": True}
+    assert result == {"schema_version": 5, "previous_version": 2, "upgraded": True}
     assert {t: n for t, n in _counts(seeded).items() if t != "demand_forecast"} == before
     assert seeded.sql("SELECT COUNT(*) FROM demand_forecast").scalar() == 0
     seeded.refresh_analysis(force=True)
@@ -214,12 +214,64 @@ def test_upgrade_from_version_3_adds_the_provenance_parts_and_keeps_rows(
 
     result = seeded.init()
 
-    assert result == {"schema_version": 4, "previous_version": 3, "upgraded": True}
+    assert result == {"schema_version": 5, "previous_version": 3, "upgraded": True}
     assert _counts(seeded) == before
     orders = seeded.read("purchase_orders").to_pylist()
     assert orders and all(o["stock_source"] is None for o in orders)
     assert all(provenance.row_label(o) == o["data_source"] for o in orders)
     assert seeded.init()["upgraded"] is False  # re-running adds nothing twice
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_upgrade_to_version_5_adds_the_sourcing_columns_and_heal_works(
+    seeded: WarehouseBackend, version: int
+) -> None:
+    """A database made before sourcing (version 3, or 4 when it was upgraded from 3: its
+    vendors and catalog without vendor_type, reliability, min_order_qty, pack_size, and no
+    vendor_authorization) gains them in place with their defaults; the seeded
+    authorization arrives, heal reads vendor_options again, and a second init changes
+    nothing."""
+    from resq.core.sourcing import DEFAULT_AUTHORIZATION
+
+    seeded.sql("ALTER TABLE vendors DROP COLUMN vendor_type")
+    seeded.sql("ALTER TABLE vendors DROP COLUMN reliability")
+    seeded.sql("ALTER TABLE vendor_catalog DROP COLUMN min_order_qty")
+    seeded.sql("ALTER TABLE vendor_catalog DROP COLUMN pack_size")
+    seeded.sql("DROP TABLE vendor_authorization")
+    seeded.sql("DELETE FROM resq_schema_version")
+    seeded.sql(f"INSERT INTO resq_schema_version VALUES ({version}, CURRENT_TIMESTAMP(), 'old')")
+    before = _counts(seeded)
+
+    result = seeded.init()
+
+    assert result == {"schema_version": 5, "previous_version": version, "upgraded": True}
+    assert _counts(seeded) == before
+    vendors = seeded.read("vendors").to_pylist()
+    assert vendors and all(
+        (v["vendor_type"], v["reliability"]) == ("GENERAL", None) for v in vendors
+    )
+    catalog = seeded.read("vendor_catalog").to_pylist()
+    assert catalog and all((c["min_order_qty"], c["pack_size"]) == (0.0, None) for c in catalog)
+    authorization = seeded.read("vendor_authorization").to_pylist()
+    assert {(a["sector"], a["category"], a["vendor_type"]) for a in authorization} == set(
+        DEFAULT_AUTHORIZATION
+    )
+    assert all(a["authorized"] for a in authorization)
+
+    engine = resq.SelfHealingEngine(seeded)
+    engine.drop_stock("HOSP-BLR-001", "OXY-CYL")
+    engine.heal()  # reads sql/vendor_options.sql, which names the new columns
+    # An edit after the upgrade survives the next init, which upgrades nothing.
+    seeded.sql("UPDATE vendors SET vendor_type = 'MEDICAL', reliability = 0.5")
+    seeded.sql("UPDATE vendor_authorization SET authorized = FALSE")
+    after = {t: _rows(seeded, t) for t in ("vendors", "vendor_catalog", "vendor_authorization")}
+    counts = _counts(seeded)
+    again = seeded.init()
+    assert again == {"schema_version": 5, "previous_version": 5, "upgraded": False}
+    assert _counts(seeded) == counts
+    assert {t: _rows(seeded, t) for t in after} == after
+    versions = seeded.sql("SELECT version FROM resq_schema_version ORDER BY version")
+    assert versions.to_pylist() == [{"version": version}, {"version": 5}]
 
 
 def test_upgrade_from_previous_version_keeps_rows(seeded: WarehouseBackend) -> None:
@@ -275,6 +327,10 @@ def _counts(b: WarehouseBackend) -> dict[str, int]:
         for t in TABLES
         if t not in {"audit_log", "stock_analysis"}
     }
+
+
+def _rows(b: WarehouseBackend, table: str) -> list[dict[str, object]]:
+    return sorted(b.read(table).to_pylist(), key=repr)
 
 
 def _org(org_id: str, sector: str = "HOSPITAL") -> dict[str, object]:

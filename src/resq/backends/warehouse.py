@@ -56,12 +56,14 @@ else:  # sqlglot loads when a query is built or parsed, not for reads already re
 
     exp = LazyAttribute("sqlglot", "exp")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """1: the initial schema. 2: adds stock_history (daily consumption and stock series), the
 stored alert routing (alert_routes, alert_timeouts, alert_channels) and watch_lease. 3: adds
 demand_forecast (the per-item forecast stock_analysis uses). 4: adds the provenance parts
 (stock_source, weather_source, vendor_status_source, demand_source) to purchase_orders and
-alerts."""
+alerts. 5: adds the sourcing columns (vendors.vendor_type and reliability,
+vendor_catalog.min_order_qty and pack_size) and vendor_authorization, seeded with the
+defaults when empty."""
 
 # Tables a tenant may read, and the column that scopes them (None: shared reference data).
 TENANT_TABLES: dict[str, str | None] = {

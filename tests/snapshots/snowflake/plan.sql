@@ -264,6 +264,10 @@ ALTER TABLE alerts ADD COLUMN IF NOT EXISTS stock_source VARCHAR;
 ALTER TABLE alerts ADD COLUMN IF NOT EXISTS weather_source VARCHAR;
 ALTER TABLE alerts ADD COLUMN IF NOT EXISTS vendor_status_source VARCHAR;
 ALTER TABLE alerts ADD COLUMN IF NOT EXISTS demand_source VARCHAR;
+ALTER TABLE vendors ADD COLUMN IF NOT EXISTS vendor_type VARCHAR DEFAULT 'GENERAL';
+ALTER TABLE vendors ADD COLUMN IF NOT EXISTS reliability FLOAT;
+ALTER TABLE vendor_catalog ADD COLUMN IF NOT EXISTS min_order_qty FLOAT DEFAULT 0.0;
+ALTER TABLE vendor_catalog ADD COLUMN IF NOT EXISTS pack_size FLOAT;
 
 -- step 2: schema.grants: what the app role may read and call of what schema installed
 GRANT USAGE ON DATABASE RESQ TO ROLE RESQ_APP;
