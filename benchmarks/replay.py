@@ -17,6 +17,7 @@ are shared, and wall time there measures the neighbours. Not part of pytest: run
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -33,7 +34,7 @@ def network(items: int) -> rp.ReplayNetwork:
     net = rp.simulated_network(n_orgs=max(1, items // skus), skus_per_org=skus)
     clear = {city: "Clear" for city in net.weather}  # lead times without weather delays
     items_t = net.items.slice(0, items)
-    return rp.ReplayNetwork(items_t, net.vendor_catalog, net.vendor_status, clear)
+    return dataclasses.replace(net, items=items_t, weather=clear)
 
 
 def stockpyl_levels(demand: np.ndarray, s: float, S: float, lead: int, initial: float):
@@ -74,9 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # stockpyl on a sample of the same items
     sample = np.linspace(0, n - 1, min(args.sample, n)).astype(np.int64)
-    sub = rp.ReplayNetwork(
-        net.items.take(pa.array(sample)), net.vendor_catalog, net.vendor_status, net.weather
-    )
+    sub = dataclasses.replace(net, items=net.items.take(pa.array(sample)))
     check = rp.replay(sub, [policy], days, demand=demand[sample], backorders=True,
                       record_levels=True)  # fmt: skip
     lead = np.maximum(np.ceil(rp.initial_state(sub).vendor_lead - 1e-9), 1).astype(int)

@@ -508,7 +508,10 @@ def replay_networks(draw: st.DrawFn):
     vendors = net.vendor_status["vendor_id"].to_pylist()
     status = [draw(st.sampled_from(["ONLINE", "OFFLINE"])) for _ in vendors]
     vs = net.vendor_status.set_column(1, "status", pa.array(status, pa.string()))
-    return replay.ReplayNetwork(net.items, net.vendor_catalog, vs, net.weather)
+    return replay.ReplayNetwork(
+        net.items, net.vendor_catalog, vs, net.weather, vendors=net.vendors,
+        authorization=net.authorization,
+    )  # fmt: skip
 
 
 @st.composite

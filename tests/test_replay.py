@@ -4,6 +4,7 @@ what ``SelfHealingEngine.heal`` decides on the same state."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -154,7 +155,7 @@ def test_zero_demand_orders_nothing_it_does_not_need(net, days):
         net.items.column_names.index("daily_consumption"), "daily_consumption",
         pa.array(np.zeros(net.n)),
     )  # fmt: skip
-    quiet = rp.ReplayNetwork(items, net.vendor_catalog, net.vendor_status, net.weather)
+    quiet = dataclasses.replace(net, items=items)
     result = rp.replay(quiet, list(rp.POLICIES), days, demand=np.zeros((net.n, days)))
     assert result.orders.num_rows == 0
     assert sum(result.items["short"].to_pylist()) == 0
@@ -333,3 +334,46 @@ def test_demand_is_validated():
     bad[1, 3] = np.nan
     with pytest.raises(ValueError, match="item 2 on day 4"):
         rp.replay(net, ["s-S"], 5, demand=bad)
+
+
+def test_replay_chooses_only_authorized_vendors_by_the_network_rules():
+    """PDS grains go only to depots and oxygen only to medical-gas suppliers, in every
+    policy; an authorization the network carries (not the defaults) is the one applied."""
+    net = rp.simulated_network()
+    kind = dict(
+        zip(net.vendors["vendor_id"].to_pylist(), net.vendors["vendor_type"].to_pylist(),
+            strict=True)
+    )  # fmt: skip
+    items = {(r["org_id"], r["sku"]): r for r in net.items.to_pylist()}
+    result = rp.replay(net, list(rp.POLICIES), 40)
+    seen = set()
+    for o in result.orders.to_pylist():
+        item = items[(o["org_id"], o["sku"])]
+        if o["vendor"] is None:
+            continue
+        if item["sector"] == "PDS" and item["category"] in ("RICE", "WHEAT"):
+            assert kind[o["vendor"]] == "DEPOT", o
+            seen.add("grain")
+        if item["category"] == "OXYGEN":
+            assert kind[o["vendor"]] == "MEDICAL_GAS", o
+            seen.add("oxygen")
+    assert seen == {"grain", "oxygen"}
+    # revoke the depots for PDS rice: rice orders wait for a vendor, none is placed
+    from resq.core.sourcing import DEFAULT_AUTHORIZATION, authorization_table
+
+    rules = [(*r, not (r[0] == "PDS" and r[1] == "RICE")) for r in DEFAULT_AUTHORIZATION]
+    strict = dataclasses.replace(net, authorization=authorization_table(rules))
+    rice = [k for k, r in items.items() if r["sector"] == "PDS" and r["category"] == "RICE"]
+    assert rice
+    for o in rp.replay(strict, list(rp.POLICIES), 40).orders.to_pylist():
+        if (o["org_id"], o["sku"]) in rice:
+            assert o["vendor"] is None and o["order_status"] == "PENDING_VENDOR", o
+
+
+def test_from_backend_carries_vendor_types_packs_and_authorization(seeded):
+    net = rp.from_backend(seeded)
+    assert net.vendors is not None and "vendor_type" in net.vendors.column_names
+    assert {"min_order_qty", "pack_size"} <= set(net.vendor_catalog.column_names)
+    assert net.authorization.num_rows == seeded.read("vendor_authorization").num_rows > 0
+    options = rp.initial_state(net).vendor_options
+    assert {"vendor_type", "reliability", "min_order_qty", "pack_size"} <= set(options.column_names)

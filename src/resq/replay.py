@@ -59,9 +59,13 @@ def from_tables(
     vendor_status: pa.Table,
     weather: dict[str, str],
     configs: dict[str, SectorConfig] | None = None,
+    vendors: pa.Table | None = None,
+    authorization: pa.Table | None = None,
 ) -> ReplayNetwork:
     """A replay network from warehouse-shaped tables (inventory joined to organizations;
-    ``daily_consumption`` times ``demand_factor`` where the inventory has one)."""
+    ``daily_consumption`` times ``demand_factor`` where the inventory has one), with the
+    ``vendors`` (their types and reliability) and the ``vendor_authorization`` rules the
+    vendor choice applies (:mod:`resq.core.sourcing`; the defaults when None)."""
     inv = inventory
     if "demand_factor" in inv.column_names:
         import pyarrow.compute as pc
@@ -83,7 +87,13 @@ def from_tables(
     )
     items = items.sort_by([("org_id", "ascending"), ("sku", "ascending")])
     return ReplayNetwork(
-        items, vendor_catalog, vendor_status, dict(weather), configs or DEFAULT_SECTOR_CONFIG
+        items,
+        vendor_catalog,
+        vendor_status,
+        dict(weather),
+        configs or DEFAULT_SECTOR_CONFIG,
+        vendors=vendors,
+        authorization=authorization,
     )
 
 
@@ -109,12 +119,20 @@ def simulated_network(
         }
     )
     weather = {c: simulation.get_weather_data(c) for c in cities}
-    return from_tables(net.organizations, net.inventory, net.vendor_catalog, vendor_status, weather)
+    return from_tables(
+        net.organizations,
+        net.inventory,
+        net.vendor_catalog,
+        vendor_status,
+        weather,
+        vendors=net.vendors,
+    )
 
 
 def from_backend(backend: Any) -> ReplayNetwork:
-    """The network a backend holds now: its organizations, inventory, vendor catalog, the
-    current vendor status and city weather, and its ``sector_config``."""
+    """The network a backend holds now: its organizations, inventory, vendors and vendor
+    catalog, the current vendor status and city weather, its ``sector_config`` and its
+    ``vendor_authorization`` (what a heal cycle reads)."""
     configs = {}
     for row in backend.read("sector_config").to_pylist():
         fields = {k: row[k] for k in SectorConfig.__dataclass_fields__ if k in row and k != "extra"}
@@ -127,6 +145,8 @@ def from_backend(backend: Any) -> ReplayNetwork:
         backend.read("vendor_status"),
         weather,
         configs or None,
+        vendors=backend.read("vendors"),
+        authorization=backend.run_file("vendor_authorization"),
     )
 
 

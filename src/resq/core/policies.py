@@ -244,7 +244,12 @@ class ResqPolicy:
             "episode": pa.array(np.zeros(len(rows), np.int64)),
             "allotment_used": pa.array(state.allotment_used[rows]),
         }
-        proposals = plan_orders(pa.table(cand), state.vendor_options, PlanOptions(state.budget))
+        proposals = plan_orders(
+            pa.table(cand),
+            state.vendor_options,
+            PlanOptions(state.budget),
+            authorization=net.authorization,
+        )
         placed = proposals.filter(pc.equal(proposals["action"], "ORDER"))
         if placed.num_rows:
             # back to the item rows, through the candidates' own keys (few, not all items)

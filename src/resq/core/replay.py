@@ -10,8 +10,10 @@ Every day, for all items at once (columns, no per-item loop), in this order:
    lost), or backorders (stock goes negative and the backlog is served first);
 4. orders waiting for a vendor (PENDING_VENDOR) are re-sourced;
 5. the policy looks at the end-of-day state and orders; the vendor is the one the core's
-   rule chooses among those online today (an offline preferred vendor falls back to the
-   next), or none: the order waits as PENDING_VENDOR, re-sourced every day.
+   rule (:func:`resq.core.ordering.choose_vendors`) chooses among those authorized for the
+   item's sector and category (the network's ``authorization``) and online today (an
+   offline preferred vendor falls back to the next), or none: the order waits as
+   PENDING_VENDOR, re-sourced every day.
 
 This is stockpyl's single-stage convention for periodic review with backorders: the
 inventory position after the period's demand is compared with the policy, and an order
@@ -41,7 +43,7 @@ from resq.core._columns import FloatArray
 from resq.core.ordering import choose_vendors, resource_pending
 from resq.core.policies import POLICIES, DayState, Orders, Policy, get_policy
 from resq.core.sectors import DEFAULT_SECTOR_CONFIG, WEATHER_DELAY_DAYS, SectorConfig, analyse
-from resq.core.sourcing import authorization_table
+from resq.core.sourcing import DEFAULT_VENDOR_TYPE, authorization_table
 
 ITEM_COLUMNS = (
     "org_id", "org_name", "sector", "city", "sku", "item_name", "category", "unit", "pack_size",
@@ -57,15 +59,21 @@ ITEM_COLUMNS = (
 @dataclass(frozen=True)
 class ReplayNetwork:
     """The static network a replay runs over: one row per item (``ITEM_COLUMNS``), the
-    vendor catalog (``vendor_id, sku, city, price, lead_time_days``), each vendor's usual
-    status (``vendor_id, status, latency_ms``), each city's usual weather and the sector
-    rules."""
+    vendor catalog (``vendor_id, sku, city, price, lead_time_days``, optionally
+    ``min_order_qty, pack_size``), each vendor's usual status (``vendor_id, status,
+    latency_ms``), each city's usual weather, the sector rules, the vendors
+    (``vendor_id, vendor_type, reliability``; a vendor not listed is of the type
+    ``GENERAL``) and the ``vendor_authorization`` rules (:mod:`resq.core.sourcing`; the
+    defaults when None). Vendors are chosen, and quantities rounded to the vendor's packs
+    and minimums, by the heal cycle's own rule over these."""
 
     items: pa.Table
     vendor_catalog: pa.Table
     vendor_status: pa.Table
     weather: Mapping[str, str]
     configs: Mapping[str, SectorConfig] = field(default_factory=lambda: DEFAULT_SECTOR_CONFIG)
+    vendors: pa.Table | None = None
+    authorization: pa.Table | None = None
 
     def __post_init__(self) -> None:
         items = self.items.combine_chunks()
@@ -135,6 +143,8 @@ class ReplayNetwork:
             | set(self.vendor_status["vendor_id"].to_pylist())
         )
         object.__setattr__(self, "vendor_names", vendors)
+        if self.authorization is None:
+            object.__setattr__(self, "authorization", authorization_table())
 
     # set in __post_init__
     pack_size: FloatArray = field(init=False, repr=False)
@@ -720,6 +730,22 @@ class _Plan:
         names = net.vendor_names
         vid = cat["vendor_id"].to_pylist()
         status = {v: "ONLINE" if on else "OFFLINE" for v, on in zip(names, online, strict=True)}
+        kind: dict[Any, Any] = {}
+        reliability: dict[Any, Any] = {}
+        if net.vendors is not None:
+            vt = net.vendors
+            ids = vt["vendor_id"].to_pylist()
+            if "vendor_type" in vt.column_names:
+                kind = dict(zip(ids, vt["vendor_type"].to_pylist(), strict=True))
+            if "reliability" in vt.column_names:
+                reliability = dict(zip(ids, vt["reliability"].to_pylist(), strict=True))
+
+        def catalog(name: str) -> pa.Array:
+            if name in cat.column_names:
+                return cat[name].cast(pa.float64())
+            return pa.nulls(cat.num_rows, pa.float64())
+
+        # the columns of sql/vendor_options.sql, which the heal cycle chooses among
         return pa.table(
             {
                 "vendor_id": cat["vendor_id"].cast(pa.string()),
@@ -732,6 +758,12 @@ class _Plan:
                 "data_source": cat["data_source"]
                 if "data_source" in cat.column_names
                 else pa.array(["SIMULATED"] * cat.num_rows, pa.string()),
+                "vendor_type": pa.array(
+                    [kind.get(v) or DEFAULT_VENDOR_TYPE for v in vid], pa.string()
+                ),
+                "reliability": pa.array([reliability.get(v) for v in vid], pa.float64()),
+                "min_order_qty": catalog("min_order_qty"),
+                "pack_size": catalog("pack_size"),
             }
         )
 
@@ -741,7 +773,15 @@ class _Plan:
         net = self.net
         options = self._options(online)
         items = net.items
-        choice = choose_vendors(items["sku"], items["city"], items["preferred_vendor"], options)
+        choice = choose_vendors(
+            items["sku"],
+            items["city"],
+            items["preferred_vendor"],
+            options,
+            sector=items["sector"],
+            category=items["category"],
+            authorization=net.authorization,
+        )
         vendor = choice.vendor_id()
         code = pc.index_in(vendor, value_set=pa.array(net.vendor_names, pa.string()))
         codes = np.asarray(code.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
@@ -1043,6 +1083,7 @@ def _resource(
             "sku": items["sku"],
             "city": items["city"],
             "preferred_vendor": items["preferred_vendor"],
+            "sector": items["sector"],
             "category": items["category"],
             "quantity": pa.array(pending[rows]),
             "priority": pa.array(
@@ -1052,13 +1093,11 @@ def _resource(
             "budget_cap": items["budget_cap"],
         }
     )
-    # the replay's catalog is the simulated one, which lists only authorized vendors
-    # (resq.core.sourcing); its options carry no vendor types, so none is restricted here
     decided = resource_pending(
         table,
         cfg.options,
         None if budget is None else _options(budget),
-        authorization=authorization_table([]),
+        authorization=net.authorization,
     )
     vendor = decided["vendor"].to_pylist()
     placed = np.asarray(decided["order_status"].to_pylist(), dtype=object)

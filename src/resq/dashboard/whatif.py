@@ -8,6 +8,7 @@ draws the summary. Nothing is written to the warehouse.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import altair as alt
@@ -94,9 +95,7 @@ def _network(scope: Scope) -> ReplayNetwork:
     if scope.org_id is None:
         return network
     items = network.items.filter(pc.equal(network.items["org_id"], scope.org_id))
-    return rp.ReplayNetwork(
-        items, network.vendor_catalog, network.vendor_status, network.weather, network.configs
-    )
+    return dataclasses.replace(network, items=items)
 
 
 def _show(result: Any) -> None:
