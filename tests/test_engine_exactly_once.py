@@ -389,6 +389,11 @@ def _staged_orders(rows: list[tuple[str, int, float]]) -> Any:
         "rank": [r for _, r, _ in rows],
         "reason": ['{"why": "test"}'] * n,
         "data_source": ["SIMULATED"] * n,
+        # provenance by part (resq.core.provenance)
+        "stock_source": ["SIMULATED"] * n,
+        "weather_source": ["SIMULATED"] * n,
+        "vendor_status_source": ["SIMULATED"] * n,
+        "demand_source": ["SIMULATED"] * n,
         # the state the decisions rest on: what _ITEM holds (the MERGE re-checks it)
         "current_stock": [_ITEM["current_stock"]] * n,
         "daily_consumption": [_ITEM["daily_consumption"]] * n,

@@ -291,9 +291,15 @@ def test_without_the_stale_rule_a_receipt_after_the_refresh_orders_twice(
         return backend.render(unconditional) if name == "merge_orders" else original(name, index)
 
     monkeypatch.setattr(backend, "_file", old_merge)
-    engine = SelfHealingEngine(
-        backend, on_step=at("refreshed", lambda: OVERRIDES["receive"](backend))
-    )
+
+    # A receipt commits, then refreshes the analysis itself; the heal reads its candidates
+    # in between (the receipt's refresh has not run yet when the heal reads).
+    def receipt_before_its_refresh() -> None:
+        with monkeypatch.context() as m:
+            m.setattr(backend, "refresh_analysis", lambda *a, **k: None)
+            OVERRIDES["receive"](backend)
+
+    engine = SelfHealingEngine(backend, on_step=at("refreshed", receipt_before_its_refresh))
     report = engine.heal()
     assert sorted(o["sku"] for o in report.orders) == [AMOX, OXY]  # the unneeded second
 
@@ -452,3 +458,20 @@ def test_300_receipts_against_a_looping_heal_make_no_unneeded_order(tmp_path: Pa
     assert unneeded == []
     assert backend.verify_audit().ok
     backend.close()
+
+
+def test_a_receipt_read_before_its_own_refresh_is_caught_by_the_stale_rule(
+    fresh: Callable[[], WarehouseBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interleaving above through the real, conditional MERGE: the oxygen decision is
+    skipped as stale, and no second oxygen order is placed."""
+    backend = fresh()
+
+    def receipt_before_its_refresh() -> None:
+        with monkeypatch.context() as m:
+            m.setattr(backend, "refresh_analysis", lambda *a, **k: None)
+            OVERRIDES["receive"](backend)
+
+    report = SelfHealingEngine(backend, on_step=at("refreshed", receipt_before_its_refresh)).heal()
+    assert [o["sku"] for o in report.orders] == [AMOX]
+    assert report.stale == 1

@@ -381,14 +381,16 @@ def test_a_hostile_load_writes_all_or_nothing(
 def test_a_category_in_any_case_keeps_the_oxygen_rules(
     backend: WarehouseBackend, written: str
 ) -> None:
-    """Oxygen is never held by a budget cap: a zero budget still places the order."""
+    """Oxygen is never held by a budget cap: a zero budget still places the order (with a
+    licensed medical-gas supplier, the only kind authorized for oxygen)."""
     import resq
 
     backend.load("organizations", [{"org_id": "H1", "org_name": "h", "sector": " hospital",
                                     "city": "Bangalore", "budget_cap": 0.0}])  # fmt: skip
-    backend.load("vendors", [{"vendor_id": "Blinkit"}])
+    backend.load("vendors", [{"vendor_id": "MedGas Oxygen", "vendor_type": "MEDICAL_GAS"}])
     backend.load(
-        "catalog", [{"vendor_id": "Blinkit", "sku": "OXY", "city": "Bangalore", "price": 10.0}]
+        "catalog",
+        [{"vendor_id": "MedGas Oxygen", "sku": "OXY", "city": "Bangalore", "price": 10.0}],
     )
     backend.load("inventory", [{"org_id": "H1", "sku": "OXY", "item_name": "Oxygen",
                                 "category": written, "current_stock": 0.0,
