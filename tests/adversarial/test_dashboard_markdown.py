@@ -58,7 +58,10 @@ def hostile_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     backend.init()
     engine = resq.SelfHealingEngine(backend)
     engine.seed(actor="test-setup")
-    backend.load("vendors", [{"vendor_id": VENDOR, "vendor_name": ITEM}])
+    # a licensed medical-gas supplier: the only kind authorized for oxygen
+    backend.load(
+        "vendors", [{"vendor_id": VENDOR, "vendor_name": ITEM, "vendor_type": "MEDICAL_GAS"}]
+    )
     backend.load(
         "organizations",
         [{"org_id": ORG, "org_name": ORG_NAME, "sector": "HOSPITAL", "city": "Bangalore"}],
