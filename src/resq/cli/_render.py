@@ -68,6 +68,8 @@ DROP_ORDER = (
 WRAP_MIN = 12  # the narrowest a prose column is folded to
 LABEL = "source_label"  # the provenance label (resq.core.provenance): wraps, never cut
 LABEL_MIN = len("SIMULATED weather,")
+WORD_WRAPPING = frozenset({"vendor", "preferred_vendor"})
+"""Names that wrap between their words when a table cannot fit otherwise."""
 
 
 def make_console() -> Console:
@@ -177,6 +179,11 @@ def _build(
         elif key == LABEL and fold:
             # the provenance label wraps between its words when it must, never cut
             t.add_column(header, overflow="fold", max_width=LABEL_MIN)
+        elif key in WORD_WRAPPING and fold:
+            # a many-word name (a vendor such as "Civil Supplies Depot") wraps between its
+            # words, never inside one
+            words = [w for row_cells in cells for w in row_cells[i].split()]
+            t.add_column(header, overflow="fold", max_width=max([len(header), *map(len, words)]))
         else:
             t.add_column(header, no_wrap=True)
     for row_cells in cells:
