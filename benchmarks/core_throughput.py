@@ -51,6 +51,10 @@ ITEMS = [
 CITIES = np.array([f"City-{i:02d}" for i in range(40)] + ["Bangalore", "Delhi"], dtype=object)
 WEATHER = np.array(["Clear", "Cloudy", "Haze", "Rain", "Storm", "Flood"], dtype=object)
 VENDORS = ["Blinkit", "Dunzo", "Zepto", "LocalMart"]
+#: The vendor type the default authorization requires (resq.core.sourcing), by category:
+#: PDS rice only from depots, oxygen only from licensed medical-gas suppliers.
+AUTHORIZED_TYPES = {"OXYGEN": "MEDICAL_GAS", "RICE": "DEPOT"}
+RESTRICTED = {("PDS", "RICE"), ("HOSPITAL", "OXYGEN"), ("PDS", "OXYGEN"), ("NGO", "OXYGEN")}
 
 
 @dataclass
@@ -129,15 +133,18 @@ def make_network(n: int, seed: int, max_cover_days: float = 20.0) -> tuple[Netwo
         allotment_used=np.where(pds, np.round(rng.uniform(0, 8000, n), 1), 0.0),
     )
     offers = []
-    for _, sku, _, _ in ITEMS:
+    for _, sku, category, _ in ITEMS:
         for c in CITIES:
             for v in VENDORS:
                 if rng.random() < 0.2:
                     continue  # this vendor does not serve this item here
                 status = "ONLINE" if rng.random() < 0.7 else "OFFLINE"
+                # mostly the kind authorized for the item, sometimes a general vendor
+                licensed = AUTHORIZED_TYPES.get(category, "GENERAL")
                 offers.append(
                     {
                         "vendor_id": v,
+                        "vendor_type": licensed if rng.random() < 0.8 else "GENERAL",
                         "sku": sku,
                         "city": c,
                         "price": float(rng.integers(5, 500)),
@@ -283,16 +290,20 @@ def plan_loop(
             or (status == "WARNING" and days is not None and days - (item_lead + delay) <= crit)
         ):
             continue
-        # vendor: preferred if online, else lowest latency, then price, then name
+        # vendor: authorized and online; preferred first, then the shortest lead time, the
+        # lowest price, (reliability: unknown here, a tie), the lowest latency, the name
         chosen = None
         serving = offers.get((sku, city), [])
         for o in serving:
             if o["status"] != "ONLINE":
                 continue
+            if (sector, category) in RESTRICTED and o["vendor_type"] != AUTHORIZED_TYPES[category]:
+                continue
             rank = (
                 o["vendor_id"] != preferred,
-                o["latency_ms"],
+                o["lead_time_days"],
                 o["price"],
+                o["latency_ms"],
                 o["vendor_id"],
             )
             if chosen is None or rank < chosen[0]:
