@@ -20,6 +20,7 @@ from resq import simulation
 from resq.backends.warehouse import BatchLoad, WarehouseBackend
 from resq.cli import _runtime, app
 from resq.errors import RealDataError, ValidationError
+from resq.simulation import _VENDORS
 from strategies import control_texts, hostile_ids
 
 CLOCK = datetime(2026, 5, 1, 12, 0, 0)
@@ -85,7 +86,7 @@ def test_seeding_writes_the_same_database_whatever_the_batch_size() -> None:
         assert counts == {
             "organizations": 7,
             "inventory_master": 21,
-            "vendors": 5,
+            "vendors": len(_VENDORS),  # every simulated vendor, whatever the network's size
             "vendor_catalog": counts["vendor_catalog"],
             "stock_history": 105,
         }
@@ -215,7 +216,8 @@ def test_a_terminal_gets_a_progress_bar_on_stderr_only(
     result = _seed(tmp_path)
     assert result.exit_code == 0, result.output
     assert "Seeding" in result.stderr and "100%" in result.stderr
-    total = 4 + 4 * 2 * (1 + 3) + 5 + int(json.loads(_doc(tmp_path))["rows"]["vendor_catalog"])
+    rows = json.loads(_doc(tmp_path))["rows"]
+    total = 4 + 4 * 2 * (1 + 3) + len(_VENDORS) + int(rows["vendor_catalog"])
     assert f"{total}/{total} rows" in result.stderr
     assert "Seeding" not in result.stdout
     assert "Seeded a simulated network" in result.stdout
