@@ -549,10 +549,9 @@ class WarehouseBackend(Backend):
         where creating a table inside a transaction would commit it (Snowflake) creates
         them here; elsewhere staging needs no preparation."""
 
-    def write_batch(self, spec: TableSpec, data: pa.Table, *, now: datetime) -> None:
-        """:meth:`write_rows` for one batch of a stream: the keyed DELETE runs only when
-        the table already has a row sharing the batch's first key column (a fresh network
-        is inserted without joining against everything written before it)."""
+    def _staged_upsert(self, spec: TableSpec, data: pa.Table) -> tuple[str, Any, Any]:
+        """Stage ``data`` and return the stage's name with the keyed DELETE and the INSERT
+        that upsert it into ``spec``'s table."""
         stage = f"resq_stage_{spec.name}"
         self.stage(stage, data)
         statements: tuple[Any, Any] | None = upsert_text(
@@ -561,6 +560,13 @@ class WarehouseBackend(Backend):
         if statements is None:
             statements = upsert_query(spec.name, stage, spec.key, data.column_names)
         delete, insert = statements
+        return stage, delete, insert
+
+    def write_batch(self, spec: TableSpec, data: pa.Table, *, now: datetime) -> None:
+        """:meth:`write_rows` for one batch of a stream: the keyed DELETE runs only when
+        the table already has a row sharing the batch's first key column (a fresh network
+        is inserted without joining against everything written before it)."""
+        stage, delete, insert = self._staged_upsert(spec, data)
         first = spec.key[0]  # a spec's own names, never a user string
         probe = (
             f"SELECT 1 FROM {spec.name} AS t "
@@ -590,14 +596,7 @@ class WarehouseBackend(Backend):
 
     def write_rows(self, spec: TableSpec, data: pa.Table, *, now: datetime) -> None:
         """Upsert validated rows by key (inside the caller's transaction)."""
-        stage = f"resq_stage_{spec.name}"
-        self.stage(stage, data)
-        statements: tuple[Any, Any] | None = upsert_text(
-            spec.name, stage, spec.key, data.column_names
-        )
-        if statements is None:
-            statements = upsert_query(spec.name, stage, spec.key, data.column_names)
-        delete, insert = statements
+        _, delete, insert = self._staged_upsert(spec, data)
         self.execute(self.render(delete))
         self.execute(self.render(insert), [now])
 
