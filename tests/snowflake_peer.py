@@ -13,9 +13,11 @@ from __future__ import annotations
 import atexit
 import hashlib
 import logging
+import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -40,6 +42,7 @@ class FakesnowPeer:
 
     def __init__(self) -> None:
         self._process: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
         self._lock = threading.Lock()
         self.port: int | None = None
 
@@ -53,15 +56,23 @@ class FakesnowPeer:
                 with socket.socket() as sock:
                     sock.bind(("127.0.0.1", 0))
                     port = sock.getsockname()[1]
+                # The server's stderr goes to a file, never to a pipe: nobody reads a pipe
+                # while tests run, and a server that has logged 64 KB (tracebacks of the
+                # hostile statements the tests send) would block on its next write and
+                # stop answering every later test.
+                # RESQ_PEER_LOG=path keeps the server's log for reading after the tests.
+                kept = os.environ.get("RESQ_PEER_LOG")
+                self._log = open(kept, "a+b") if kept else tempfile.TemporaryFile()  # noqa: SIM115
                 self._process = subprocess.Popen(
                     [sys.executable, __file__, "serve", str(port)],
                     stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
+                    stderr=self._log,
                 )
                 deadline = time.monotonic() + 60
                 while True:
                     if self._process.poll() is not None:
-                        err = self._process.stderr.read().decode() if self._process.stderr else ""
+                        self._log.seek(0)
+                        err = self._log.read().decode(errors="replace")
                         raise RuntimeError(f"the fakesnow server did not start: {err}")
                     try:
                         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -85,6 +96,13 @@ class FakesnowPeer:
                     self._process.kill()
                 self._process = None
                 self.port = None
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+
+    def log_size(self) -> int:
+        """Bytes the running server has written to its log so far."""
+        return os.fstat(self._log.fileno()).st_size if self._log is not None else 0
 
     def connect_kwargs(self) -> dict[str, Any]:
         """Connector arguments for the server (beyond what the URL says)."""

@@ -127,7 +127,8 @@ def test_watch_three_cycles_orders_and_delivers_the_alert_once(
             "SELECT vendor, status FROM purchase_orders WHERE org_id = ? AND sku = ?",
             [ORG, OXY],
         ).to_pylist()
-        assert orders == [{"vendor": "Blinkit", "status": "PLACED"}]
+        # oxygen comes from the authorized medical-gas supplier, never a quick-commerce app
+        assert orders == [{"vendor": "MedGas Oxygen", "status": "PLACED"}]
         assert count(backend, "SELECT COUNT(*) FROM heal_cycles") == 4  # template + 3 ticks
         check_nothing_half_written(backend)
     assert (tmp_path / "watched.duckdb.watch.lock").exists()  # free once the process is gone

@@ -72,6 +72,22 @@ def test_snowflake_tier2_fakesnow_server_is_local_and_the_connector_is_real(
     assert not snow.refresh_analysis(force=True).refreshed
 
 
+def test_snowflake_tier2_fakesnow_server_keeps_answering_after_logging_more_than_a_pipe_holds(
+    snow: SnowflakeBackend,
+) -> None:
+    # The server logs a line for every failed statement. Its log once went to a pipe nobody
+    # read: after 64 KB the server blocked on a write, and every later test of a long run
+    # failed to connect. Log well past that and the server must still answer.
+    start = PEER.log_size()
+    failed = 0
+    while PEER.log_size() - start < 2 * 65536:
+        with pytest.raises(BackendError):
+            snow.sql("SELECT * FROM resq_no_such_table_for_the_log")
+        failed += 1
+        assert failed < 20000, "the server stopped logging failed statements"
+    assert snow.sql("SELECT 41 + 1 AS v").scalar() == 42
+
+
 def test_snowflake_tier2_fakesnow_url_names_database_schema_and_role(tmp_path: Path) -> None:
     db = snowflake_peer.database_for(tmp_path, "url")
     backend = resq.connect(
