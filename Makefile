@@ -48,8 +48,11 @@ chromium:
 	      "install it with: sudo apt-get update && sudo apt-get install -y chromium" >&2; \
 	  fi; }
 
+# One worker per core; each test file stays on one worker, so its module fixtures are built
+# once. `make pytest WORKERS=0` runs everything in this process.
+WORKERS ?= auto
 pytest: $(STAMP_DEV) chromium
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
 
 docs: $(STAMP_DEV)
 	$(BIN)/mkdocs build --strict --site-dir site
