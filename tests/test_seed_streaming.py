@@ -69,6 +69,57 @@ def test_batches_concatenated_are_the_whole_network(
     assert history.num_rows == n_orgs * k * days
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    n_orgs=st.integers(1, 14),
+    k=st.integers(1, 6),
+    step=st.integers(1, 15),
+    seed=st.integers(-(2**63), 2**64),
+    days=st.integers(0, 9),
+    cities=st.lists(
+        st.sampled_from(["Bangalore", "Delhi", "Mumbai", "Chennai"]),
+        min_size=1,
+        max_size=4,
+        unique=True,
+    ),
+)
+def test_every_simulated_table_is_already_what_validation_returns(
+    n_orgs: int, k: int, step: int, seed: int, days: int, cities: list[str]
+) -> None:
+    # Seeding writes the simulation's tables as trusted (BatchLoad.write(trusted=True))
+    # instead of validating each batch again: that holds only because every one of them
+    # has the spec's exact schema and passes validation unchanged.
+    from resq.backends.warehouse import spec_schema
+    from resq.core.validation import table_spec, validate_table
+
+    start = date(2026, 3, 1)
+    batches = simulation.simulate_network_batches(n_orgs, k, seed, cities, batch_orgs=step)
+    for network in batches:
+        parts = {
+            "vendors": network.vendors,
+            "vendor_catalog": network.vendor_catalog,
+            "organizations": network.organizations,
+            "inventory_master": network.inventory,
+            "stock_history": simulation.network_history(network, days, seed, start),
+        }
+        for name, data in parts.items():
+            spec = table_spec(name)
+            assert data.schema.equals(spec_schema(spec)), name
+            assert validate_table(spec, data, default_source="SIMULATED").equals(data), name
+
+
+def test_a_trusted_batch_that_is_not_the_spec_is_validated_anyway(
+    backend: WarehouseBackend,
+) -> None:
+    bad = pa.table({"org_id": ["O1"], "org_name": ["x"], "sector": ["NOT-A-SECTOR"]})
+    with (
+        pytest.raises(ValidationError, match="sector"),
+        backend.load_batches(["organizations"], data_source="SIMULATED") as load,
+    ):
+        load.write("organizations", bad, trusted=True)
+    assert backend.read("organizations").num_rows == 0
+
+
 def test_a_batch_out_of_range_is_refused() -> None:
     for orgs in [(0, 0), (-1, 2), (2, 9), (3, 1)]:
         with pytest.raises(ValueError, match="orgs must be a range"):
@@ -110,11 +161,11 @@ def test_a_failure_mid_way_writes_nothing(
     writes: list[str] = []
     real_write = BatchLoad.write
 
-    def failing(self: BatchLoad, table: str, data: Any) -> int:
+    def failing(self: BatchLoad, table: str, data: Any, **kwargs: Any) -> int:
         writes.append(table)
         if table == "inventory_master" and writes.count(table) == 2:
             raise RuntimeError("the warehouse went away")
-        return real_write(self, table, data)
+        return real_write(self, table, data, **kwargs)
 
     monkeypatch.setattr(BatchLoad, "write", failing)
     with pytest.raises(RuntimeError, match="went away"):

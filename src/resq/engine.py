@@ -599,6 +599,10 @@ class SelfHealingEngine:
         )
         total, done = 0, 0
         with b.load_batches(names, data_source=simulation.SIMULATED, actor=actor, now=now) as load:
+            # Only a table holding REAL rows when the seed starts can collide: the seed
+            # writes SIMULATED rows alone, in this one transaction. Joining every batch
+            # against the others would cost the whole table's size per batch.
+            with_real = {t for t in names if self._has_real_rows(t)}
             for i, network in enumerate(batches):
                 parts = {
                     "organizations": network.organizations,
@@ -618,10 +622,11 @@ class SelfHealingEngine:
                 if days:
                     parts["stock_history"] = simulation.network_history(network, days, seed, start)
                 for table, data in parts.items():
-                    for name, keys in self._real_collisions({table: data}).items():
-                        collisions.setdefault(name, []).extend(keys)
+                    if table in with_real:
+                        for name, keys in self._real_collisions({table: data}).items():
+                            collisions.setdefault(name, []).extend(keys)
                     if not collisions or replace_real:
-                        load.write(table, data)
+                        load.write(table, data, trusted=True)
                     done += data.num_rows
                 del parts, network
                 if progress is not None:
@@ -645,6 +650,11 @@ class SelfHealingEngine:
         b.refresh_signals(now=self.clock())
         order = ("organizations", "inventory_master", "vendors", "vendor_catalog", "stock_history")
         return {t: load.rows.get(t, 0) for t in order if t in names}
+
+    def _has_real_rows(self, table: str) -> bool:
+        b = self.backend
+        probe = f"SELECT 1 FROM {table} WHERE data_source = 'REAL' LIMIT 1"  # a spec name
+        return bool(b.fetch(b.render(probe)).num_rows)
 
     def _real_collisions(self, tables: dict[str, pa.Table]) -> dict[str, list[str]]:
         """Per table, the keys of REAL rows that simulated ``tables`` would replace
