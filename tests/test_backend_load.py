@@ -352,6 +352,24 @@ def test_unknown_table_lists_loadable_tables(backend: WarehouseBackend) -> None:
     assert "organizations" in str(info.value)
 
 
+def test_a_long_file_path_is_named_whole_and_a_long_value_is_cut_visibly(
+    backend: WarehouseBackend, tmp_path: Path
+) -> None:
+    folder = tmp_path / ("a-folder-with-a-rather-long-name-" * 4)
+    folder.mkdir()
+    path = folder / "organizations.csv"
+    path.write_text("org_id,org_name,sector,city\nH1,a,HOSPITAL,Delhi,extra\n", encoding="utf-8")
+    with pytest.raises(ValidationError) as info:
+        backend.load("organizations", path)
+    assert len(str(path)) > 120 and str(path) in str(info.value)
+    long_name = "x" * 300
+    with pytest.raises(ValidationError) as info:
+        backend.load("organizations", [{"org_id": "H1", "org_name": "a", "sector": long_name}])
+    message = str(info.value)
+    assert "x" * 300 not in message
+    assert f"… ({len(repr(long_name))} characters)" in message
+
+
 @pytest.mark.parametrize(
     ("name", "text", "fragment"),
     [

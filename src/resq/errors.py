@@ -21,8 +21,18 @@ class RowIssue:
     def __str__(self) -> str:
         where = f"row {self.row}" if self.row is not None else "input"
         value = self.value.item() if hasattr(self.value, "item") else self.value
-        shown = "" if value is None else f" (got {value!r:.80})"
+        shown = "" if value is None else f" (got {_shown(value, whole=self.column == 'file')})"
         return f"{where}, column {self.column!r}: {self.reason}{shown}"
+
+
+def _shown(value: object, *, whole: bool) -> str:
+    """A cell's value as the error shows it: its repr, cut at 80 characters with a visible
+    ellipsis. A file's path (the input-level ``file`` issues) is never cut: the user needs
+    all of it to find the file."""
+    text = repr(value)
+    if whole or len(text) <= 80:
+        return text
+    return f"{text[:79]}… ({len(text)} characters)"
 
 
 class ValidationError(ResqError, ValueError):

@@ -182,6 +182,16 @@ class DuckDBBackend(WarehouseBackend):
             self._local.conn = conn
             self._local.depth = 0
             self._local.staged = {}
+            self._local.functions = False
+        return conn
+
+    def _conn_for(self, sql: str) -> duckdb.DuckDBPyConnection:
+        """The thread's connection, with the simulation functions registered on it first
+        when ``sql`` names one. Registering them costs more than most commands' own work,
+        so a connection pays it only when a statement calls them (or on
+        :meth:`install_functions`)."""
+        conn = self._conn()
+        if not self._local.functions and _CALLS_FUNCTION.search(sql):
             self._install(conn)
         return conn
 
@@ -213,19 +223,41 @@ class DuckDBBackend(WarehouseBackend):
         return cache[name]
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
-        conn = self._conn()
+        conn = self._conn_for(sql)
         try:
             conn.execute(sql, list(params) if params else None)
         except duckdb.Error as exc:
+            if self._registered_after(exc):
+                return self.execute(sql, params)
             raise _translate(exc) from exc
 
     def fetch(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
-        conn = self._conn()
+        conn = self._conn_for(sql)
         try:
             rel = conn.sql(sql, params=list(params) if params else None)
             return rel.to_arrow_table() if rel is not None else pa.table({})
         except duckdb.Error as exc:
+            if self._registered_after(exc):
+                return self.fetch(sql, params)
             raise _translate(exc) from exc
+
+    def _registered_after(self, exc: duckdb.Error) -> bool:
+        """A statement that reached the simulation functions without naming them (through
+        a view of the user's) failed because they were not registered yet: register them,
+        and say whether the statement may simply run again (outside a transaction; inside
+        one DuckDB has aborted it, and the caller's retry of the transaction will work)."""
+        if self._local.functions or not isinstance(exc, duckdb.CatalogException):
+            return False
+        if not _CALLS_FUNCTION.search(str(exc)):
+            return False
+        # On a cursor of its own: this one may be in a transaction DuckDB has aborted. The
+        # functions are the database's, so every cursor sees them from now on.
+        cursor = self._root.cursor()
+        try:
+            self._install(cursor)
+        finally:
+            cursor.close()
+        return not self._local.depth
 
     def fetch_batches(
         self, sql: str, params: Sequence[Any] | None = None, *, batch_rows: int = BATCH_ROWS
@@ -237,6 +269,8 @@ class DuckDBBackend(WarehouseBackend):
             return super().fetch_batches(sql, params, batch_rows=batch_rows)
         conn = self._root.cursor()
         try:
+            if _CALLS_FUNCTION.search(sql):
+                self._install(conn)
             rel = conn.sql(sql, params=list(params) if params else None)
             if rel is None:
                 conn.close()
@@ -259,6 +293,9 @@ class DuckDBBackend(WarehouseBackend):
         from resq.backends.warehouse import TENANT_TABLES
 
         conn = self._tenant_conn()
+        self._conn()
+        if not self._local.functions and _CALLS_FUNCTION.search(sql):
+            self._install(self._conn())  # the UDFs are the database's; its cursor registers
         try:
             statements = conn.extract_statements(sql)
             if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
@@ -346,6 +383,8 @@ class DuckDBBackend(WarehouseBackend):
         from resq.backends.duckdb.functions import install
 
         install(_SharedFunctions(conn))  # type: ignore[arg-type]
+        if conn is getattr(self._local, "conn", None):
+            self._local.functions = True
 
     # ------------------------------------------------------------------ stock_analysis
 
@@ -475,6 +514,14 @@ class DuckDBBackend(WarehouseBackend):
 
     def refresh_history(self) -> pa.Table:
         return self.fetch("SELECT * FROM dt_refresh_history ORDER BY refresh_start DESC")
+
+
+_CALLS_FUNCTION = re.compile(
+    r"\b(?:GET_WEATHER_DATA|GET_VENDOR_STATUS|GENERATE_REALISTIC_SIMULATION|RESQ_SIM_SERIES)\b",
+    re.IGNORECASE,
+)
+"""A statement that may call the simulation functions (a name in a string or comment
+also matches: registering them then is only early, never wrong)."""
 
 
 class _SharedFunctions:
