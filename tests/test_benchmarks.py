@@ -93,7 +93,7 @@ def test_listing_prints_every_row_once_and_the_exact_count_left_out(tmp_path: Pa
     assert proc.returncode == 0, proc.stdout + proc.stderr  # exits 1 on a wrong row count
     figures = json.loads(out.read_text())
     assert figures["failures"] == []
-    assert len(figures["figures"]) == 12
+    assert len(figures["figures"]) == 18  # 3 commands x 3 ways x 2 sizes
     streamed = {
         (f["command"], f["size"]): f["rows"] for f in figures["figures"] if "--all" in f["command"]
     }

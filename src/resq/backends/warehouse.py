@@ -8,6 +8,7 @@ here; a backend only says how to run SQL in its engine.
 from __future__ import annotations
 
 import getpass
+import itertools
 import json
 import os
 import re
@@ -23,7 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from resq import sqlfiles
+from resq.backends import paging
 from resq.backends.base import BATCH_ROWS, Backend, Result
+from resq.backends.paging import Fetch
 from resq.core import audit as audit_chain
 from resq.core import urgency
 from resq.core.alerts import DEFAULT_POLICY, RoutingPolicy, stored_routing
@@ -314,6 +317,10 @@ class WarehouseBackend(Backend):
     """The shared operations; subclasses provide the primitives of one engine."""
 
     target_lag_s: float = 60.0
+
+    listing_page_rows: int | None = None
+    """Rows per page of a long sorted read (:meth:`read_batches`); None: one query, which
+    suits a warehouse that sorts on its own side and streams the result (Snowflake)."""
 
     # ------------------------------------------------------------------ SQL files
 
@@ -849,11 +856,81 @@ class WarehouseBackend(Backend):
         order_by: Sequence[str] = (),
         limit: int | None = None,
         batch_rows: int = BATCH_ROWS,
+        page_rows: int | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """The rows :meth:`read` returns, as Arrow record batches read as they come (the
-        warehouse orders and limits them): memory stays flat in the number of rows."""
-        query, params = self._select(table, org_id, where, order_by, limit)
-        return self.fetch_batches(query, params, batch_rows=batch_rows)
+        warehouse orders and limits them): memory stays flat in the number of rows.
+
+        ``page_rows`` (default :attr:`listing_page_rows`): read a sorted result that may be
+        longer a page of that many rows at a time (`resq.backends.paging`), so an engine
+        that sorts in this process holds one page of the sort, not all of it; None reads it
+        in one query."""
+        _check_table(table)
+        if table == "stock_analysis":
+            self.refresh_if_due()
+        return self._batches(table, org_id, where, order_by, limit, batch_rows, page_rows)
+
+    def read_snapshot(self, batch_rows: int = BATCH_ROWS) -> AbstractContextManager[Fetch]:
+        """A function that runs rendered queries and streams their rows, all reading one
+        snapshot of the data where the engine can (DuckDB: one read transaction), so the
+        pages of a listing agree with each other. Here: each query reads what is committed
+        when it runs."""
+
+        @contextmanager
+        def fetching() -> Iterator[Fetch]:
+            yield lambda sql, params: self.fetch_batches(sql, params, batch_rows=batch_rows)
+
+        return fetching()
+
+    def _batches(
+        self,
+        table: str,
+        org_id: str | None,
+        where: Mapping[str, Any] | None,
+        order_by: Sequence[str],
+        limit: int | None,
+        batch_rows: int,
+        page_rows: int | None,
+    ) -> Iterator[pa.RecordBatch]:
+        """`read_batches` once its table was checked and refreshed."""
+        page_rows = self.listing_page_rows if page_rows is None else page_rows
+        scope, columns, params = _scoped(table, org_id, where)
+        names = [table, *([scope] if scope else []), *columns]
+        items = order_items(order_by) if _plain(*names) else None
+        terms = paging.terms_of(table, items) if items else None
+        if terms is None or page_rows is None or (limit is not None and limit <= page_rows):
+            query, params = self._select(table, org_id, where, order_by, limit, refresh=False)
+            return self.fetch_batches(query, params, batch_rows=batch_rows)
+        pages = self._pages(
+            table, _where_text(names[1:]), params, terms, limit, page_rows, batch_rows
+        )
+        try:
+            first = next(pages)  # the first page runs now, as a single query would
+        except StopIteration:
+            return iter(())
+        return itertools.chain([first], pages)
+
+    def _pages(
+        self,
+        table: str,
+        where: str,
+        params: Sequence[Any],
+        terms: Sequence[paging.Term],
+        limit: int | None,
+        page_rows: int,
+        batch_rows: int,
+    ) -> Iterator[pa.RecordBatch]:
+        with self.read_snapshot(batch_rows) as fetch:
+            yield from paging.pages(
+                fetch,
+                self.render,
+                table,
+                where,
+                params,
+                terms,
+                limit=limit,
+                page_rows=page_rows,
+            )
 
     def count(
         self,
@@ -868,6 +945,15 @@ class WarehouseBackend(Backend):
         _check_table(table)
         if table == "stock_analysis":
             self.refresh_if_due()
+        return self._count(table, org_id, where, by)
+
+    def _count(
+        self,
+        table: str,
+        org_id: str | None,
+        where: Mapping[str, Any] | None,
+        by: Sequence[str],
+    ) -> list[dict[str, Any]]:
         scope, columns, params = _scoped(table, org_id, where)
         text = count_text(table, scope, columns, by)
         query = text if text is not None else count_query(table, scope, columns, by)
@@ -883,20 +969,19 @@ class WarehouseBackend(Backend):
         limit: int | None = None,
         by: Sequence[str] = (),
         batch_rows: int = BATCH_ROWS,
+        page_rows: int | None = None,
     ) -> Listing:
-        """The first ``limit`` rows (all with None) in ``order_by`` order, streamed, and how
-        many rows match in all (counted first, by ``by`` too), so a reader can say how many
-        were left out. ``order_by`` is one of :mod:`resq.core.urgency`'s orderings."""
-        counts = self.count(table, org_id=org_id, where=where, by=by)
+        """The first ``limit`` rows (all with None) in ``order_by`` order, streamed (a page
+        at a time where `read_batches` pages), and how many rows match in all (counted
+        first, by ``by`` too), so a reader can say how many were left out. ``order_by`` is
+        one of :mod:`resq.core.urgency`'s orderings. stock_analysis is refreshed once, if
+        due, before both."""
+        _check_table(table)
+        if table == "stock_analysis":
+            self.refresh_if_due()
+        counts = self._count(table, org_id, where, by)
         total = sum(int(c["n"]) for c in counts)
-        batches = self.read_batches(
-            table,
-            org_id=org_id,
-            where=where,
-            order_by=order_by,
-            limit=limit,
-            batch_rows=batch_rows,
-        )
+        batches = self._batches(table, org_id, where, order_by, limit, batch_rows, page_rows)
         return Listing(total=total, limit=limit, counts=counts, batches=batches)
 
     def _select(
@@ -906,9 +991,11 @@ class WarehouseBackend(Backend):
         where: Mapping[str, Any] | None,
         order_by: Sequence[str],
         limit: int | None,
+        *,
+        refresh: bool = True,
     ) -> tuple[str, list[Any]]:
         _check_table(table)
-        if table == "stock_analysis":
+        if refresh and table == "stock_analysis":
             self.refresh_if_due()
         scope, columns, params = _scoped(table, org_id, where)
         text = select_text(table, scope, columns, order_by, limit)
@@ -1512,6 +1599,21 @@ def select_text(
     names = [table, *([scope] if scope else []), *where]
     if not all(_PLAIN_NAME.fullmatch(n) and n not in _ORDER_WORDS for n in names):
         return None
+    items = order_items(order_by)
+    if items is None:
+        return None
+    text = f"SELECT * FROM {table}" + _where_text(names[1:])
+    if items:
+        text += " ORDER BY " + ", ".join(items)
+    if limit is not None:
+        text += f" LIMIT {int(limit)}"
+    return text
+
+
+def order_items(order_by: Sequence[str]) -> list[str] | None:
+    """The ORDER BY items as `select_text` writes them, NULLS placement spelled out, when
+    each is ``name [ASC|DESC] [NULLS FIRST|LAST]`` or a term of `resq.core.urgency`; None
+    otherwise."""
     items = [
         str(item) if item in urgency.TERMS else " ".join(str(item).split()) for item in order_by
     ]
@@ -1521,12 +1623,7 @@ def select_text(
         for item in items
     ):
         return None
-    text = f"SELECT * FROM {table}" + _where_text(names[1:])
-    if items:
-        text += " ORDER BY " + ", ".join(_explicit_nulls(item) for item in items)
-    if limit is not None:
-        text += f" LIMIT {int(limit)}"
-    return text
+    return [_explicit_nulls(item) for item in items]
 
 
 def _where_text(names: Sequence[str]) -> str:

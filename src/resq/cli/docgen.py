@@ -49,11 +49,14 @@ national network:
   `resq status` (its counts per status and its sources).
 - Rows are read from the warehouse in Arrow record batches (10,000 rows at most) and
   printed a batch at a time, so resq's own memory stays flat however many rows there are
-  (`python benchmarks/listing.py` measures 1,000,000 items). The sort is the warehouse's:
-  Snowflake sorts on its side, while embedded DuckDB sorts in the same process, so
-  `--all` over a million rows holds its sort too (a few hundred MB; a `memory_limit=`
-  in the `duckdb://` URL makes DuckDB spill to disk instead). A default listing is a
-  top-N and holds only its rows.
+  (`python benchmarks/listing.py` measures 1,000,000 items). The sort is the warehouse's.
+  Snowflake sorts on its side and resq reads the result as it downloads. Embedded DuckDB
+  sorts inside resq's own process, so there a listing of more than 50,000 rows is read a
+  page of 50,000 at a time: each page is the next 50,000 rows after the last one read, in
+  the same order (the ordering ends in each row's key, so no row is missed or repeated
+  where pages meet, ties and items that never run out included), and every page reads
+  the same snapshot of the database. `--all` over a million items holds one page of the
+  sort, never all of it. A default listing is a top-N and holds only its rows.
 - `--json` is still exactly one JSON document, written as the rows arrive: the same keys
   as before (`items`, `orders`, `alerts` or `events` hold the rows shown), then a
   `listing` object: `limit` (null with `--all`), `shown`, `total` (rows that match),

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from resq.backends.base import BATCH_ROWS, Capability, RefreshResult
 from resq.backends.duckdb import rendered
+from resq.backends.paging import Fetch
 from resq.backends.warehouse import WarehouseBackend, utcnow
 from resq.errors import (
     AnalysisSuspendedError,
@@ -77,6 +78,7 @@ class DuckDBBackend(WarehouseBackend):
 
     name = "duckdb"
     dialect = "duckdb"
+    listing_page_rows = 50_000  # DuckDB sorts in this process: a long listing pages
     capabilities = frozenset(
         {
             Capability.EMULATED_DYNAMIC_TABLES,
@@ -280,6 +282,35 @@ class DuckDBBackend(WarehouseBackend):
             conn.close()
             raise _translate(exc) from exc
         return _batches_then_close(reader, conn)
+
+    @contextmanager
+    def read_snapshot(self, batch_rows: int = BATCH_ROWS) -> Iterator[Fetch]:
+        """Queries on a cursor of their own inside one read transaction, so every page of a
+        listing reads the same snapshot (DuckDB's MVCC) while other cursors write; rolled
+        back at the end. Inside a resq transaction, its cursor (which sees its writes)."""
+        if getattr(self._local, "depth", 0):
+            yield lambda sql, params: self.fetch_batches(sql, params, batch_rows=batch_rows)
+            return
+        conn = self._root.cursor()
+        try:
+            conn.execute("BEGIN TRANSACTION")
+
+            def fetch(sql: str, params: Sequence[Any]) -> Iterator[pa.RecordBatch]:
+                try:
+                    rel = conn.sql(sql, params=list(params) if params else None)
+                    yield from rel.to_arrow_reader(batch_rows) if rel is not None else ()
+                except duckdb.Error as exc:
+                    raise _translate(exc) from exc
+
+            yield fetch
+        except duckdb.Error as exc:
+            raise _translate(exc) from exc
+        finally:
+            try:
+                conn.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            conn.close()
 
     def fetch_tenant(self, sql: str, params: Sequence[Any]) -> pa.Table:
         """Run a checked, scoped tenant query on the thread's tenant cursor, after DuckDB's
