@@ -173,6 +173,11 @@ def main() -> int:
         "every read)",
     )
     parser.add_argument(
+        "--commands",
+        default="status,orders,alerts",
+        help="which listing commands to run, comma-separated (default: status,orders,alerts)",
+    )
+    parser.add_argument(
         "--modes",
         default=",".join(MODES),
         help=f"which ways to run each command, comma-separated (default: {','.join(MODES)}); "
@@ -212,7 +217,11 @@ def main() -> int:
     floor_s, floor_mb, _, _ = measure(FLOOR, [])
     figures: list[Figure] = []
     failures: list[str] = []
-    for command, kind in (("status", 0), ("orders", 1), ("alerts", 2)):
+    chosen = {c.strip() for c in ns.commands.split(",") if c.strip()}
+    kinds = [(c, k) for c, k in (("status", 0), ("orders", 1), ("alerts", 2)) if c in chosen]
+    if unknown := chosen - {c for c, _ in kinds}:
+        parser.error(f"unknown commands {sorted(unknown)}; choose from status, orders, alerts")
+    for command, kind in kinds:
         for mode in modes:
             by_size: dict[str, Figure] = {}
             for size in ("small", "large"):

@@ -51,8 +51,8 @@ national network:
   printed a batch at a time, so resq's own memory stays flat however many rows there are
   (`python benchmarks/listing.py` measures 1,000,000 items). The sort is the warehouse's.
   Snowflake sorts on its side and resq reads the result as it downloads. Embedded DuckDB
-  sorts inside resq's own process, so there a listing of more than 50,000 rows is read a
-  page of 50,000 at a time: each page is the next 50,000 rows after the last one read, in
+  sorts inside resq's own process, so there a listing of more than 5,000 rows is read a
+  page of 5,000 at a time: each page is the next 5,000 rows after the last one read, in
   the same order (the ordering ends in each row's key, so no row is missed or repeated
   where pages meet, ties and items that never run out included), and every page reads
   the same snapshot of the database. `--all` over a million items holds one page of the

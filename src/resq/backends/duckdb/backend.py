@@ -78,7 +78,10 @@ class DuckDBBackend(WarehouseBackend):
 
     name = "duckdb"
     dialect = "duckdb"
-    listing_page_rows = 50_000  # DuckDB sorts in this process: a long listing pages
+    listing_page_rows = 5_000
+    """DuckDB sorts in this process, so a long listing pages. DuckDB runs ``ORDER BY ...
+    LIMIT n`` as a bounded top-N only while n is at most 5,000 rows (or 0.7% of the table);
+    above that it sorts the whole input first, which is what paging avoids."""
     capabilities = frozenset(
         {
             Capability.EMULATED_DYNAMIC_TABLES,
