@@ -56,7 +56,9 @@ national network:
   the same order (the ordering ends in each row's key, so no row is missed or repeated
   where pages meet, ties and items that never run out included), and every page reads
   the same snapshot of the database. `--all` over a million items holds one page of the
-  sort, never all of it. A default listing is a top-N and holds only its rows.
+  sort, never all of it (about 270 MB at 1,000,000 items as at 250,000), at the price of
+  one scan of the table per page, so it takes longer than a single sort would. A default
+  listing is a top-N and holds only its rows.
 - `--json` is still exactly one JSON document, written as the rows arrive: the same keys
   as before (`items`, `orders`, `alerts` or `events` hold the rows shown), then a
   `listing` object: `limit` (null with `--all`), `shown`, `total` (rows that match),
