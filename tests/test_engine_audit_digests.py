@@ -134,9 +134,11 @@ def test_a_heal_event_holds_counts_and_digests_not_copies(healed: WarehouseBacke
         "alerts_sha256",
         "content",
         "cycle_id",
+        "labels",
         "orders",
         "orders_sha256",
     }
+    assert set(details["labels"]) == {"orders", "alerts"}  # counts per label, not copies
     assert details["orders"] >= 1 and details["alerts"] >= 1
     assert order["po_id"] not in json.dumps(details)  # no copy of the order
     orders = healed.fetch(

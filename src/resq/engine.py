@@ -741,27 +741,31 @@ _ROUTES_SCHEMA = pa.schema(
 
 def _heal_events(b: Any, report: HealReport, actor: str) -> list[dict[str, Any]]:
     """One ``heal.actions`` audit event per organization: how many orders and alerts the
-    cycle wrote there and a SHA-256 over their canonical content (resq.core.audit), which
-    ``verify_audit`` recomputes from the tables."""
+    cycle wrote there, a SHA-256 over their canonical content and how many carried each
+    provenance label (resq.core.audit), all of which ``verify_audit`` recomputes from the
+    tables."""
     cycle = report.cycle_id
     per_org = b.run_file("heal_audit", [cycle] * 2)
     if not per_org.num_rows:
         return []
-    orders = core_audit.content_digests(
-        b.fetch(b.render(core_audit.content_query("purchase_orders")), [cycle]),
-        core_audit.ORDER_CONTENT,
-    )
-    alerts = core_audit.content_digests(
-        b.fetch(b.render(core_audit.content_query("alerts")), [cycle]),
-        core_audit.ALERT_CONTENT,
-    )
+    order_rows = b.fetch(b.render(core_audit.content_query("purchase_orders")), [cycle])
+    alert_rows = b.fetch(b.render(core_audit.content_query("alerts")), [cycle])
+    orders = core_audit.content_digests(order_rows, core_audit.ORDER_CONTENT)
+    alerts = core_audit.content_digests(alert_rows, core_audit.ALERT_CONTENT)
+    order_labels = core_audit.label_counts(order_rows)
+    alert_labels = core_audit.label_counts(alert_rows)
     return [
         {
             "actor": actor,
             "action": "heal.actions",
             "org_id": org,
             "entity_id": cycle,
-            "details": core_audit.heal_details(cycle, orders.get(org), alerts.get(org)),
+            "details": core_audit.heal_details(
+                cycle,
+                orders.get(org),
+                alerts.get(org),
+                {"orders": order_labels.get(org), "alerts": alert_labels.get(org)},
+            ),
         }
         for org in per_org.column("org_id").to_pylist()
     ]

@@ -788,8 +788,9 @@ class WarehouseBackend(Backend):
 
     def _verify_content(self, check: audit_chain.ChainCheck) -> audit_chain.ChainCheck:
         """Recompute every ``heal.actions`` event's digests of its cycle's orders and alerts
-        from the tables (resq.core.audit.check_content): an order or alert edited, added or
-        removed after the fact is reported with its cycle and organization."""
+        from the tables (resq.core.audit.check_content), and its provenance label counts from
+        their part columns: an order or alert edited, added or removed after the fact is
+        reported with its cycle and organization."""
         events = self.fetch(
             self.render(
                 "SELECT seq, org_id, entity_id, details FROM audit_log "
@@ -800,13 +801,14 @@ class WarehouseBackend(Backend):
             return check
         orders = self.fetch(
             self.render(
-                f"SELECT {', '.join(audit_chain.ORDER_CONTENT)} FROM purchase_orders "
+                f"SELECT {', '.join(audit_chain.read_columns('purchase_orders'))} "
+                "FROM purchase_orders "
                 "WHERE cycle_id IS NOT NULL"
             )
         )
         alerts = self.fetch(
             self.render(
-                f"SELECT {', '.join(audit_chain.ALERT_CONTENT)} FROM alerts "
+                f"SELECT {', '.join(audit_chain.read_columns('alerts'))} FROM alerts "
                 "WHERE cycle_id IS NOT NULL"
             )
         )

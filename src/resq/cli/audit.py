@@ -27,8 +27,14 @@ AUDIT_COLUMNS = [
 
 
 def summary(details: object, width: int = 90) -> str:
-    """An event's JSON details as one short line (its description or message if it has one)."""
+    """An event's JSON details as one short line (its description or message if it has one);
+    a heal event's provenance labels (resq.core.audit.describe_labels) whole, never cut."""
+    from resq.core.audit import describe_labels
+
     d = _text.parse_json_text(details)
+    labelled = describe_labels(d)
+    if labelled is not None:
+        return _text.clean(labelled)
     if isinstance(d, dict):
         told = d.get("description") or d.get("message")
         shown = {k: v for k, v in d.items() if k != "data_source"}  # labelled elsewhere

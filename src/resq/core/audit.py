@@ -247,11 +247,20 @@ QUANTITY_SCALE = 1_000_000
 """Quantities are hashed as whole millionths (an integer), never as float text."""
 
 
+def read_columns(table: str) -> tuple[str, ...]:
+    """The columns read from ``table`` (``purchase_orders`` or ``alerts``) to audit a cycle:
+    the content a digest covers, then the provenance parts its labels are counted from
+    (``stock_source``, ... : resq.core.provenance.COLUMNS)."""
+    from resq.core import provenance
+
+    content = {"purchase_orders": ORDER_CONTENT, "alerts": ALERT_CONTENT}[table]
+    return (*content, *provenance.COLUMNS.values())
+
+
 def content_query(table: str) -> str:
-    """The query reading a cycle's content (parameter: the cycle id) from ``table``
-    (``purchase_orders`` or ``alerts``); the columns are the fixed tuples above."""
-    columns = {"purchase_orders": ORDER_CONTENT, "alerts": ALERT_CONTENT}[table]
-    return f"SELECT {', '.join(columns)} FROM {table} WHERE cycle_id = ?"
+    """The query reading a cycle's content and provenance parts (parameter: the cycle id)
+    from ``table`` (``purchase_orders`` or ``alerts``): the fixed :func:`read_columns`."""
+    return f"SELECT {', '.join(read_columns(table))} FROM {table} WHERE cycle_id = ?"
 
 
 SCALED: frozenset[str] = frozenset({"quantity"})
@@ -334,6 +343,76 @@ def _grouped(
     return out
 
 
+UNLABELLED = "-"
+"""The label counted for a row with neither provenance parts nor a data_source."""
+
+
+def label_counts(table: Any) -> dict[str, dict[str, int]]:
+    """Per organization: how many of ``table``'s rows (orders or alerts) carry each
+    provenance label, computed from their part columns as the CLI and the dashboard label a
+    row (resq.core.provenance.labels; a row stored before parts by its data_source).
+
+    >>> import pyarrow as pa
+    >>> t = pa.table({"org_id": ["H", "H", "P"], "data_source": ["SIMULATED"] * 3,
+    ...               "stock_source": ["REAL", "REAL", "SIMULATED"],
+    ...               "weather_source": ["SIMULATED", "SIMULATED", "SIMULATED"]})
+    >>> label_counts(t)
+    {'H': {'REAL stock · SIMULATED weather': 2}, 'P': {'SIMULATED': 1}}
+    """
+    return {key[0]: value for key, value in _labels_grouped(table, ("org_id",)).items()}
+
+
+def _labels_grouped(table: Any, keys: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, int]]:
+    """Label counts per distinct ``keys`` (sorted by label, so equal counts compare equal
+    and print the same)."""
+    from resq.core import provenance
+
+    if table is None or not table.num_rows:
+        return {}
+    names = set(table.column_names)
+    parts = [
+        table.column(c).to_pylist() if c in names else None for c in provenance.COLUMNS.values()
+    ]
+    if parts[0] is None:  # no parts at all: every row is labelled by its data_source
+        parts[0] = [None] * table.num_rows
+    sources = table.column("data_source").to_pylist() if "data_source" in names else None
+    text = provenance.labels(*parts, data_source=sources)
+    groups = zip(*(table.column(k).to_pylist() for k in keys), strict=True)
+    counts: dict[tuple[str, ...], dict[str, int]] = {}
+    for group, label in zip(groups, text, strict=True):
+        per = counts.setdefault(tuple(str(k) for k in group), {})
+        name = UNLABELLED if label is None else str(label)
+        per[name] = per.get(name, 0) + 1
+    return {k: dict(sorted(v.items())) for k, v in counts.items()}
+
+
+def describe_labels(details: Any) -> str | None:
+    """A ``heal.actions`` event's provenance in one line for people: how many orders and
+    alerts carried each label ("2 orders: 2 REAL stock · SIMULATED weather; 1 alert: 1
+    SIMULATED"). None for an event without labels (another action, or written before
+    labels were recorded).
+
+    >>> describe_labels({"orders": 2, "alerts": 0, "labels": {"orders": {"REAL": 2},
+    ...                  "alerts": {}}})
+    '2 orders: 2 REAL; 0 alerts'
+    """
+    if isinstance(details, str):
+        try:
+            details = json.loads(details)
+        except ValueError:
+            return None
+    if not isinstance(details, Mapping) or not isinstance(details.get("labels"), Mapping):
+        return None
+    out = []
+    for kind, one in (("orders", "order"), ("alerts", "alert")):
+        n = details.get(kind)
+        counts = details["labels"].get(kind) or {}
+        head = f"{n} {one if n == 1 else kind}"
+        shown = ", ".join(f"{c} {label}" for label, c in counts.items())
+        out.append(f"{head}: {shown}" if shown else head)
+    return "; ".join(out)
+
+
 def as_created(orders: Any, changes: Iterable[Mapping[str, Any]]) -> tuple[Any, list[str]]:
     """The orders as their cycle created them: the audited quantity changes
     (``order.set_quantity``: ``quantity_from`` / ``quantity_to``) and vendor choices
@@ -402,24 +481,35 @@ class ContentCheck:
 
 
 def heal_details(
-    cycle_id: str, orders: tuple[int, str] | None, alerts: tuple[int, str] | None
+    cycle_id: str,
+    orders: tuple[int, str] | None,
+    alerts: tuple[int, str] | None,
+    labels: Mapping[str, Mapping[str, int] | None] | None = None,
 ) -> str:
-    """The JSON details of one ``heal.actions`` event: counts and content digests."""
+    """The JSON details of one ``heal.actions`` event: counts, content digests and, when
+    ``labels`` is given (``{"orders": {label: n}, "alerts": {label: n}}``, from
+    :func:`label_counts`), how many orders and alerts carried each provenance label.
+
+    >>> heal_details("CY-1", (1, "ab"), None, {"orders": {"REAL": 1}})[:60]
+    '{"alerts":0,"alerts_sha256":"e3b0c44298fc1c149afbf4c8996fb924'
+    """
     empty = hashlib.sha256(b"").hexdigest()
     n_orders, orders_sha = orders or (0, empty)
     n_alerts, alerts_sha = alerts or (0, empty)
-    return json.dumps(
-        {
-            "alerts": n_alerts,
-            "alerts_sha256": alerts_sha,
-            "content": CONTENT_VERSION,
-            "cycle_id": cycle_id,
-            "orders": n_orders,
-            "orders_sha256": orders_sha,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+    doc: dict[str, Any] = {
+        "alerts": n_alerts,
+        "alerts_sha256": alerts_sha,
+        "content": CONTENT_VERSION,
+        "cycle_id": cycle_id,
+        "orders": n_orders,
+        "orders_sha256": orders_sha,
+    }
+    if labels is not None:
+        doc["labels"] = {
+            kind: dict(sorted((labels.get(kind) or {}).items())) for kind in ("alerts", "orders")
+        }
+    # the labels are written as text ("·", not an escape), readable in the table itself
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def check_content(
@@ -430,12 +520,18 @@ def check_content(
 ) -> ContentCheck:
     """Recompute every ``heal.actions`` event's digests from the tables: ``events`` are the
     audit rows (``seq``, ``org_id``, ``entity_id`` = cycle, ``details``), ``orders`` and
-    ``alerts`` the rows of :data:`ORDER_CONTENT` / :data:`ALERT_CONTENT` of every cycle,
-    ``changes`` the audited order changes in seq order. Events written before digests
-    (copies of the items) have no ``content`` key and are left to the chain check."""
+    ``alerts`` the rows of every cycle with their :func:`read_columns`, ``changes`` the
+    audited order changes in seq order. An event's provenance label counts, where it has
+    them, are recounted from the part columns too. Events written before digests (copies
+    of the items) have no ``content`` key and are left to the chain check; events written
+    before labels have no ``labels`` key and only their digests are checked."""
     orders, problems = as_created(orders, changes)
     by_cycle_orders = _by_cycle(orders, ORDER_CONTENT)
     by_cycle_alerts = _by_cycle(alerts, ALERT_CONTENT)
+    labelled = {
+        "orders": _labels_grouped(orders, ("cycle_id", "org_id")),
+        "alerts": _labels_grouped(alerts, ("cycle_id", "org_id")),
+    }
     seen: set[tuple[str, str]] = set()
     checked = 0
     empty = hashlib.sha256(b"").hexdigest()
@@ -461,6 +557,19 @@ def check_content(
                     seq,
                     f"heal cycle {cycle}, organization {org}: {what}",
                 )
+        audited = details.get("labels")
+        if audited is not None:  # events written before labels have none to check
+            for kind in ("orders", "alerts"):
+                counted = labelled[kind].get((cycle, org), {})
+                said = audited.get(kind) if isinstance(audited, Mapping) else None
+                if counted != said:
+                    return ContentCheck(
+                        checked,
+                        seq,
+                        f"heal cycle {cycle}, organization {org}: the {kind}' provenance "
+                        f"labels differ from the audited labels (edited): {_counts(counted)} in "
+                        f"the table, {_counts(said)} audited",
+                    )
         checked += 1
     if problems:
         return ContentCheck(checked, None, problems[0])
@@ -477,6 +586,12 @@ def check_content(
                         "covers (added afterwards)",
                     )
     return ContentCheck(checked)
+
+
+def _counts(counts: Any) -> str:
+    if not isinstance(counts, Mapping) or not counts:
+        return "none" if not counts else str(counts)
+    return ", ".join(f"{n} {label}" for label, n in counts.items())
 
 
 def _by_cycle(table: Any, columns: tuple[str, ...]) -> dict[str, dict[str, tuple[int, str]]]:

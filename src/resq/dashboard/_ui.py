@@ -205,6 +205,25 @@ def audit_source(details: Iterable[Any], acted_on: Iterable[Any] = ()) -> str | 
     return source_of([*events, *acted_on])
 
 
+def audit_labels(details: Iterable[Any]) -> list[str]:
+    """Each audit event's provenance for the table: a heal event's label counts
+    (resq.core.audit.describe_labels, as the CLI shows them), else the data_source its
+    details name, else blank."""
+    from resq.core.audit import describe_labels
+
+    out = []
+    for d in details:
+        text = describe_labels(d)
+        if text is None:
+            named = _SOURCE_FIELD.search(str(d))
+            text = named.group(1) if named else ""
+        out.append(text)
+    return out
+
+
+_SOURCE_FIELD = re.compile(r'"data_source"\s*:\s*"([A-Z]+)"')
+
+
 def show_error(exc: BaseException) -> None:
     st.error(md(str(exc) or type(exc).__name__), icon=":material/error:")
 

@@ -460,6 +460,7 @@ def _audit(scope: Scope, analysis: pd.DataFrame) -> None:
                 "What": events["action"],
                 "Organization": events["org_id"].fillna(""),
                 "On": events["entity_id"].fillna(""),
+                "Provenance": _ui.audit_labels(events["details"]),
                 "Details": events["details"],
             }
         ),
