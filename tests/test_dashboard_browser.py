@@ -167,7 +167,9 @@ def served(tmp_path: Path) -> Iterator[str]:
     engine.seed()
     engine.drop_stock("HOSP-BLR-001", "OXY-CYL", 0, actor="browser-test")
     engine.heal()
-    engine.drop_stock("HOSP-DEL-001", "OXY-CYL", 0, actor="browser-test")
+    # an OK relief kit whose preferred vendor (Dunzo) is offline: the Validation page's heal
+    # orders it from Blinkit, the fallback the page shows for that cycle
+    engine.drop_stock("NGO-BLR-001", "KIT-EMR", 0, actor="browser-test")
     backend.close()  # DuckDB: the dashboard's process must be the only one on the file
     port = _free_port()
     log = (tmp_path / "streamlit.log").open("wb")
@@ -218,12 +220,59 @@ def served(tmp_path: Path) -> Iterator[str]:
         urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
 
 
-CRITICAL_TABLE = ".st-key-critical-items [data-testid='stDataFrame']"
+TABLE = "[data-testid='stDataFrame']"
+CHARTS = "[data-testid='stVegaLiteChart']"
+CRITICAL_TABLE = f".st-key-critical-items {TABLE}"
 CHARTS_DRAWN = (
     'document.querySelectorAll(\'[data-testid="stVegaLiteChart"] canvas, '
     '[data-testid="stVegaLiteChart"] svg\').length'
 )
 RUNNING = "!!document.querySelector('[data-testid=\"stStatusWidget\"] button')"
+# The script run is over and no element of the previous run is still shown (Streamlit
+# keeps a rerun's old elements, marked stale, until the new ones replace them).
+SETTLED = f"(!{RUNNING} && !document.querySelector('[data-stale=\"true\"]'))"
+# What each element matching a selector has drawn: its width, its data marks (a Vega
+# chart's svg items under a mark group, not its axes or legend) and its inked canvas pixels
+# (sampled; a data table, glide-data-grid, draws its cells on canvas).
+DRAWN = """(selector => Array.from(document.querySelectorAll(selector)).map(el => {
+  let pixels = 0;
+  for (const c of el.querySelectorAll('canvas')) {
+    const ctx = c.width && c.height ? c.getContext('2d') : null;
+    if (!ctx) continue;
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    for (let i = 0; i < d.length; i += 16)
+      if (d[i + 3] > 0 && (d[i] < 200 || d[i + 1] < 200 || d[i + 2] < 200)) pixels++;
+  }
+  return {
+    width: Math.round(el.getBoundingClientRect().width),
+    marks: el.querySelectorAll('svg g.role-mark > *').length,
+    pixels: pixels,
+  };
+}))"""
+INKED = 200  # canvas pixels below this are an empty frame (a border, a header line)
+
+
+def _drawn(browser: DevTools, selector: str) -> list[dict[str, int]]:
+    found = browser.evaluate(f"{DRAWN}({json.dumps(selector)})")
+    return list(found or [])
+
+
+def _wait_drawn(browser: DevTools, what: str, selector: str, count: int, width: int) -> None:
+    """Wait until ``count`` elements match ``selector``, the run has settled, and each is at
+    least ``width`` px wide with marks drawn; fail naming what was drawn instead."""
+
+    def ready() -> bool:
+        found = _drawn(browser, selector)
+        return (
+            len(found) >= count
+            and bool(browser.evaluate(SETTLED))
+            and all(f["width"] >= width and (f["marks"] > 0 or f["pixels"] >= INKED) for f in found)
+        )
+
+    try:
+        _wait_until(what, ready, timeout=60)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; drawn: {_drawn(browser, selector)}") from None
 
 
 def _page_text(browser: DevTools) -> str:
@@ -283,9 +332,10 @@ def test_the_dashboard_renders_and_heals_in_headless_chromium(served: str, tmp_p
         )
         _wait_until(
             "the charts",
-            lambda: browser.evaluate(f"{CHARTS_DRAWN} >= 3 && !{RUNNING}"),
+            lambda: browser.evaluate(f"{CHARTS_DRAWN} >= 3 && {SETTLED}"),
             timeout=60,
         )
+        _wait_drawn(browser, "the charts' marks", CHARTS, count=3, width=300)
         text = _page_text(browser)
         for expected in ("Critical items", "SIMULATED", "HOSPITAL", "Purchase orders"):
             assert expected in text, f"{expected!r} not on the Operations page"
@@ -309,12 +359,19 @@ def test_the_dashboard_renders_and_heals_in_headless_chromium(served: str, tmp_p
             timeout=30,
         )
         _click(browser, "heal")
+        # this cycle's orders (not the previous run's "Latest orders", still shown, stale,
+        # while the heal runs)
         _wait_until(
-            "the healed order and its fallback",
-            lambda: "Fallback: preferred vendor Dunzo is OFFLINE" in _page_text(browser),
-            timeout=60,
+            "the healed cycle's orders",
+            lambda: browser.evaluate(SETTLED) and "Orders from cycle CY-" in _page_text(browser),
+            timeout=90,
         )
-        assert "ordered from Blinkit" in _page_text(browser)
+        healed = _page_text(browser).split("Orders from cycle CY-", 1)[1]
+        assert "Fallback: preferred vendor Dunzo is OFFLINE" in healed, healed
+        assert "ordered from Blinkit" in healed
+        # the vendor and weather tables under it, laid out at full width and drawn
+        for key in ("signals-vendors", "signals-weather"):
+            _wait_drawn(browser, f"the {key} table", f".st-key-{key} {TABLE}", 1, width=300)
         _screenshot(browser, "dashboard-validation.png")
     finally:
         browser.close()
@@ -348,9 +405,10 @@ def test_the_whatif_page_replays_a_scenario_in_headless_chromium(
         _click(browser, "whatif_run")
         _wait_until(
             "the replay's charts",
-            lambda: browser.evaluate(f"{CHARTS_DRAWN} >= 3 && !{RUNNING}"),
+            lambda: browser.evaluate(f"{CHARTS_DRAWN} >= 3 && {SETTLED}"),
             timeout=120,
         )
+        _wait_drawn(browser, "the replay charts' marks", CHARTS, count=3, width=300)
         text = _page_text(browser)
         for expected in ("Fill rate by sector", "Items that stocked out", "Dunzo offline"):
             assert expected in text, f"{expected!r} not on the What-if page"

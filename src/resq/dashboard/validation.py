@@ -337,7 +337,7 @@ def _signals(scope: Scope) -> None:
     vendors = scope.read("vendor_status", order_by=("vendor_id",))
     weather = scope.read("city_weather", order_by=("city",))
     left, right = st.columns(2)
-    with left:
+    with left.container(key="signals-vendors"):
         _ui.section("Vendors now", _ui.frame_source(vendors))
         _ui.table(
             pd.DataFrame(
@@ -350,7 +350,7 @@ def _signals(scope: Scope) -> None:
                 }
             ),
         )
-    with right:
+    with right.container(key="signals-weather"):
         _ui.section("Weather now", _ui.frame_source(weather))
         _ui.table(
             pd.DataFrame(
