@@ -105,6 +105,7 @@ class DuckDBBackend(WarehouseBackend):
         self.path = path or ":memory:"
         if self.path != ":memory:":
             _check_path(self.path, create=create)
+        self.read_only = read_only
         self.target_lag_s = float(target_lag_s)
         config: dict[str, str | bool | int | float | list[str]] = (
             {"memory_limit": memory_limit} if memory_limit else {}
@@ -467,6 +468,12 @@ class DuckDBBackend(WarehouseBackend):
         row["exists"] = True
         row["pending_changes"] = int(row["changes"]) - int(row["refreshed_changes"] or 0)
         return row
+
+    def refresh_if_due(self) -> None:
+        """A read-only connection cannot refresh: it reads stock_analysis as it is, and
+        :meth:`analysis_state` says how old that is (as a suspended table is read)."""
+        if not self.read_only:
+            super().refresh_if_due()
 
     def refresh_analysis(
         self, *, force: bool = False, now: datetime | None = None

@@ -1,6 +1,7 @@
-"""DuckDB registers the simulation functions (GET_WEATHER_DATA, GET_VENDOR_STATUS,
-GENERATE_REALISTIC_SIMULATION) on a connection only when a statement needs them: a read
-command never pays for them, and every way of calling them still works."""
+"""DuckDB connections: the simulation functions (GET_WEATHER_DATA, GET_VENDOR_STATUS,
+GENERATE_REALISTIC_SIMULATION) are registered on a connection only when a statement needs
+them, so a read command never pays for them and every way of calling them still works; a
+read-only connection reads a stale analysis as it is."""
 
 from __future__ import annotations
 
@@ -107,3 +108,18 @@ def _fresh_again(tmp_path: Path) -> DuckDBBackend:
 )
 def test_which_statements_count_as_calling_them(sql: str, calls: bool) -> None:
     assert bool(_CALLS_FUNCTION.search(sql)) is calls
+
+
+def test_a_read_only_connection_reads_a_stale_analysis_as_it_is(tmp_path: Path) -> None:
+    # Once the analysis is older than the target lag, a read refreshes it; a read-only
+    # connection cannot write, so it reads what is there instead of failing, and the
+    # state still says how old that is.
+    _fresh(tmp_path).close()
+    path = tmp_path / "f.duckdb"
+    with resq.connect(f"duckdb:///{path}") as backend:
+        before = backend.read("stock_analysis").sort_by("org_id").to_pylist()
+    stale = resq.connect(f"duckdb:///{path}?read_only=true&target_lag=0")
+    assert isinstance(stale, DuckDBBackend)
+    assert stale.read("stock_analysis").sort_by("org_id").to_pylist() == before
+    assert stale.analysis_state()["exists"]
+    stale.close()
