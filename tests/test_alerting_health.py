@@ -132,8 +132,9 @@ def test_vendor_status_over_time_from_the_log(backend: WarehouseBackend) -> None
 def test_freshness_refresh_failures_cycles_and_outbox(backend: WarehouseBackend) -> None:
     now = utcnow()
     backend.sql(
-        "INSERT INTO dt_refresh_history VALUES ('stock_analysis', ?, ?, NULL, 'FAILED', "
-        "'TARGET_LAG', 'disk full')",
+        "INSERT INTO dt_refresh_history (name, refresh_start, refresh_end, rows, state, "
+        "trigger, error) VALUES ('stock_analysis', ?, ?, NULL, 'FAILED', 'TARGET_LAG', "
+        "'disk full')",
         [now - timedelta(minutes=5), now - timedelta(minutes=5)],
     )
     backend.sql(

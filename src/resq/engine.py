@@ -527,6 +527,13 @@ class SelfHealingEngine:
             # it on Snowflake (DDL), which the backend refuses
             self.backend.stage(stage, table)
         with self.backend.transaction():
+            # the items whose forecast goes (the scope's) and comes (the new rows) change
+            self.backend._note_changes(
+                "demand_forecast",
+                None if org_id is None else "SELECT ? AS org_id, sku FROM inventory_master "
+                "WHERE org_id = ? UNION SELECT org_id, sku FROM demand_forecast WHERE org_id = ?",
+                [org_id, org_id, org_id],
+            )
             self.backend.execute(
                 self.backend.render("DELETE FROM demand_forecast WHERE (? IS NULL OR org_id = ?)"),
                 [org_id, org_id],
@@ -550,7 +557,6 @@ class SelfHealingEngine:
                 ],
                 now=now,
             )
-        self.backend._mark_changed()
         return table
 
     # ------------------------------------------------------------------ seeding

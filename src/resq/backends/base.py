@@ -86,6 +86,11 @@ class RefreshResult:
     reason: str
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    action: str | None = None
+    """How it ran, where the backend says (Snowflake's REFRESH_ACTION words): FULL,
+    INCREMENTAL (only the rows whose inputs changed), or NO_DATA (nothing had changed)."""
+    changed_rows: int | None = None
+    """The rows recomputed (every row for a FULL refresh)."""
 
 
 class Backend(abc.ABC):
@@ -134,9 +139,12 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def refresh_analysis(
-        self, *, force: bool = False, now: datetime | None = None
+        self, *, force: bool = False, now: datetime | None = None, full: bool | None = None
     ) -> RefreshResult:
-        """Bring ``stock_analysis`` up to date if it is older than its target lag (or force)."""
+        """Bring ``stock_analysis`` up to date if it is older than its target lag (or force).
+
+        ``full`` recomputes every row (True) or only the rows whose inputs changed (False)
+        where the backend can tell; None leaves it to the backend (a forced refresh is full)."""
 
     @abc.abstractmethod
     def install_functions(self) -> None:

@@ -450,6 +450,20 @@ class WarehouseBackend(Backend):
     def _mark_changed(self) -> None:
         """Note that source tables of stock_analysis may have changed."""
 
+    def _note_changes(
+        self,
+        table: str,
+        keys: str | None = None,
+        params: Sequence[Any] | None = None,
+        *,
+        rows: int | None = None,
+    ) -> None:
+        """Inside the writing transaction: rows of ``table`` changed. ``keys`` is a SELECT of
+        their key columns (resq's own SQL, bound ``params``), None when unknown; ``rows``
+        how many. A backend that refreshes stock_analysis incrementally (DuckDB) logs them
+        with the write; here the analysis is only marked stale."""
+        self._mark_changed()
+
     def refresh_if_due(self) -> None:
         """Refresh stock_analysis before a read when it is due, as a warehouse would have
         in the background; a suspended table is read as it is (stale), like Snowflake."""
@@ -510,7 +524,6 @@ class WarehouseBackend(Backend):
                 ],
                 now=now,
             )
-        self._mark_changed()
         if spec.name in SIGNAL_INPUTS:
             # New cities and vendors get their signals now, so every read after a load
             # shows current weather and vendor status, not only the next heal.
@@ -556,7 +569,6 @@ class WarehouseBackend(Backend):
                 ],
                 now=now,
             )
-        self._mark_changed()
         if SIGNAL_INPUTS & set(loader.rows):
             self.refresh_signals(now=now)
 
@@ -591,6 +603,7 @@ class WarehouseBackend(Backend):
         if self.fetch(self.render(probe)).num_rows:
             self.execute(self.render(delete))
         self.execute(self.render(insert), [now])
+        self._note_staged(spec, stage, data.num_rows)
 
     def _keys(self, table: str) -> list[str]:
         key = table_spec(table).key[0]
@@ -612,9 +625,14 @@ class WarehouseBackend(Backend):
 
     def write_rows(self, spec: TableSpec, data: pa.Table, *, now: datetime) -> None:
         """Upsert validated rows by key (inside the caller's transaction)."""
-        _, delete, insert = self._staged_upsert(spec, data)
+        stage, delete, insert = self._staged_upsert(spec, data)
         self.execute(self.render(delete))
         self.execute(self.render(insert), [now])
+        self._note_staged(spec, stage, data.num_rows)
+
+    def _note_staged(self, spec: TableSpec, stage: str, rows: int) -> None:
+        """The rows of an upsert changed: their keys are the stage's."""
+        self._note_changes(spec.name, f"SELECT {', '.join(spec.key)} FROM {stage}", rows=rows)
 
     # ------------------------------------------------------------------ audit log
 
@@ -1091,6 +1109,15 @@ class WarehouseBackend(Backend):
                     .column(0)[0]
                     .as_py()
                 )
+                if weather_added:
+                    # stock_analysis reads city_weather (not vendor_status): only new weather
+                    # rows put it out of date, so an idle heal cycle recomputes nothing
+                    self._note_changes(
+                        "city_weather",
+                        "SELECT s.city FROM resq_stage_weather AS s WHERE NOT EXISTS "
+                        "(SELECT 1 FROM city_weather AS w WHERE w.city = s.city)",
+                        rows=weather_added,
+                    )
                 self.execute(
                     self.render(
                         "INSERT INTO city_weather (city, condition, source, data_source, "
@@ -1136,10 +1163,6 @@ class WarehouseBackend(Backend):
                     ),
                     [now],
                 )
-        # stock_analysis reads city_weather (not vendor_status): only new weather rows make
-        # it stale, so an idle heal cycle does not re-materialize the whole analysis.
-        if weather_added:
-            self._mark_changed()
 
     def apply_chaos(self, event: Any, *, actor: str, now: datetime | None = None) -> None:
         """Apply a simulation.ChaosEvent with bound values and audit it as chaos."""
@@ -1161,6 +1184,7 @@ class WarehouseBackend(Backend):
                     ),
                     [vendor, event.values["status"], event.values.get("latency_ms"), now],
                 )
+                self._note_changes("vendor_status")
                 self._audit_chaos(event, actor, None, vendor, now)
         elif table in {"weather_overrides", "city_weather"}:
             city = str(event.key["city"])
@@ -1173,10 +1197,10 @@ class WarehouseBackend(Backend):
                     ),
                     [city, event.values["condition"], now],
                 )
+                self._note_changes("city_weather", "SELECT ? AS city", [city], rows=1)
                 self._audit_chaos(event, actor, None, city, now)
         else:
             raise ResqError(f"unsupported chaos target {table!r}")
-        self._mark_changed()
 
     def _chaos_inventory(self, event: Any, now: datetime, actor: str) -> None:
         org_id, sku = str(event.key["org_id"]), str(event.key["sku"])
@@ -1201,6 +1225,9 @@ class WarehouseBackend(Backend):
                     f"updated_at = ? WHERE org_id = ? AND sku = ?"
                 ),
                 [value, now, org_id, sku],
+            )
+            self._note_changes(
+                "inventory_master", "SELECT ? AS org_id, ? AS sku", [org_id, sku], rows=1
             )
             self._audit_chaos(event, actor, org_id, sku, now)
 
@@ -1246,9 +1273,10 @@ class WarehouseBackend(Backend):
         for attempt in conflict_retrying():
             with attempt:
                 self._override_once(po_id, action, actor, quantity, org_id, now)
-        self._mark_changed()
+        self._note_changes("purchase_orders")
         if action == "receive":
-            self.refresh_analysis(force=True, now=now)
+            # the receipt logged its item's change: this refresh recomputes that item
+            self.refresh_analysis(now=now)
             for attempt in conflict_retrying():
                 with attempt, self.transaction():
                     events = self.resolve_recovered_alerts(now=now, actor=actor, org_id=org_id)
@@ -1338,6 +1366,12 @@ class WarehouseBackend(Backend):
                         "updated_at = ? WHERE org_id = ? AND sku = ?"
                     ),
                     [order["quantity"], now, order["org_id"], order["sku"]],
+                )
+                self._note_changes(
+                    "inventory_master",
+                    "SELECT ? AS org_id, ? AS sku",
+                    [order["org_id"], order["sku"]],
+                    rows=1,
                 )
                 details["stock_added"] = order["quantity"]
             self.append_audit(

@@ -48,7 +48,36 @@ _EMULATION_DDL = (
         name VARCHAR NOT NULL, refresh_start TIMESTAMP NOT NULL, refresh_end TIMESTAMP,
         rows BIGINT, state VARCHAR NOT NULL, trigger VARCHAR, error VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS resq_dt_changes (changed_at TIMESTAMP NOT NULL)""",
+    # The change log of stock_analysis's inputs (see _note_changes), the last full refresh,
+    # and how each refresh ran; added to databases made before incremental refresh.
+    "ALTER TABLE resq_dt_changes ADD COLUMN IF NOT EXISTS scope VARCHAR",
+    "ALTER TABLE resq_dt_changes ADD COLUMN IF NOT EXISTS org_id VARCHAR",
+    "ALTER TABLE resq_dt_changes ADD COLUMN IF NOT EXISTS sku VARCHAR",
+    "ALTER TABLE resq_dt_changes ADD COLUMN IF NOT EXISTS scope_key VARCHAR",
+    "ALTER TABLE resq_dt_state ADD COLUMN IF NOT EXISTS last_full_refresh TIMESTAMP",
+    "ALTER TABLE dt_refresh_history ADD COLUMN IF NOT EXISTS refresh_action VARCHAR",
+    "ALTER TABLE dt_refresh_history ADD COLUMN IF NOT EXISTS changed_rows BIGINT",
 )
+
+# What a change to each input of stock_analysis puts out of date: the scope of its log rows
+# and the SELECT list that keys them (ITEM: one item; ORG, SECTOR, CITY: every item of an
+# organization, of a sector's organizations, of a city's organizations).
+_INPUT_SCOPES = {
+    "inventory_master": ("ITEM", "org_id, sku, NULL"),
+    "demand_forecast": ("ITEM", "org_id, sku, NULL"),
+    "organizations": ("ORG", "org_id, NULL, NULL"),
+    "sector_config": ("SECTOR", "NULL, NULL, sector"),
+    "city_weather": ("CITY", "NULL, NULL, city"),
+}
+FULL_REFRESH_EVERY_LAGS = 10
+"""An incremental refresh only sees what resq's own writes logged: a full refresh runs at
+least every this many target lags, so a write that bypassed resq is seen within that."""
+FULL_REFRESH_SHARE = 0.25
+"""Beyond this share of the rows changed, a full refresh is cheaper than an incremental one."""
+LOGGED_KEYS_MAX = 100_000
+"""A write of more rows logs one 'everything changed' mark instead of each key."""
+_KEYS = "resq_dt_keys"
+_KEYED = ("inventory_master", "demand_forecast")
 
 
 def _batches_then_close(
@@ -82,6 +111,7 @@ class DuckDBBackend(WarehouseBackend):
     """DuckDB sorts in this process, so a long listing pages. DuckDB runs ``ORDER BY ...
     LIMIT n`` as a bounded top-N only while n is at most 5,000 rows (or 0.7% of the table);
     above that it sorts the whole input first, which is what paging avoids."""
+    full_refresh_share = FULL_REFRESH_SHARE
     capabilities = frozenset(
         {
             Capability.EMULATED_DYNAMIC_TABLES,
@@ -428,6 +458,16 @@ class DuckDBBackend(WarehouseBackend):
             self._analysis_sql = rendered.render_query_of("stock_analysis")
         return self._analysis_sql
 
+    def _restricted_query(self) -> str:
+        """The analysis query over only the items keyed in ``resq_dt_keys``."""
+        sql: str | None = self.__dict__.get("_restricted_sql")
+        if sql is None:
+            sql = rendered.render_restricted_query_of(
+                "stock_analysis", _KEYS, _KEYED, ("org_id", "sku")
+            )
+            self.__dict__["_restricted_sql"] = sql
+        return sql
+
     def create_analysis(self) -> None:
         """Create the emulated dynamic table; recreate it if its definition changed."""
         query = self._analysis_query()
@@ -435,6 +475,7 @@ class DuckDBBackend(WarehouseBackend):
         with self.transaction():
             for ddl in _EMULATION_DDL:
                 self.execute(ddl)
+            self._log_ready = True
             state = self.fetch(
                 "SELECT definition_hash FROM resq_dt_state WHERE name = 'stock_analysis'"
             ).to_pylist()
@@ -450,11 +491,58 @@ class DuckDBBackend(WarehouseBackend):
             )
         self.refresh_analysis(force=True)
 
+    def _log_format(self) -> str | None:
+        """'keys' when the change log records keys, 'plain' for the log of a database made
+        before incremental refresh (every change then means a full refresh), None before
+        init. Only 'keys' is remembered: a database only moves forward to it."""
+        if self.__dict__.get("_log_ready"):
+            return "keys"
+        rows = self.fetch(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'resq_dt_changes' "
+            "AND schema_name = 'main' AND database_name = current_database()"
+        ).column(0)
+        names = set(rows.to_pylist())
+        if "scope_key" in names:
+            self._log_ready = True
+            return "keys"
+        return "plain" if names else None
+
     def _mark_changed(self) -> None:
+        """Note that anything may have changed (ad-hoc SQL): the next refresh is full."""
         try:
-            self.execute("INSERT INTO resq_dt_changes VALUES (?)", [utcnow()])
+            self.execute("INSERT INTO resq_dt_changes (changed_at) VALUES (?)", [utcnow()])
         except BackendError:
             pass  # before init: nothing to refresh yet
+
+    def _note_changes(
+        self,
+        table: str,
+        keys: str | None = None,
+        params: Sequence[Any] | None = None,
+        *,
+        rows: int | None = None,
+    ) -> None:
+        """Log, inside the writer's own transaction, which rows of ``table`` (an input of
+        stock_analysis) changed, so the next refresh recomputes only the items they touch.
+        ``keys`` is a SELECT of the changed rows' key columns (resq's own SQL, never a
+        user's; bound ``params``); None, or more than LOGGED_KEYS_MAX ``rows``, logs one
+        mark that everything changed (a full refresh). Other tables are not inputs."""
+        scope = _INPUT_SCOPES.get(table)
+        if scope is None:
+            return
+        fmt = self._log_format()
+        if fmt is None:
+            return  # before init: the first refresh is a full one
+        now = utcnow()
+        if keys is None or fmt != "keys" or (rows is not None and rows > LOGGED_KEYS_MAX):
+            self.execute("INSERT INTO resq_dt_changes (changed_at) VALUES (?)", [now])
+            return
+        kind, columns = scope
+        self.execute(
+            "INSERT INTO resq_dt_changes (changed_at, scope, org_id, sku, scope_key) "
+            f"SELECT ?, '{kind}', {columns} FROM ({self.render(keys)}) AS changed",
+            [now, *(params or ())],
+        )
 
     def analysis_state(self) -> dict[str, Any]:
         """Refresh bookkeeping: last refresh, failures, suspension, pending changes."""
@@ -476,8 +564,18 @@ class DuckDBBackend(WarehouseBackend):
             super().refresh_if_due()
 
     def refresh_analysis(
-        self, *, force: bool = False, now: datetime | None = None
+        self, *, force: bool = False, now: datetime | None = None, full: bool | None = None
     ) -> RefreshResult:
+        """Refresh stock_analysis when due (older than its target lag, or its inputs changed
+        through resq), or now with ``force``.
+
+        Incremental by default: only the items whose inputs were logged as changed are
+        recomputed (DELETE and INSERT of their rows, by the same query restricted to their
+        keys), in one transaction with the log rows it consumed. Full (every row) when
+        ``full`` is true, for a forced refresh unless ``full=False``, when something changed
+        that names no keys (ad-hoc SQL), when a target-lag refresh finds nothing logged, when
+        the last full refresh is FULL_REFRESH_EVERY_LAGS target lags old, or when more than
+        FULL_REFRESH_SHARE of the rows changed. See docs/heal-cycle.md."""
         now = now or utcnow()
         with self._refresh_lock:
             state = self.analysis_state()
@@ -506,31 +604,96 @@ class DuckDBBackend(WarehouseBackend):
                 "MANUAL" if force else ("CHANGES" if state["pending_changes"] > 0 else "TARGET_LAG")
             )
             try:
-                with self.transaction():
-                    changes = (
-                        self.fetch("SELECT COUNT(*) FROM resq_dt_changes").column(0)[0].as_py()
+                if self._log_format() != "keys":
+                    with self.transaction():  # a database made before incremental refresh
+                        for ddl in _EMULATION_DDL:
+                            self.execute(ddl)
+                    self._log_ready = True
+                last_full = state.get("last_full_refresh")
+                want_full = force if full is None else full
+                if full is None and not want_full:
+                    want_full = (
+                        last_full is None
+                        or (now - last_full).total_seconds()
+                        >= FULL_REFRESH_EVERY_LAGS * self.target_lag_s
                     )
-                    self.execute("DELETE FROM stock_analysis")
-                    self.execute(f"INSERT INTO stock_analysis {self._analysis_query()}")
+                with self.transaction():
+                    action, changed = self._refresh(want_full, lag_only=trigger == "TARGET_LAG")
                     rows = self.fetch("SELECT COUNT(*) FROM stock_analysis").column(0)[0].as_py()
                     end = utcnow() if now is None else max(now, utcnow())
                     self.execute(
                         "UPDATE resq_dt_state SET last_refresh_start = ?, last_refresh_end = ?, "
-                        "refreshed_changes = ?, consecutive_failures = 0 WHERE name = "
-                        "'stock_analysis'",
-                        [now, end, changes],
+                        "refreshed_changes = 0, consecutive_failures = 0, "
+                        "last_full_refresh = IF(?, ?, last_full_refresh) "
+                        "WHERE name = 'stock_analysis'",
+                        [now, end, action == "FULL", now],
                     )
                     self.execute(
-                        "INSERT INTO dt_refresh_history VALUES ('stock_analysis', ?, ?, ?, "
-                        "'SUCCEEDED', ?, NULL)",
-                        [now, end, rows, trigger],
+                        "INSERT INTO dt_refresh_history (name, refresh_start, refresh_end, rows, "
+                        "state, trigger, error, refresh_action, changed_rows) VALUES "
+                        "('stock_analysis', ?, ?, ?, 'SUCCEEDED', ?, NULL, ?, ?)",
+                        [now, end, rows, trigger, action, changed],
                     )
             except ConflictError:
                 raise  # a concurrent refresh (another connection) won: not a failure; retry
             except (BackendError, duckdb.Error) as exc:
                 self._record_failure(now, trigger, exc)
                 raise BackendError(f"refreshing stock_analysis failed: {exc}") from exc
-            return RefreshResult(True, int(rows), trigger, now, end)
+            return RefreshResult(True, int(rows), trigger, now, end, action, changed)
+
+    def _refresh(self, full: bool, *, lag_only: bool) -> tuple[str, int]:
+        """Recompute stock_analysis inside the caller's transaction and consume the change
+        log it saw (rows logged by transactions that commit later stay for the next one);
+        returns the refresh action and how many rows it recomputed."""
+        scopes = {
+            r["scope"]: r["n"]
+            for r in self.fetch(
+                "SELECT COALESCE(scope, 'ALL') AS scope, COUNT(*) AS n FROM resq_dt_changes "
+                "GROUP BY ALL"
+            ).to_pylist()
+        }
+        # Nothing logged on a target-lag refresh: a write may have bypassed resq, look at all.
+        if full or "ALL" in scopes or (lag_only and not scopes):
+            return "FULL", self._refresh_full()
+        if not scopes:
+            return "NO_DATA", 0
+        keys = "SELECT DISTINCT org_id, sku FROM resq_dt_changes WHERE scope = 'ITEM'"
+        if scopes.keys() - {"ITEM"}:
+            # every item of a changed organization, sector or city: as it is now, and as
+            # stock_analysis has it (an organization that moved away, or is gone)
+            match = (
+                "{t}org_id IN (SELECT org_id FROM resq_dt_changes WHERE scope = 'ORG') "
+                "OR {t}sector IN (SELECT scope_key FROM resq_dt_changes WHERE scope = 'SECTOR') "
+                "OR {t}city IN (SELECT scope_key FROM resq_dt_changes WHERE scope = 'CITY')"
+            )
+            keys += (
+                " UNION SELECT i.org_id, i.sku FROM inventory_master AS i "
+                "JOIN organizations AS o ON o.org_id = i.org_id WHERE "
+                + match.format(t="o.")
+                + " UNION SELECT a.org_id, a.sku FROM stock_analysis AS a WHERE "
+                + match.format(t="a.")
+            )
+        # a temporary table: this connection's own, gone with a rollback
+        self.execute(f"CREATE OR REPLACE TEMP TABLE {_KEYS} AS {keys}")
+        changed = int(self.fetch(f"SELECT COUNT(*) FROM {_KEYS}").column(0)[0].as_py())
+        total = int(self.fetch("SELECT COUNT(*) FROM stock_analysis").column(0)[0].as_py())
+        if changed > self.full_refresh_share * total:
+            self.execute(f"DROP TABLE {_KEYS}")
+            return "FULL", self._refresh_full()
+        self.execute(
+            f"DELETE FROM stock_analysis AS a USING {_KEYS} AS k "
+            "WHERE a.org_id = k.org_id AND a.sku = k.sku"
+        )
+        self.execute(f"INSERT INTO stock_analysis {self._restricted_query()}")
+        self.execute("DELETE FROM resq_dt_changes")
+        self.execute(f"DROP TABLE {_KEYS}")
+        return "INCREMENTAL", changed
+
+    def _refresh_full(self) -> int:
+        self.execute("DELETE FROM stock_analysis")
+        self.execute(f"INSERT INTO stock_analysis {self._analysis_query()}")
+        self.execute("DELETE FROM resq_dt_changes")
+        return int(self.fetch("SELECT COUNT(*) FROM stock_analysis").column(0)[0].as_py())
 
     def _record_failure(self, now: datetime, trigger: str, exc: BaseException) -> None:
         with self.transaction():
@@ -540,8 +703,8 @@ class DuckDBBackend(WarehouseBackend):
                 [MAX_FAILED_REFRESHES],
             )
             self.execute(
-                "INSERT INTO dt_refresh_history VALUES ('stock_analysis', ?, ?, NULL, 'FAILED', "
-                "?, ?)",
+                "INSERT INTO dt_refresh_history (name, refresh_start, refresh_end, rows, state, "
+                "trigger, error) VALUES ('stock_analysis', ?, ?, NULL, 'FAILED', ?, ?)",
                 [now, utcnow(), trigger, str(exc)[:2000]],
             )
 

@@ -29,7 +29,14 @@ from typing import Any
 from resq import sqlfiles
 from resq._paths import cache_folder
 
-__all__ = ["RenderCache", "cache", "render_file", "render_query_of", "render_text"]
+__all__ = [
+    "RenderCache",
+    "cache",
+    "render_file",
+    "render_query_of",
+    "render_restricted_query_of",
+    "render_text",
+]
 
 FORMAT = 1
 MAX_ENTRIES = 4096
@@ -177,6 +184,19 @@ def _fresh_query_of(file_name: str) -> Callable[[str], str]:
     return render
 
 
+def _fresh_restricted(
+    file_name: str, keys: str, tables: tuple[str, ...], columns: tuple[str, ...]
+) -> Callable[[str], str]:
+    def render(text: str) -> str:
+        from resq.backends.duckdb import rewrites
+
+        (statement,) = sqlfiles.parse_file(text, file_name)
+        query = rewrites.dynamic_table_parts(statement).query
+        return rewrites.to_duckdb(rewrites.restrict_to_keys(query, keys, tables, columns))
+
+    return render
+
+
 def render_text(sql: str) -> str:
     """One Snowflake statement (text) as DuckDB SQL: `rewrites.to_duckdb`, remembered."""
     rendered: str = cache().get("text", sql, _fresh_text)
@@ -194,4 +214,16 @@ def render_query_of(name: str) -> str:
     file_name = sqlfiles.file_name(name)
     text = sqlfiles.sql_text(file_name)
     rendered: str = cache().get("dynamic-table-query", text, _fresh_query_of(file_name))
+    return rendered
+
+
+def render_restricted_query_of(
+    name: str, keys: str, tables: tuple[str, ...], columns: tuple[str, ...]
+) -> str:
+    """`render_query_of`, reading from ``tables`` only the rows keyed in table ``keys``
+    (`rewrites.restrict_to_keys`): an incremental refresh's query."""
+    file_name = sqlfiles.file_name(name)
+    text = sqlfiles.sql_text(file_name)
+    kind = f"restricted-query:{keys}:{','.join(tables)}:{','.join(columns)}"
+    rendered: str = cache().get(kind, text, _fresh_restricted(file_name, keys, tables, columns))
     return rendered

@@ -34,6 +34,7 @@ __all__ = [
     "parse_target_lag",
     "reject_engine_specific_hash",
     "reject_seeded_random",
+    "restrict_to_keys",
     "to_duckdb",
     "unqualify_set_targets",
     "unwrap_table_function",
@@ -410,3 +411,35 @@ def dynamic_table_parts(sql: str | exp.Expr) -> DynamicTableDef:
         target_lag_seconds=parse_target_lag(lag_text),
         query=query.copy(),
     )
+
+
+def restrict_to_keys(
+    query: exp.Expr, keys: str, tables: tuple[str, ...], columns: tuple[str, ...]
+) -> exp.Expr:
+    """The query reading, from each of ``tables``, only the rows whose ``columns`` are a row
+    of the table ``keys``: every scan of such a table becomes a join with ``keys`` under the
+    same alias. The names are resq's own (never a user's string).
+
+    This is how DuckDB refreshes `stock_analysis` incrementally: the dynamic table's own
+    query, restricted to the items whose inputs changed, so only they are recomputed.
+
+    >>> q = sqlglot.parse_one("SELECT i.a FROM inv AS i JOIN o ON o.id = i.id",
+    ...                       read="snowflake")
+    >>> print(restrict_to_keys(q, "ks", ("inv",), ("id",)).sql(dialect="duckdb"))
+    SELECT i.a FROM (SELECT t.* FROM inv AS t JOIN ks AS k ON t.id = k.id) AS i JOIN o ON o.id = i.id
+    """
+    wanted = {t.lower() for t in tables}
+    on = " AND ".join(f"t.{c} = k.{c}" for c in columns)
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.Table) or node.name.lower() not in wanted or node.db:
+            return node
+        alias = node.alias_or_name
+        scan = sqlglot.parse_one(
+            f"SELECT * FROM (SELECT t.* FROM {node.name} AS t JOIN {keys} AS k ON {on}) "
+            f"AS {alias}",
+            read="snowflake",
+        )
+        return scan.args["from_"].this
+
+    return query.transform(fix)

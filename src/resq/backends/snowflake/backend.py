@@ -625,11 +625,12 @@ class SnowflakeBackend(WarehouseBackend):
         return result
 
     def refresh_analysis(
-        self, *, force: bool = False, now: datetime | None = None
+        self, *, force: bool = False, now: datetime | None = None, full: bool | None = None
     ) -> RefreshResult:
         """Snowflake refreshes the dynamic table within its target lag by itself. resq asks
         for a refresh (``ALTER DYNAMIC TABLE ... REFRESH``) when forced, or when this backend
-        wrote its sources since (so a heal right after a chaos edit sees it)."""
+        wrote its sources since (so a heal right after a chaos edit sees it). Snowflake
+        chooses the refresh action (incremental or full) itself: ``full`` is not used."""
         now = now or utcnow()
         if self.analysis_mode == "view":
             return RefreshResult(False, None, "stock_analysis is a view: every read is current")
