@@ -19,8 +19,14 @@ Steps:
      days remaining and status (stock / consumption against the sector thresholds), then
      ``INSERT INTO orders SELECT`` one order per critical row, in one transaction.
 
+   * with ``--changed 0.01``, the **steady-state cycle**: after the idle cycle, 1 % of the
+     items change through ``backend.load`` (not timed: a third of them drop to critical
+     stock, the rest move by up to 10 %), then one more cycle is timed. DuckDB refreshes
+     ``stock_analysis`` incrementally, so it recomputes only the changed items.
+
 Targets (printed PASS/FAIL, never asserted): the cycle within 2x of the baseline, peak
-memory under 2 GB, the idle second cycle under 10 % of the first. ``--profile`` runs one
+memory under 2 GB, the idle second cycle under 10 % of the first, and with ``--changed``
+the steady-state cycle within 0.5x of the baseline's full run. ``--profile`` runs one
 more first cycle, under cProfile, on a copy of the loaded database and prints where the
 time goes.
 """
@@ -43,6 +49,7 @@ from typing import Any
 TARGET_RATIO = 2.0
 TARGET_PEAK_MB = 2048.0
 TARGET_IDLE_SHARE = 0.10
+TARGET_STEADY_RATIO = 0.5
 
 
 def peak_rss_mb() -> float:
@@ -114,7 +121,41 @@ def build_and_load(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------- measured (children)
 
 
-def phase_heal(db: Path, use_tracemalloc: bool) -> dict[str, Any]:
+def change_items(backend: Any, share: float, seed: int) -> dict[str, Any]:
+    """Update ``share`` of the inventory rows through ``backend.load`` (validated, audited,
+    logged for the incremental refresh): a third drop to at most 2 days of cover (newly
+    critical), the rest move by up to 10 %. The rows are a seeded choice."""
+    import numpy as np
+    import pyarrow as pa
+
+    from resq import simulation
+
+    total = backend.sql("SELECT COUNT(*) FROM inventory_master").scalar()
+    n = max(1, round(total * share))
+    rows = backend.fetch(
+        "SELECT * EXCLUDE (updated_at, demand_factor) FROM inventory_master "
+        "ORDER BY hash(org_id, sku, ?) "
+        "LIMIT ?",
+        [seed, n],
+    )
+    rng = np.random.default_rng(seed)
+    stock = rows["current_stock"].to_numpy()
+    daily = rows["daily_consumption"].to_numpy()
+    critical = rng.random(n) < 1 / 3
+    new = np.where(critical, daily * rng.uniform(0, 2, n), stock * rng.uniform(0.9, 1.1, n))
+    rows = rows.set_column(
+        rows.schema.get_field_index("current_stock"), "current_stock", pa.array(new)
+    )
+    t = time.perf_counter()
+    backend.load("inventory_master", rows, data_source=simulation.SIMULATED, actor="benchmark")
+    return {
+        "changed_rows": n,
+        "changed_to_critical": int(critical.sum()),
+        "change_load_s": time.perf_counter() - t,
+    }
+
+
+def phase_heal(db: Path, use_tracemalloc: bool, changed: float = 0.0) -> dict[str, Any]:
     import resq
     from resq.engine import SelfHealingEngine
 
@@ -136,6 +177,21 @@ def phase_heal(db: Path, use_tracemalloc: bool) -> dict[str, Any]:
     t = time.perf_counter()
     second = engine.heal()
     second_s = time.perf_counter() - t
+
+    steady: dict[str, Any] = {}
+    if changed:
+        steady = change_items(backend, changed, seed=7)
+        t = time.perf_counter()
+        cycle = engine.heal()
+        steady["steady_s"] = time.perf_counter() - t
+        last = backend.refresh_history().to_pylist()[0]
+        steady.update(
+            steady_refreshed=cycle.refreshed,
+            steady_refresh_action=last.get("refresh_action"),
+            steady_recomputed=last.get("changed_rows"),
+            steady_candidates=cycle.candidates,
+            steady_created=cycle.created,
+        )
 
     orders = backend.sql("SELECT COUNT(*) FROM purchase_orders").scalar()
     critical = backend.sql("SELECT COUNT(*) FROM stock_analysis WHERE status = 'CRITICAL'").scalar()
@@ -160,6 +216,7 @@ def phase_heal(db: Path, use_tracemalloc: bool) -> dict[str, Any]:
         "audit_ok": audit_ok,
         "peak_rss_first_mb": rss_first,
         "peak_rss_mb": peak_rss_mb(),
+        **steady,
     }
     if use_tracemalloc:
         out["python_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
@@ -329,6 +386,12 @@ def main(argv: list[str] | None = None) -> int:
         "--memory-limit",
         help="DuckDB memory limit for both measured phases, e.g. 1500MB (default: DuckDB's own)",
     )
+    parser.add_argument(
+        "--changed",
+        type=float,
+        default=0.0,
+        help="also time a steady-state cycle after this share of the items changed, e.g. 0.01",
+    )
     parser.add_argument("--phase", choices=["heal", "baseline", "profile"], help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -337,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.phase:  # a child: measure one thing, print one JSON line
         if args.phase == "heal":
-            result = phase_heal(args.db, args.tracemalloc)
+            result = phase_heal(args.db, args.tracemalloc, args.changed)
         elif args.phase == "baseline":
             result = phase_baseline(args.db)
         else:
@@ -361,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy(workdir / "resq.duckdb", workdir / "profile.duckdb")
 
     extra = ["--tracemalloc"] if args.tracemalloc else []
+    if args.changed:
+        extra += ["--changed", str(args.changed)]
     heal = run_child("heal", workdir / "resq.duckdb", *extra, timeout=args.timeout)
     base = run_child("baseline", workdir / "baseline.duckdb", timeout=args.timeout)
 
@@ -393,6 +458,25 @@ def main(argv: list[str] | None = None) -> int:
         ("peak RSS, loading process (not measured)", f"{load['load_peak_rss_mb']:.0f} MB"),
         ("audit chain verifies", f"{heal['audit_ok']}"),
     ]
+    if args.changed:
+        steady_ratio = heal["steady_s"] / base["baseline_s"]
+        rows += [
+            (
+                f"steady cycle after {heal['changed_rows']:,} items changed",
+                f"{heal['steady_s']:.3f} s",
+            ),
+            ("  newly at critical stock (of the changed)", f"{heal['changed_to_critical']:,}"),
+            (
+                "  refresh: action / rows recomputed",
+                f"{heal['steady_refresh_action']} / {heal['steady_recomputed']:,}",
+            ),
+            (
+                "  candidates / orders created",
+                f"{heal['steady_candidates']:,} / {heal['steady_created']:,}",
+            ),
+            ("  loading the changes (not measured)", f"{heal['change_load_s']:.3f} s"),
+            ("ratio steady cycle / baseline full run", f"{steady_ratio:.2f}x"),
+        ]
     if "python_peak_mb" in heal:
         rows.append(("peak Python allocations (tracemalloc)", f"{heal['python_peak_mb']:.0f} MB"))
     for name, value in rows:
@@ -407,6 +491,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{idle:.1%}",
         ),
     ]
+    if args.changed:
+        checks.append(
+            (
+                f"steady cycle within {TARGET_STEADY_RATIO:g}x of the baseline's full run",
+                steady_ratio <= TARGET_STEADY_RATIO,
+                f"{steady_ratio:.2f}x",
+            )
+        )
     for name, ok, value in checks:
         print(f"  {verdict(ok)}  {name} ({value})")
 
@@ -420,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
         "idle_share": idle,
         "peak_rss_mb": peak,
     }
+    if args.changed:
+        figures["steady_ratio"] = steady_ratio
     if args.profile:
         prof = run_child(
             "profile", workdir / "profile.duckdb", "--top", str(args.top), timeout=args.timeout

@@ -530,7 +530,9 @@ class SelfHealingEngine:
             # the items whose forecast goes (the scope's) and comes (the new rows) change
             self.backend._note_changes(
                 "demand_forecast",
-                None if org_id is None else "SELECT ? AS org_id, sku FROM inventory_master "
+                None
+                if org_id is None
+                else "SELECT ? AS org_id, sku FROM inventory_master "
                 "WHERE org_id = ? UNION SELECT org_id, sku FROM demand_forecast WHERE org_id = ?",
                 [org_id, org_id, org_id],
             )

@@ -75,7 +75,7 @@ least every this many target lags, so a write that bypassed resq is seen within 
 FULL_REFRESH_SHARE = 0.25
 """Beyond this share of the rows changed, a full refresh is cheaper than an incremental one."""
 LOGGED_KEYS_MAX = 100_000
-"""A write of more rows logs one 'everything changed' mark instead of each key."""
+"""A transaction writing more rows logs one 'everything changed' mark instead of each key."""
 _KEYS = "resq_dt_keys"
 _KEYED = ("inventory_master", "demand_forecast")
 
@@ -409,6 +409,7 @@ class DuckDBBackend(WarehouseBackend):
             return
         conn.execute("BEGIN TRANSACTION")
         self._local.depth = 1
+        self._local.logged_keys = 0
         try:
             yield
         except BaseException:
@@ -534,8 +535,12 @@ class DuckDBBackend(WarehouseBackend):
         if fmt is None:
             return  # before init: the first refresh is a full one
         now = utcnow()
-        if keys is None or fmt != "keys" or (rows is not None and rows > LOGGED_KEYS_MAX):
-            self.execute("INSERT INTO resq_dt_changes (changed_at) VALUES (?)", [now])
+        # counted per transaction, so a long stream of batches (a seed) logs one mark
+        logged = getattr(self._local, "logged_keys", 0) + (rows or 0)
+        self._local.logged_keys = logged
+        if keys is None or fmt != "keys" or logged > LOGGED_KEYS_MAX:
+            if logged - (rows or 0) <= LOGGED_KEYS_MAX or keys is None:
+                self.execute("INSERT INTO resq_dt_changes (changed_at) VALUES (?)", [now])
             return
         kind, columns = scope
         self.execute(
