@@ -189,6 +189,7 @@ def phase_heal(db: Path, use_tracemalloc: bool, changed: float = 0.0) -> dict[st
             steady_refreshed=cycle.refreshed,
             steady_refresh_action=last.get("refresh_action"),
             steady_recomputed=last.get("changed_rows"),
+            steady_refresh_s=(last["refresh_end"] - last["refresh_start"]).total_seconds(),
             steady_candidates=cycle.candidates,
             steady_created=cycle.created,
         )
@@ -470,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
                 "  refresh: action / rows recomputed",
                 f"{heal['steady_refresh_action']} / {heal['steady_recomputed']:,}",
             ),
+            ("  of which signals + refresh", f"{heal['steady_refresh_s']:.3f} s"),
             (
                 "  candidates / orders created",
                 f"{heal['steady_candidates']:,} / {heal['steady_created']:,}",

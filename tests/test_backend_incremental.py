@@ -7,6 +7,7 @@ fails mid-way changes nothing (its log rows stay)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import uuid
@@ -310,3 +311,14 @@ def test_history_says_how_each_refresh_ran(db: Any) -> None:
         "CHANGES",
     )
     assert previous["refresh_action"] == "FULL" and previous["changed_rows"] == previous["rows"]
+
+
+def test_the_heal_cycle_page_runs() -> None:
+    """docs/heal-cycle.md's ```python exec blocks run, in order, in one namespace."""
+    page = (Path(__file__).parent.parent / "docs" / "heal-cycle.md").read_text()
+    blocks = re.findall(r"```python exec\n(.*?)```", page, flags=re.S)
+    assert blocks
+    namespace: dict[str, Any] = {}
+    for i, body in enumerate(blocks):
+        exec(compile(body, f"docs/heal-cycle.md (python exec block {i})", "exec"), namespace)
+    assert namespace["result"].action == "FULL"
