@@ -322,3 +322,18 @@ def test_the_heal_cycle_page_runs() -> None:
     for i, body in enumerate(blocks):
         exec(compile(body, f"docs/heal-cycle.md (python exec block {i})", "exec"), namespace)
     assert namespace["result"].action == "FULL"
+
+
+def test_a_read_only_connection_reads_an_old_analysis_without_refreshing(template: Path) -> None:
+    """A read-only connection cannot write a refresh: past its target lag it reads the rows
+    as last refreshed instead of failing."""
+    with copy_of(template) as writer:
+        path = writer.path
+        expected = _rows(writer, "SELECT * FROM stock_analysis")
+        writer.close()
+        reader: Any = resq.connect(f"duckdb:///{path}?read_only=true&target_lag=0")
+        try:
+            got = reader.read("stock_analysis").to_pylist()
+            assert sorted((tuple(r.values()) for r in got), key=repr) == expected
+        finally:
+            reader.close()
