@@ -137,7 +137,6 @@ class DuckDBBackend(WarehouseBackend):
             _check_path(self.path, create=create)
         self.read_only = read_only
         self.target_lag_s = float(target_lag_s)
-        self.read_only = read_only
         config: dict[str, str | bool | int | float | list[str]] = (
             {"memory_limit": memory_limit} if memory_limit else {}
         )
@@ -549,12 +548,6 @@ class DuckDBBackend(WarehouseBackend):
             f"SELECT ?, '{kind}', {columns} FROM ({self.render(keys)}) AS changed",
             [now, *(params or ())],
         )
-
-    def refresh_if_due(self) -> None:
-        """A read-only connection cannot refresh: it reads stock_analysis as it was last
-        refreshed (as a suspended table is read), whatever its age."""
-        if not self.read_only:
-            super().refresh_if_due()
 
     def analysis_state(self) -> dict[str, Any]:
         """Refresh bookkeeping: last refresh, failures, suspension, pending changes."""
