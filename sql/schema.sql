@@ -129,7 +129,7 @@ CREATE TABLE IF NOT EXISTS purchase_orders (
     status VARCHAR NOT NULL,
     priority INTEGER NOT NULL,
     rank INTEGER,
-    -- the reason as typed columns (resq.core.reasons)
+    -- the reason, one typed column per key (see the version 6 note at the end)
     reason_rule VARCHAR,
     reason_status VARCHAR,
     reason_days_remaining FLOAT,

@@ -244,7 +244,11 @@ def test_upgrade_to_version_5_adds_the_sourcing_columns_and_heal_works(
 
     result = seeded.init()
 
-    assert result == {"schema_version": SCHEMA_VERSION, "previous_version": version, "upgraded": True}
+    assert result == {
+        "schema_version": SCHEMA_VERSION,
+        "previous_version": version,
+        "upgraded": True,
+    }
     assert _counts(seeded) == before
     vendors = seeded.read("vendors").to_pylist()
     assert vendors and all(
@@ -267,7 +271,11 @@ def test_upgrade_to_version_5_adds_the_sourcing_columns_and_heal_works(
     after = {t: _rows(seeded, t) for t in ("vendors", "vendor_catalog", "vendor_authorization")}
     counts = _counts(seeded)
     again = seeded.init()
-    assert again == {"schema_version": SCHEMA_VERSION, "previous_version": SCHEMA_VERSION, "upgraded": False}
+    assert again == {
+        "schema_version": SCHEMA_VERSION,
+        "previous_version": SCHEMA_VERSION,
+        "upgraded": False,
+    }
     assert _counts(seeded) == counts
     assert {t: _rows(seeded, t) for t in after} == after
     versions = seeded.sql("SELECT version FROM resq_schema_version ORDER BY version")

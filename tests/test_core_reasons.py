@@ -19,12 +19,12 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import names
 
 from resq.backends.warehouse import WarehouseBackend
 from resq.core import reasons
 from resq.core.ordering import _CAPS, explain_reason
 from resq.engine import _resourced_stage
+from strategies import names
 
 REASON_TYPE = pa.struct([pa.field(k, t) for k, t in reasons.KEYS])
 
@@ -73,10 +73,9 @@ def _same(a: Any, b: Any) -> bool:
 def _v5_texts(rows: list[dict[str, Any]]) -> list[str]:
     """What version 5 stored: DuckDB's TO_JSON of the staged struct."""
     staged = pa.table({"reason": pa.array(rows, REASON_TYPE)})
-    return [
-        r[0]
-        for r in duckdb.sql("SELECT TO_JSON(reason) FROM staged").fetchall()  # noqa: S608
-    ]
+    with duckdb.connect() as conn:
+        conn.register("staged", staged)
+        return [r[0] for r in conn.sql("SELECT TO_JSON(reason) FROM staged").fetchall()]
 
 
 def _v5_resourced(stored: str, vendor: Any, latency: Any, rejected: Any, to: str, cycle: str,

@@ -318,7 +318,7 @@ def _folded(table: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.Record
     (resq.core.reasons.fold); other tables' batches as they are."""
     if table != "purchase_orders":
         return batches
-    return (reasons.fold(b) for b in batches)  # type: ignore[misc]
+    return (reasons.fold(b) for b in batches)
 
 
 class WarehouseBackend(Backend):

@@ -495,9 +495,10 @@ def _order_parts(
 
 def explain_reason(reason: Any) -> str:
     """A proposal's reason (the struct :func:`plan_orders` builds, or the reason object an
-    order's listing holds, :mod:`resq.core.reasons`) as one line a person reads: status, days left, the rule that fired and its
-    threshold, the vendor chosen, the vendors passed over and why, the caps applied.
-    Empty when there is nothing to say. The CLI and the dashboard both show this.
+    order's listing holds, :mod:`resq.core.reasons`) as one line a person reads: status,
+    days left, the rule that fired and its threshold, the vendor chosen, the vendors passed
+    over and why, the caps applied. Empty when there is nothing to say. The CLI and the
+    dashboard both show this.
 
     >>> explain_reason({"status": "CRITICAL", "days_remaining": 0.0, "threshold_days": 3.0,
     ...     "vendor": "Blinkit", "vendors_rejected": [{"vendor": "Dunzo", "why": "OFFLINE"}]})

@@ -201,7 +201,7 @@ def objects(table: pa.Table) -> list[Any]:
 
 def fold(table: pa.Table | pa.RecordBatch) -> pa.Table | pa.RecordBatch:
     """``table`` with its :data:`COLUMNS` replaced by the ``reason`` JSON text column, after
-    ``rank`` (else where the first of them was) (a table without all of them is returned as it is)."""
+    ``rank`` (else where the first of them was); a table without all of them as it is."""
     names = table.schema.names
     if not set(COLUMNS) <= set(names):
         return table
