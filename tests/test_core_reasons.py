@@ -57,17 +57,7 @@ def reason_rows(draw: st.DrawFn) -> dict[str, Any]:
     return row
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Equal reason objects: same keys in the same order, NaN equal to NaN, same types."""
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b or (math.isnan(a) and math.isnan(b))
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
+_same = reasons._same  # equal reason objects: same keys in order, NaN == NaN, same types
 
 
 def _v5_texts(rows: list[dict[str, Any]]) -> list[str]:
