@@ -68,21 +68,25 @@ def test_a_streamed_statement_registers_them_on_its_own_cursor(tmp_path: Path) -
     backend.close()
 
 
-def test_a_view_that_calls_them_works_in_a_new_process_of_its_own(tmp_path: Path) -> None:
+def _reopened_with_a_view(tmp_path: Path) -> DuckDBBackend:
+    """A database holding a view of the user's that calls GET_WEATHER_DATA, reopened as a
+    new DuckDB instance that has registered nothing yet."""
     backend = _fresh(tmp_path)
     backend.execute("CREATE VIEW my_weather AS SELECT GET_WEATHER_DATA('Delhi') AS w")
     backend.close()
     backend = _fresh_again(tmp_path)
     assert not _registered(backend)
+    return backend
+
+
+def test_a_view_that_calls_them_works_in_a_new_database_instance(tmp_path: Path) -> None:
+    backend = _reopened_with_a_view(tmp_path)
     assert backend.fetch("SELECT w FROM my_weather").num_rows == 1  # through the view
     backend.close()
 
 
 def test_inside_a_transaction_the_view_fails_once_and_the_retry_works(tmp_path: Path) -> None:
-    backend = _fresh(tmp_path)
-    backend.execute("CREATE VIEW my_weather AS SELECT GET_WEATHER_DATA('Delhi') AS w")
-    backend.close()
-    backend = _fresh_again(tmp_path)
+    backend = _reopened_with_a_view(tmp_path)
     with pytest.raises(BackendError), backend.transaction():
         backend.fetch("SELECT w FROM my_weather")
     with backend.transaction():
