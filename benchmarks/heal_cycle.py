@@ -24,9 +24,11 @@ Steps:
      stock, the rest move by up to 10 %), then one more cycle is timed. DuckDB refreshes
      ``stock_analysis`` incrementally, so it recomputes only the changed items.
 
-Targets (printed PASS/FAIL, never asserted): the cycle within 2x of the baseline, peak
-memory under 2 GB, the idle second cycle under 10 % of the first, and with ``--changed``
-the steady-state cycle within 0.5x of the baseline's full run. ``--profile`` runs one
+Targets (printed PASS/FAIL, never asserted): the cycle within 4x of the baseline, peak
+memory under 1.2 GB (DuckDB's default memory limit), planning (``plan_orders``, timed from
+the engine's ``read`` to its ``planned`` step) at most 15 % of the first cycle, the idle
+second cycle at most 5 % of the first, and with ``--changed`` the steady-state cycle within
+0.5x of the baseline's full run. ``--profile`` runs one
 more first cycle, under cProfile, on a copy of the loaded database and prints where the
 time goes.
 """
@@ -46,10 +48,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-TARGET_RATIO = 2.0
-TARGET_PEAK_MB = 2048.0
-TARGET_IDLE_SHARE = 0.10
+# Issue 13's targets for 3,000 x 1,000 items (smaller runs print them too, for the trend).
+TARGET_RATIO = 4.0
+TARGET_PEAK_MB = 1200.0
+TARGET_IDLE_SHARE = 0.05
 TARGET_STEADY_RATIO = 0.5
+TARGET_PLANNING_SHARE = 0.15
 
 
 def peak_rss_mb() -> float:
@@ -167,11 +171,15 @@ def phase_heal(db: Path, use_tracemalloc: bool, changed: float = 0.0) -> dict[st
     backend = resq.connect(f"duckdb:///{db}{_limit_query()}")
     open_s = time.perf_counter() - t
     pending = backend.analysis_state().get("pending_changes")
-    engine = SelfHealingEngine(backend)
+    marks: dict[str, float] = {}
+    engine = SelfHealingEngine(
+        backend, on_step=lambda name: marks.setdefault(name, time.perf_counter())
+    )
 
     t = time.perf_counter()
     first = engine.heal()
     first_s = time.perf_counter() - t
+    planning_s = marks["planned"] - marks["read"]
     rss_first = peak_rss_mb()
 
     t = time.perf_counter()
@@ -202,6 +210,7 @@ def phase_heal(db: Path, use_tracemalloc: bool, changed: float = 0.0) -> dict[st
         "open_s": open_s,
         "pending_changes_before": pending,
         "first_s": first_s,
+        "planning_s": planning_s,
         "first_refreshed": first.refreshed,
         "first_candidates": first.candidates,
         "first_created": first.created,
@@ -432,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ratio = heal["first_s"] / base["baseline_s"]
     idle = heal["second_s"] / heal["first_s"]
+    planning = heal["planning_s"] / heal["first_s"]
     peak = max(heal["peak_rss_mb"], base["peak_rss_mb"])
     print()
     print(f"  {'measure':<44}{'value':>14}")
@@ -444,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("  alerts / notifications", f"{heal['first_alerts']:,} / {heal['first_notifications']:,}"),
         ("  attempts", f"{heal['first_attempts']}"),
+        ("  of which planning (plan_orders)", f"{heal['planning_s']:.3f} s"),
         ("hand-written DuckDB SQL baseline", f"{base['baseline_s']:.3f} s"),
         ("  baseline orders (critical rows only)", f"{base['orders']:,}"),
         ("ratio cycle / baseline", f"{ratio:.2f}x"),
@@ -488,9 +499,14 @@ def main(argv: list[str] | None = None) -> int:
         (f"cycle within {TARGET_RATIO:g}x of the baseline", ratio <= TARGET_RATIO, f"{ratio:.2f}x"),
         (f"peak memory under {TARGET_PEAK_MB:.0f} MB", peak < TARGET_PEAK_MB, f"{peak:.0f} MB"),
         (
-            f"idle second cycle under {TARGET_IDLE_SHARE:.0%} of the first",
-            idle < TARGET_IDLE_SHARE,
+            f"idle second cycle at most {TARGET_IDLE_SHARE:.0%} of the first",
+            idle <= TARGET_IDLE_SHARE,
             f"{idle:.1%}",
+        ),
+        (
+            f"planning at most {TARGET_PLANNING_SHARE:.0%} of the first cycle",
+            planning <= TARGET_PLANNING_SHARE,
+            f"{planning:.1%}",
         ),
     ]
     if args.changed:
@@ -512,6 +528,7 @@ def main(argv: list[str] | None = None) -> int:
         "baseline": base,
         "ratio": ratio,
         "idle_share": idle,
+        "planning_share": planning,
         "peak_rss_mb": peak,
     }
     if args.changed:

@@ -41,6 +41,8 @@ def test_heal_cycle_heals_once_and_the_idle_cycle_creates_nothing(tmp_path: Path
     assert heal["second_created"] == 0
     assert heal["second_covered"] == heal["first_created"]
     assert heal["audit_ok"] is True
+    assert 0 <= heal["planning_s"] <= heal["first_s"]
+    assert 0 <= figures["planning_share"] <= 1
     assert figures["baseline"]["orders"] > 0
     assert 0 < figures["peak_rss_mb"] < 100_000
 
