@@ -148,6 +148,101 @@ def test_seeding_writes_the_same_database_whatever_the_batch_size() -> None:
     assert contents[0] == contents[1] == contents[2]
 
 
+def _keyed_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every seed batch take the keyed upsert (the path before fresh appends)."""
+    real_write = BatchLoad.write
+
+    def keyed(self: BatchLoad, table: str, data: Any, **kwargs: Any) -> int:
+        kwargs.pop("new_keys", None)
+        return real_write(self, table, data, **kwargs)
+
+    monkeypatch.setattr(BatchLoad, "write", keyed)
+
+
+def _seeded_contents(n_orgs: int, k: int, step: int, seed: int, days: int, *, again: bool) -> Any:
+    backend = resq.connect("duckdb://")
+    try:
+        backend.init()
+        engine = resq.SelfHealingEngine(backend, clock=lambda: CLOCK)
+        if again:  # a re-seed: every table already holds a network, so batches are upserted
+            engine.seed(n_orgs=n_orgs + 1, skus_per_org=k, days=days, seed=seed + 1)
+        engine.seed(n_orgs=n_orgs, skus_per_org=k, days=days, seed=seed, batch_orgs=step)
+        got = {
+            t: backend.fetch(backend.render(f"SELECT * FROM {t}")).sort_by(
+                [(c, "ascending") for c in ("org_id", "sku", "day", "vendor_id", "city")
+                 if c in backend.fetch(backend.render(f"SELECT * FROM {t} LIMIT 0")).column_names]
+            )
+            for t in SEEDED
+        }  # fmt: skip
+        audit = backend.read("audit_log", where={"action": "data.loaded"}).to_pylist()
+        got["audit"] = [(e["entity_id"], e["details"]) for e in audit]
+        got["changes"] = backend.fetch(backend.render("SELECT COUNT(*) AS n FROM resq_dt_changes"))
+        return got
+    finally:
+        backend.close()
+
+
+@pytest.mark.slow
+@settings(max_examples=20, deadline=None)
+@given(
+    n_orgs=st.integers(1, 9),
+    k=st.integers(1, 4),
+    step=st.integers(1, 10),
+    seed=st.integers(0, 2**64 - 1),
+    days=st.integers(0, 4),
+    again=st.booleans(),
+)
+def test_a_fresh_seed_writes_what_the_keyed_upsert_writes_table_for_table(
+    n_orgs: int, k: int, step: int, seed: int, days: int, again: bool
+) -> None:
+    # A fresh seed appends each batch into the empty tables (BatchLoad.write(new_keys=True)),
+    # built one batch ahead in a worker thread; the database must be the one the keyed
+    # upsert of every batch, built in order, writes: every row, value and audit event.
+    fast = _seeded_contents(n_orgs, k, step, seed, days, again=again)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _keyed_only(monkeypatch)
+        keyed = _seeded_contents(n_orgs, k, step, seed, days, again=again)
+    assert fast.keys() == keyed.keys()
+    for name in fast:
+        assert fast[name] == keyed[name], name
+    assert fast["organizations"].num_rows == n_orgs + again  # a re-seed keeps the extra one
+
+
+def test_new_keys_into_a_table_with_rows_still_replaces_by_key(backend: WarehouseBackend) -> None:
+    # new_keys only promises the stream's batches are disjoint; rows stored before the
+    # stream may share a key, so a table that was not empty is upserted as usual.
+    backend.load("organizations", [{"org_id": "O1", "org_name": "O", "sector": "NGO", "city": "X"}])
+    item = {"org_id": "O1", "item_name": "Kit", "current_stock": 1.0, "daily_consumption": 1.0}
+    backend.load("inventory", [{**item, "sku": "A"}, {**item, "sku": "B"}])
+    with backend.load_batches(["inventory_master"]) as load:
+        load.write("inventory", [{**item, "sku": "B", "current_stock": 9.0}], new_keys=True)
+        load.write("inventory", [{**item, "sku": "C", "current_stock": 3.0}], new_keys=True)
+    rows = {r["sku"]: r["current_stock"] for r in backend.read("inventory_master").to_pylist()}
+    assert rows == {"A": 1.0, "B": 9.0, "C": 3.0}
+
+
+def test_a_failure_building_a_batch_ahead_writes_nothing(
+    backend: WarehouseBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = resq.SelfHealingEngine(backend)
+    built: list[int] = []
+    real_history = simulation.network_history
+
+    def failing(network: Any, *args: Any) -> pa.Table:
+        built.append(network.organizations.num_rows)
+        if len(built) == 3:
+            raise RuntimeError("the simulation broke")
+        return real_history(network, *args)
+
+    monkeypatch.setattr(simulation, "network_history", failing)
+    with pytest.raises(RuntimeError, match="simulation broke"):
+        engine.seed(n_orgs=6, skus_per_org=2, days=2, seed=2, batch_orgs=1)
+    assert len(built) == 3  # built in order, stopped at the failure
+    for table in SEEDED:
+        assert backend.read(table).num_rows == 0, table
+    assert not backend.read("audit_log", where={"action": "data.loaded"}).num_rows
+
+
 # ---------------------------------------------------------------------- all or nothing
 
 

@@ -9,10 +9,10 @@ cycle is retried from the start, so every shortfall gets exactly one order.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -433,9 +433,13 @@ class SelfHealingEngine:
 
     def validate(self) -> list[Check]:
         """The simulation checks, run through the backend's SQL functions."""
-        row = self.backend.sql(
-            "SELECT GET_WEATHER_DATA('Bangalore') AS blr, GET_WEATHER_DATA('Delhi') AS del, "
-            "GET_VENDOR_STATUS('Blinkit') AS blinkit, GET_VENDOR_STATUS('Dunzo') AS dunzo"
+        b = self.backend
+        # rendered as resq's own text (cached), not parsed as a user's ad-hoc SQL
+        row = b.fetch(
+            b.render(
+                "SELECT GET_WEATHER_DATA('Bangalore') AS blr, GET_WEATHER_DATA('Delhi') AS del, "
+                "GET_VENDOR_STATUS('Blinkit') AS blinkit, GET_VENDOR_STATUS('Dunzo') AS dunzo"
+            )
         ).to_pylist()[0]
         blinkit, dunzo = _as_status(row["blinkit"]), _as_status(row["dunzo"])
         return [
@@ -602,8 +606,11 @@ class SelfHealingEngine:
         b = self.backend
         b.prepare_stages({f"resq_stage_seed_{t}": _key_schema(t) for t in names})
         collisions: dict[str, list[str]] = {}
-        batches = simulation.simulate_network_batches(
-            n_orgs, skus_per_org, seed, cities, batch_orgs=step
+        batches = _built_ahead(
+            (network, simulation.network_history(network, days, seed, start) if days else None)
+            for network in simulation.simulate_network_batches(
+                n_orgs, skus_per_org, seed, cities, batch_orgs=step
+            )
         )
         total, done = 0, 0
         with b.load_batches(names, data_source=simulation.SIMULATED, actor=actor, now=now) as load:
@@ -611,7 +618,7 @@ class SelfHealingEngine:
             # writes SIMULATED rows alone, in this one transaction. Joining every batch
             # against the others would cost the whole table's size per batch.
             with_real = {t for t in names if self._has_real_rows(t)}
-            for i, network in enumerate(batches):
+            for i, (network, history) in enumerate(batches):
                 parts = {
                     "organizations": network.organizations,
                     "inventory_master": network.inventory,
@@ -627,16 +634,17 @@ class SelfHealingEngine:
                     total += n_orgs * per_org
                     if progress is not None:
                         progress(0, total)
-                if days:
-                    parts["stock_history"] = simulation.network_history(network, days, seed, start)
+                if history is not None:
+                    parts["stock_history"] = history
                 for table, data in parts.items():
                     if table in with_real:
                         for name, keys in self._real_collisions({table: data}).items():
                             collisions.setdefault(name, []).extend(keys)
                     if not collisions or replace_real:
-                        load.write(table, data, trusted=True)
+                        # each batch is organizations of its own (vendors come once)
+                        load.write(table, data, trusted=True, new_keys=True)
                     done += data.num_rows
-                del parts, network
+                del parts, network, history
                 if progress is not None:
                     progress(done, total)
             if collisions and not replace_real:
@@ -915,6 +923,24 @@ def _as_status(value: Any) -> dict[str, Any]:
             return {"status": value}
         return parsed if isinstance(parsed, dict) else {"status": value}
     return {}
+
+
+_T = TypeVar("_T")
+
+
+def _built_ahead(items: Iterator[_T]) -> Iterator[_T]:
+    """The items of ``items``, each built in a worker thread while the caller writes the
+    one before: numpy, Arrow and DuckDB release the GIL, so building a seed's next batch
+    overlaps writing this one. At most one item is built ahead; an error raised building
+    one is raised here, in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    end = object()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="resq-seed") as pool:
+        future = pool.submit(next, items, end)
+        while (item := future.result()) is not end:
+            future = pool.submit(next, items, end)
+            yield item  # type: ignore[misc]
 
 
 _SEED_BATCH_ROWS = 1_000_000

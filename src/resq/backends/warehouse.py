@@ -130,10 +130,11 @@ class BatchLoad:
         self._source = data_source
         self._now = now
         self._known: dict[str, set[str]] = {}
+        self._was_empty: dict[str, bool] = {}
         self.rows: dict[str, int] = {}
         self.batches: dict[str, int] = {}
 
-    def write(self, table: str, data: Any, *, trusted: bool = False) -> int:
+    def write(self, table: str, data: Any, *, trusted: bool = False, new_keys: bool = False) -> int:
         """Validate and upsert one batch; returns its rows. A bad batch raises
         :class:`~resq.errors.ValidationError` with rows counted from the table's first
         batch, and (raised inside ``load_batches``) nothing of the stream is written.
@@ -142,9 +143,17 @@ class BatchLoad:
         an Arrow table with exactly the spec's columns and types is written without being
         validated again (a property test holds every simulated table to
         :func:`~resq.core.validation.validate_table`, which returns it unchanged). Any other
-        data is validated as usual."""
+        data is validated as usual.
+
+        ``new_keys=True`` says no earlier batch of this stream had any of the batch's keys
+        (the simulation's batches are distinct organizations). Into a table that was empty
+        when the stream first wrote to it, such a batch is appended as it is: no key can
+        match, so the keyed upsert's lookup against everything written before is skipped.
+        Where the table had rows, the batch is upserted as usual."""
         spec = table_spec(table)
         done = self.rows.get(spec.name, 0)
+        if spec.name not in self._was_empty:
+            self._was_empty[spec.name] = self._backend._is_empty(spec.name)
         if trusted and isinstance(data, pa.Table) and data.schema.equals(spec_schema(spec)):
             checked = data
         else:
@@ -155,7 +164,8 @@ class BatchLoad:
             except ValidationError as exc:
                 issues = [i if i.row is None else replace(i, row=i.row + done) for i in exc.issues]
                 raise ValidationError(exc.what, issues) from None
-        self._backend.write_batch(spec, checked, now=self._now)
+        append = new_keys and self._was_empty[spec.name]
+        self._backend.write_batch(spec, checked, now=self._now, append=append)
         if spec.name in self._known:
             self._known[spec.name].update(
                 v for v in checked.column(spec.key[0]).to_pylist() if v is not None
@@ -590,11 +600,18 @@ class WarehouseBackend(Backend):
         delete, insert = statements
         return stage, delete, insert
 
-    def write_batch(self, spec: TableSpec, data: pa.Table, *, now: datetime) -> None:
+    def write_batch(
+        self, spec: TableSpec, data: pa.Table, *, now: datetime, append: bool = False
+    ) -> None:
         """:meth:`write_rows` for one batch of a stream: the keyed DELETE runs only when
         the table already has a row sharing the batch's first key column (a fresh network
-        is inserted without joining against everything written before it)."""
+        is inserted without joining against everything written before it). ``append``
+        (the caller knows no stored row has the batch's keys) inserts without looking."""
         stage, delete, insert = self._staged_upsert(spec, data)
+        if append:
+            self.execute(self.render(insert), [now])
+            self._note_staged(spec, stage, data.num_rows)
+            return
         first = spec.key[0]  # a spec's own names, never a user string
         probe = (
             f"SELECT 1 FROM {spec.name} AS t "
@@ -604,6 +621,10 @@ class WarehouseBackend(Backend):
             self.execute(self.render(delete))
         self.execute(self.render(insert), [now])
         self._note_staged(spec, stage, data.num_rows)
+
+    def _is_empty(self, table: str) -> bool:
+        """Whether ``table`` (a spec's own name, never a user string) has no rows."""
+        return not self.fetch(self.render(f"SELECT 1 FROM {table} LIMIT 1")).num_rows
 
     def _keys(self, table: str) -> list[str]:
         key = table_spec(table).key[0]
