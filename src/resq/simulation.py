@@ -6,6 +6,7 @@ so results are bit-identical across runs and machines; every value is labelled S
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Iterable, Iterator, Sequence
@@ -739,6 +740,141 @@ def _check_count(value: object, what: str, minimum: int) -> int:
     return int(value)
 
 
+class _Catalog(NamedTuple):
+    """What every batch of a network shares: the item list (row s * k + j is sector s's
+    j-th item) with its per-item columns, and the (whole, small) vendors and catalog."""
+
+    sku_ids: U64
+    low: F64
+    high: F64
+    lead_time: F64
+    pack_size: F64
+    rice: npt.NDArray[np.bool_]
+    sku: pa.Array
+    item_name: pa.Array
+    category: pa.Array
+    unit: pa.Array
+    preferred_vendor: pa.Array
+    vendors: pa.Table
+    vendor_catalog: pa.Table
+
+
+@functools.lru_cache(maxsize=8)
+def _catalog(k: int, seed: int, city_list: tuple[str, ...]) -> _Catalog:
+    """The shared part of a network of ``k`` items per organization, built once for all of
+    its batches (its arrays are read-only: the cache hands the same ones to every batch)."""
+    n_cities = len(city_list)
+    city_arr = pa.array(list(city_list), type=pa.string())
+    # The item list: row s * k + j is sector s's j-th item ----------------------------
+    catalog_items = [it for s in _SECTORS for it in _sector_item_list(s, k)]
+    item_sector = np.repeat(np.arange(3, dtype=np.int64), k)
+    item_skus = [it.sku for it in catalog_items]
+    item_sku_ids = _stable_ids(item_skus, normalize=False)
+
+    item_categories = [it.category for it in catalog_items]
+    item_sectors = [_SECTORS[s] for s in item_sector.tolist()]
+    # an item only some vendor types may supply (grains, oxygen) has no preferred app
+    item_restricted = (
+        ~authorized(item_sectors, item_categories, ["QUICK_COMMERCE"] * len(catalog_items))
+    ).tolist()
+
+    # Vendors and what they sell where ------------------------------------------------
+    vendor_names = [v.name for v in _VENDORS]
+    vendors = pa.table(
+        {
+            "vendor_id": pa.array(vendor_names, type=pa.string()),
+            "vendor_name": pa.array(vendor_names, type=pa.string()),
+            "vendor_type": pa.array([v.vendor_type for v in _VENDORS], type=pa.string()),
+            "reliability": pa.array([v.reliability for v in _VENDORS], type=pa.float64()),
+            "data_source": _repeat_str(SIMULATED, len(vendor_names)),
+        }
+    )
+    n_items = len(catalog_items)
+    grid_item = np.repeat(np.arange(n_items, dtype=np.int64), n_cities)
+    grid_city = np.tile(np.arange(n_cities, dtype=np.int64), n_items)
+    city_ids = _stable_ids(city_list)
+    grid_key = _key(seed, item_sku_ids[grid_item], city_ids[grid_city])
+    list_price = np.array([_LIST_PRICE[it.category] for it in catalog_items])[grid_item]
+    list_price = (
+        list_price * (0.7 + 0.8 * _uniform(_key(seed, item_sku_ids), _S_PRICE_SKU))[grid_item]
+    )
+    item_category = np.array(item_categories, dtype=object)
+    parts: list[tuple[_Vendor, I64, F64]] = []
+    blinkit_price = np.zeros(0)
+    for v in _VENDORS:
+        vkey = _mix64(grid_key ^ _stable_ids([v.name]))
+        u_price = _uniform(vkey, _S_PRICE_VENDOR)
+        if v.name == "Dunzo":
+            price = np.minimum(
+                np.round(blinkit_price * (0.85 + 0.10 * u_price), 2), blinkit_price - 0.01
+            )
+        else:
+            price = np.round(list_price * (v.price_low + (v.price_high - v.price_low) * u_price), 2)
+        if v.name == "Blinkit":
+            blinkit_price = price
+        # what the vendor may list: its sectors, its categories, what its type may supply
+        may = np.isin(item_sector, [_SECTORS.index(s) for s in v.serves])
+        may &= authorized(item_sectors, item_categories, [v.vendor_type] * n_items)
+        if v.categories is not None:
+            may &= np.isin(item_category, v.categories)
+        mask = may[grid_item] & (_uniform(vkey, _S_SERVES) < v.coverage)
+        parts.append((v, np.flatnonzero(mask), price[mask]))
+    total = sum(len(ix) for _, ix, _ in parts)
+    sku_arr = pa.array(item_skus, type=pa.string())
+
+    def per_vendor(value: Any, type_: pa.DataType) -> pa.Array:
+        return pa.array(
+            np.concatenate([np.full(len(ix), value(v), dtype=object) for v, ix, _ in parts])
+            if parts
+            else [],
+            type=type_,
+        )
+
+    vendor_catalog = pa.table(
+        {
+            "vendor_id": pa.concat_arrays([_repeat_str(v.name, len(ix)) for v, ix, _ in parts]),
+            "sku": sku_arr.take(pa.array(np.concatenate([grid_item[ix] for _, ix, _ in parts]))),
+            "city": city_arr.take(pa.array(np.concatenate([grid_city[ix] for _, ix, _ in parts]))),
+            "price": pa.array(np.concatenate([p for _, _, p in parts]), type=pa.float64()),
+            "lead_time_days": per_vendor(lambda v: v.lead_time, pa.float64()),
+            "min_order_qty": per_vendor(lambda v: v.min_order_qty, pa.float64()),
+            "pack_size": per_vendor(lambda v: v.pack_size, pa.float64()),
+            "data_source": _repeat_str(SIMULATED, total),
+        }
+    )
+
+    def item_col(values: list[Any]) -> pa.Array:
+        return pa.array(values, type=pa.string())
+
+    def item_num(attr: str) -> F64:
+        return np.array([getattr(it, attr) for it in catalog_items], dtype=np.float64)
+
+    out = _Catalog(
+        sku_ids=item_sku_ids,
+        low=item_num("low"),
+        high=item_num("high"),
+        lead_time=item_num("lead_time"),
+        pack_size=item_num("pack_size"),
+        rice=np.array([it.sku == "RICE" for it in catalog_items]),
+        sku=sku_arr,
+        item_name=item_col([it.name for it in catalog_items]),
+        category=item_col([it.category for it in catalog_items]),
+        unit=item_col([it.unit for it in catalog_items]),
+        preferred_vendor=item_col(
+            [
+                _PREFERRED_VENDOR[_SECTORS[s]] if restricted is False else None
+                for s, restricted in zip(item_sector.tolist(), item_restricted, strict=True)
+            ]
+        ),
+        vendors=vendors,
+        vendor_catalog=vendor_catalog,
+    )
+    for value in out:
+        if isinstance(value, np.ndarray):
+            value.setflags(write=False)
+    return out
+
+
 def simulate_network(
     n_orgs: int = 6,
     skus_per_org: int = 3,
@@ -822,36 +958,18 @@ def simulate_network(
         }
     )
 
-    # The item list: row s * k + j is sector s's j-th item ----------------------------
-    catalog_items = [it for s in _SECTORS for it in _sector_item_list(s, k)]
-    item_sector = np.repeat(np.arange(3, dtype=np.int64), k)
-    item_skus = [it.sku for it in catalog_items]
-    item_sku_ids = _stable_ids(item_skus, normalize=False)
-
-    def item_col(values: list[Any], type_: pa.DataType) -> pa.Array:
-        return pa.array(values, type=type_)
-
-    def item_num(attr: str) -> F64:
-        return np.array([getattr(it, attr) for it in catalog_items], dtype=np.float64)
-
-    item_categories = [it.category for it in catalog_items]
-    item_sectors = [_SECTORS[s] for s in item_sector.tolist()]
-    # an item only some vendor types may supply (grains, oxygen) has no preferred app
-    item_restricted = (
-        ~authorized(item_sectors, item_categories, ["QUICK_COMMERCE"] * len(catalog_items))
-    ).tolist()
-
+    cat = _catalog(k, seed, tuple(city_list))
     # Inventory: k rows per organization, all by index arithmetic -----------------------
     rows = batch_orgs * k
     row_org = np.repeat(np.arange(batch_orgs, dtype=np.int64), k)  # position in this batch
     row_item = sector_idx[row_org] * k + np.tile(np.arange(k, dtype=np.int64), batch_orgs)
-    key = _mix64(org_key[row_org] ^ item_sku_ids[row_item])
+    key = _mix64(org_key[row_org] ^ cat.sku_ids[row_item])
 
-    low, high = item_num("low")[row_item], item_num("high")[row_item]
+    low, high = cat.low[row_item], cat.high[row_item]
     org_size = 0.5 + 1.5 * _uniform(org_key, _S_ORG_SIZE)  # 0.5..2x an average organization
     u_scale = _uniform(key, _S_SCALE)
     consumption = (low + (high - low) * u_scale * u_scale) * org_size[row_org]
-    rice_item = np.array([it.sku == "RICE" for it in catalog_items])[row_item]
+    rice_item = cat.rice[row_item]
     entitlement = np.asarray(monthly_allotment_kg(phh, aay), dtype=np.float64) / 30.0  # NFSA
     consumption = np.where(rice_item, entitlement[row_org], consumption)
 
@@ -867,95 +985,25 @@ def simulate_network(
     dormant = (_uniform(key, _S_ZERO) < _ZERO_CONSUMPTION_SHARE) & ~rice_item & ~first
     consumption = np.where(dormant, 0.0, consumption)  # stocked, but nobody uses it now
 
-    lead = item_num("lead_time")[row_item] + (_uniform(key, _S_LEAD) * 3).astype(np.int64)
+    lead = cat.lead_time[row_item] + (_uniform(key, _S_LEAD) * 3).astype(np.int64)
     take_idx = pa.array(row_item)
     inventory = pa.table(
         {
             "org_id": organizations.column("org_id").combine_chunks().take(pa.array(row_org)),
-            "sku": item_col(item_skus, pa.string()).take(take_idx),
-            "item_name": item_col([it.name for it in catalog_items], pa.string()).take(take_idx),
-            "category": item_col([it.category for it in catalog_items], pa.string()).take(take_idx),
+            "sku": cat.sku.take(take_idx),
+            "item_name": cat.item_name.take(take_idx),
+            "category": cat.category.take(take_idx),
             "current_stock": pa.array(stock, type=pa.float64()),
             "daily_consumption": pa.array(consumption, type=pa.float64()),
-            "unit": item_col([it.unit for it in catalog_items], pa.string()).take(take_idx),
-            "pack_size": pa.array(item_num("pack_size")[row_item], type=pa.float64()),
+            "unit": cat.unit.take(take_idx),
+            "pack_size": pa.array(cat.pack_size[row_item], type=pa.float64()),
             "lead_time_days": pa.array(lead.astype(np.float64), type=pa.float64()),
-            "preferred_vendor": item_col(
-                [
-                    _PREFERRED_VENDOR[_SECTORS[s]] if restricted is False else None
-                    for s, restricted in zip(item_sector.tolist(), item_restricted, strict=True)
-                ],
-                pa.string(),
-            ).take(take_idx),
+            "preferred_vendor": cat.preferred_vendor.take(take_idx),
             "data_source": _repeat_str(SIMULATED, rows),
         }
     )
 
-    # Vendors and what they sell where ------------------------------------------------
-    vendor_names = [v.name for v in _VENDORS]
-    vendors = pa.table(
-        {
-            "vendor_id": pa.array(vendor_names, type=pa.string()),
-            "vendor_name": pa.array(vendor_names, type=pa.string()),
-            "vendor_type": pa.array([v.vendor_type for v in _VENDORS], type=pa.string()),
-            "reliability": pa.array([v.reliability for v in _VENDORS], type=pa.float64()),
-            "data_source": _repeat_str(SIMULATED, len(vendor_names)),
-        }
-    )
-    n_items = len(catalog_items)
-    grid_item = np.repeat(np.arange(n_items, dtype=np.int64), n_cities)
-    grid_city = np.tile(np.arange(n_cities, dtype=np.int64), n_items)
-    city_ids = _stable_ids(city_list)
-    grid_key = _key(seed, item_sku_ids[grid_item], city_ids[grid_city])
-    list_price = np.array([_LIST_PRICE[it.category] for it in catalog_items])[grid_item]
-    list_price = (
-        list_price * (0.7 + 0.8 * _uniform(_key(seed, item_sku_ids), _S_PRICE_SKU))[grid_item]
-    )
-    item_category = np.array(item_categories, dtype=object)
-    parts: list[tuple[_Vendor, I64, F64]] = []
-    blinkit_price = np.zeros(0)
-    for v in _VENDORS:
-        vkey = _mix64(grid_key ^ _stable_ids([v.name]))
-        u_price = _uniform(vkey, _S_PRICE_VENDOR)
-        if v.name == "Dunzo":
-            price = np.minimum(
-                np.round(blinkit_price * (0.85 + 0.10 * u_price), 2), blinkit_price - 0.01
-            )
-        else:
-            price = np.round(list_price * (v.price_low + (v.price_high - v.price_low) * u_price), 2)
-        if v.name == "Blinkit":
-            blinkit_price = price
-        # what the vendor may list: its sectors, its categories, what its type may supply
-        may = np.isin(item_sector, [_SECTORS.index(s) for s in v.serves])
-        may &= authorized(item_sectors, item_categories, [v.vendor_type] * n_items)
-        if v.categories is not None:
-            may &= np.isin(item_category, v.categories)
-        mask = may[grid_item] & (_uniform(vkey, _S_SERVES) < v.coverage)
-        parts.append((v, np.flatnonzero(mask), price[mask]))
-    total = sum(len(ix) for _, ix, _ in parts)
-    sku_arr = pa.array(item_skus, type=pa.string())
-
-    def per_vendor(value: Any, type_: pa.DataType) -> pa.Array:
-        return pa.array(
-            np.concatenate([np.full(len(ix), value(v), dtype=object) for v, ix, _ in parts])
-            if parts
-            else [],
-            type=type_,
-        )
-
-    vendor_catalog = pa.table(
-        {
-            "vendor_id": pa.concat_arrays([_repeat_str(v.name, len(ix)) for v, ix, _ in parts]),
-            "sku": sku_arr.take(pa.array(np.concatenate([grid_item[ix] for _, ix, _ in parts]))),
-            "city": city_arr.take(pa.array(np.concatenate([grid_city[ix] for _, ix, _ in parts]))),
-            "price": pa.array(np.concatenate([p for _, _, p in parts]), type=pa.float64()),
-            "lead_time_days": per_vendor(lambda v: v.lead_time, pa.float64()),
-            "min_order_qty": per_vendor(lambda v: v.min_order_qty, pa.float64()),
-            "pack_size": per_vendor(lambda v: v.pack_size, pa.float64()),
-            "data_source": _repeat_str(SIMULATED, total),
-        }
-    )
-    return SimulatedNetwork(organizations, inventory, vendors, vendor_catalog)
+    return SimulatedNetwork(organizations, inventory, cat.vendors, cat.vendor_catalog)
 
 
 def simulate_network_batches(
