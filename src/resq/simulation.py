@@ -84,7 +84,12 @@ def _mix64(x: U64) -> U64:
     """The splitmix64 finalizer: a bijective, well-mixed uint64 -> uint64 map (in place on
     one new array, so a history batch of millions of draws makes two temporaries, not nine)."""
     with np.errstate(over="ignore"):
-        z = np.asarray(x + _GAMMA, dtype=np.uint64)
+        return _finalize(np.asarray(x + _GAMMA, dtype=np.uint64))
+
+
+def _finalize(z: U64) -> U64:
+    """The rest of :func:`_mix64` after adding the gamma, in place on ``z``."""
+    with np.errstate(over="ignore"):
         t = np.right_shift(z, _SHIFTS[0])
         z ^= t
         z *= _M1
@@ -115,7 +120,10 @@ def _key(*parts: U64 | int) -> U64:
 
 def _uniform(key: U64, stream: int) -> F64:
     """Uniform draws in [0, 1) for each counter, independent per stream."""
-    bits = _mix64(key ^ np.uint64(stream))
+    bits = np.asarray(key ^ np.uint64(stream), dtype=np.uint64)  # new: mixed in place
+    with np.errstate(over="ignore"):
+        bits += _GAMMA
+    _finalize(bits)
     bits >>= np.uint64(11)
     out = bits.astype(np.float64)
     out *= 1.0 / 9007199254740992.0
@@ -337,8 +345,11 @@ def _noise(key: U64) -> F64:
     """Mean-1 multiplicative noise (Irwin-Hall of 4 uniforms, sd `_NOISE_SIGMA`), >= 0.31."""
     total = _uniform(key, _S_NOISE)
     for k in range(1, 4):
-        total = total + _uniform(key, _S_NOISE + 100 * k)
-    return 1.0 + _NOISE_SIGMA * math.sqrt(3.0) * (total - 2.0)
+        total += _uniform(key, _S_NOISE + 100 * k)
+    total -= 2.0  # in place, the same operations in the same order
+    total *= _NOISE_SIGMA * math.sqrt(3.0)
+    total += 1.0
+    return total
 
 
 def generate_realistic_simulation(
