@@ -13,12 +13,21 @@
 -- inserts every unmatched source row, so two staged rows with one key would be two orders
 -- where UNIQUE is not enforced (Snowflake). The most urgent row of a key is kept. The order
 -- id is derived from the key here, in the warehouse: resq.core.ordering.po_id computes the
--- same.
+-- same. The reason is written as its typed columns, as staged (resq.core.reasons).
 MERGE INTO purchase_orders AS t
 USING (
     SELECT
         d.idempotency_key, d.org_id, d.sku, d.vendor, d.quantity, d.unit_price,
-        d.order_status, d.priority, d.rank, d.reason, d.data_source, d.stock_source,
+        d.order_status, d.priority, d.rank,
+        d.reason_rule, d.reason_status, d.reason_days_remaining, d.reason_threshold_days,
+        d.reason_target_days, d.reason_daily_demand, d.reason_lead_time_days,
+        d.reason_weather_delay_days, d.reason_weather, d.reason_quantity_needed,
+        d.reason_open_order_qty, d.reason_vendor, d.reason_vendor_latency_ms,
+        d.reason_rejected_vendors, d.reason_rejected_whys, d.reason_caps_applied,
+        d.reason_action, d.reason_vendor_lead_time_days, d.reason_vendor_price,
+        d.reason_vendor_reliability, d.reason_pack_size, d.reason_min_order_qty,
+        d.reason_min_order_qty_raised,
+        d.data_source, d.stock_source,
         d.weather_source, d.vendor_status_source, d.demand_source, d.cycle_id, d.created_at
     FROM resq_stage_orders AS d
     JOIN inventory_master AS i ON i.org_id = d.org_id AND i.sku = d.sku
@@ -44,11 +53,28 @@ USING (
 ON t.idempotency_key = s.idempotency_key
 WHEN NOT MATCHED THEN INSERT (
     po_id, idempotency_key, org_id, sku, vendor, quantity, unit_price, status, priority, rank,
-    reason, data_source, stock_source, weather_source, vendor_status_source, demand_source,
+    reason_rule, reason_status, reason_days_remaining, reason_threshold_days,
+    reason_target_days, reason_daily_demand, reason_lead_time_days,
+    reason_weather_delay_days, reason_weather, reason_quantity_needed,
+    reason_open_order_qty, reason_vendor, reason_vendor_latency_ms, reason_rejected_vendors,
+    reason_rejected_whys, reason_caps_applied, reason_action, reason_vendor_lead_time_days,
+    reason_vendor_price, reason_vendor_reliability, reason_pack_size, reason_min_order_qty,
+    reason_min_order_qty_raised,
+    data_source, stock_source, weather_source, vendor_status_source, demand_source,
     cycle_id, created_at, updated_at
 ) VALUES (
     'PO-' || UPPER(SUBSTR(SHA2(s.idempotency_key, 256), 1, 20)), s.idempotency_key, s.org_id, s.sku, s.vendor, s.quantity, s.unit_price,
-    s.order_status, s.priority, s.rank, TO_JSON(s.reason), s.data_source, s.stock_source,
+    s.order_status, s.priority, s.rank,
+    s.reason_rule, s.reason_status, s.reason_days_remaining, s.reason_threshold_days,
+    s.reason_target_days, s.reason_daily_demand, s.reason_lead_time_days,
+    s.reason_weather_delay_days, s.reason_weather, s.reason_quantity_needed,
+    s.reason_open_order_qty, s.reason_vendor, s.reason_vendor_latency_ms,
+    CAST(s.reason_rejected_vendors AS ARRAY(VARCHAR)),
+    CAST(s.reason_rejected_whys AS ARRAY(VARCHAR)),
+    CAST(s.reason_caps_applied AS ARRAY(VARCHAR)), s.reason_action,
+    s.reason_vendor_lead_time_days, s.reason_vendor_price, s.reason_vendor_reliability,
+    s.reason_pack_size, s.reason_min_order_qty, s.reason_min_order_qty_raised,
+    s.data_source, s.stock_source,
     s.weather_source, s.vendor_status_source, s.demand_source, s.cycle_id,
     s.created_at, s.created_at
 );

@@ -14,7 +14,6 @@ SELECT
     p.priority,
     a.days_remaining,
     o.budget_cap,
-    p.reason,
     p.created_at
 FROM purchase_orders AS p
 JOIN organizations AS o ON o.org_id = p.org_id
@@ -31,12 +30,20 @@ SET
     vendor = s.vendor,
     unit_price = s.unit_price,
     status = s.order_status,
-    reason = s.reason,
+    reason_vendor = s.reason_vendor,
+    reason_vendor_latency_ms = s.reason_vendor_latency_ms,
+    reason_rejected_vendors = CAST(s.reason_rejected_vendors AS ARRAY(VARCHAR)),
+    reason_rejected_whys = CAST(s.reason_rejected_whys AS ARRAY(VARCHAR)),
+    reason_resourced_from = s.reason_resourced_from,
+    reason_resourced_to = s.reason_resourced_to,
+    reason_resourced_cycle_id = s.reason_resourced_cycle_id,
+    reason_resourced_at = s.reason_resourced_at,
+    reason_resourced_waited_s = s.reason_resourced_waited_s,
     updated_at = ?
 FROM resq_stage_resourced AS s
 WHERE t.po_id = s.po_id AND t.status = 'PENDING_VENDOR';
 
--- The orders that UPDATE re-sourced (their reason is the one this cycle wrote), with the
+-- The orders that UPDATE re-sourced (their reason records this cycle's re-sourcing), with the
 -- NO_VENDOR alerts still active for them.
 SELECT
     p.po_id,
@@ -48,7 +55,8 @@ SELECT
     a.alert_id,
     a.state AS alert_state
 FROM resq_stage_resourced AS s
-JOIN purchase_orders AS p ON p.po_id = s.po_id AND p.reason = s.reason
+JOIN purchase_orders AS p
+    ON p.po_id = s.po_id AND p.reason_resourced_cycle_id = s.reason_resourced_cycle_id
 LEFT JOIN alerts AS a
     ON a.po_id = p.po_id AND a.kind = 'NO_VENDOR' AND a.state IN ('OPEN', 'ACKED')
 ORDER BY p.po_id;
@@ -61,5 +69,6 @@ WHERE kind = 'NO_VENDOR'
     AND po_id IN (
         SELECT p.po_id
         FROM resq_stage_resourced AS s
-        JOIN purchase_orders AS p ON p.po_id = s.po_id AND p.reason = s.reason
+        JOIN purchase_orders AS p
+    ON p.po_id = s.po_id AND p.reason_resourced_cycle_id = s.reason_resourced_cycle_id
     );

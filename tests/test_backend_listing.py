@@ -34,7 +34,7 @@ def synthetic_orders(n: int, seed: int = 7) -> list[dict[str, Any]]:
             "status": rng.choice(STATUSES),
             "priority": rng.randint(1, 3),
             "rank": rng.randint(1, 4),
-            "reason": "{}",
+            "reason_legacy": "{}",
             "data_source": "SIMULATED",
             "cycle_id": rng.choice(CYCLES),
             "created_at": start + timedelta(minutes=rng.randint(0, 5)),

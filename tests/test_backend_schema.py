@@ -150,10 +150,10 @@ def test_schema_version_table_has_the_current_version(backend: WarehouseBackend)
     rows = backend.sql("SELECT version, applied_at, description FROM resq_schema_version")
     assert len(rows) == 1
     row = rows.to_pylist()[0]
-    assert row["version"] == SCHEMA_VERSION == 5
+    assert row["version"] == SCHEMA_VERSION == 6
     assert row["applied_at"] is not None
     assert row["description"] == "initial schema"
-    assert backend.schema_version() == 5
+    assert backend.schema_version() == 6
 
 
 def test_upgrade_from_version_1_adds_stock_history_and_keeps_rows(
@@ -169,10 +169,10 @@ def test_upgrade_from_version_1_adds_stock_history_and_keeps_rows(
 
     result = seeded.init()
 
-    assert result == {"schema_version": 5, "previous_version": 1, "upgraded": True}
+    assert result == {"schema_version": SCHEMA_VERSION, "previous_version": 1, "upgraded": True}
     assert {t: n for t, n in _counts(seeded).items() if t != "stock_history"} == before
     assert seeded.sql("SELECT COUNT(*) FROM stock_history").scalar() == 0
-    described = seeded.sql("SELECT description FROM resq_schema_version WHERE version = 5")
+    described = seeded.sql("SELECT description FROM resq_schema_version WHERE version = 6")
     assert described.scalar() == "upgrade from 1"
 
 
@@ -188,7 +188,7 @@ def test_upgrade_from_version_2_adds_demand_forecast_and_keeps_rows(
 
     result = seeded.init()
 
-    assert result == {"schema_version": 5, "previous_version": 2, "upgraded": True}
+    assert result == {"schema_version": SCHEMA_VERSION, "previous_version": 2, "upgraded": True}
     assert {t: n for t, n in _counts(seeded).items() if t != "demand_forecast"} == before
     assert seeded.sql("SELECT COUNT(*) FROM demand_forecast").scalar() == 0
     seeded.refresh_analysis(force=True)
@@ -214,7 +214,7 @@ def test_upgrade_from_version_3_adds_the_provenance_parts_and_keeps_rows(
 
     result = seeded.init()
 
-    assert result == {"schema_version": 5, "previous_version": 3, "upgraded": True}
+    assert result == {"schema_version": SCHEMA_VERSION, "previous_version": 3, "upgraded": True}
     assert _counts(seeded) == before
     orders = seeded.read("purchase_orders").to_pylist()
     assert orders and all(o["stock_source"] is None for o in orders)
@@ -244,7 +244,11 @@ def test_upgrade_to_version_5_adds_the_sourcing_columns_and_heal_works(
 
     result = seeded.init()
 
-    assert result == {"schema_version": 5, "previous_version": version, "upgraded": True}
+    assert result == {
+        "schema_version": SCHEMA_VERSION,
+        "previous_version": version,
+        "upgraded": True,
+    }
     assert _counts(seeded) == before
     vendors = seeded.read("vendors").to_pylist()
     assert vendors and all(
@@ -267,11 +271,15 @@ def test_upgrade_to_version_5_adds_the_sourcing_columns_and_heal_works(
     after = {t: _rows(seeded, t) for t in ("vendors", "vendor_catalog", "vendor_authorization")}
     counts = _counts(seeded)
     again = seeded.init()
-    assert again == {"schema_version": 5, "previous_version": 5, "upgraded": False}
+    assert again == {
+        "schema_version": SCHEMA_VERSION,
+        "previous_version": SCHEMA_VERSION,
+        "upgraded": False,
+    }
     assert _counts(seeded) == counts
     assert {t: _rows(seeded, t) for t in after} == after
     versions = seeded.sql("SELECT version FROM resq_schema_version ORDER BY version")
-    assert versions.to_pylist() == [{"version": version}, {"version": 5}]
+    assert versions.to_pylist() == [{"version": version}, {"version": SCHEMA_VERSION}]
 
 
 def test_upgrade_from_previous_version_keeps_rows(seeded: WarehouseBackend) -> None:
@@ -351,3 +359,146 @@ def test_duckdb_memory_limit_url_option(tmp_path: Path) -> None:
         b.close()
     with pytest.raises(UnknownBackendError, match="memory_limit must be a size"):
         resq.connect(f"duckdb:///{tmp_path}/n.duckdb?memory_limit=lots")
+
+
+def _orders_with_every_kind_of_reason(backend: WarehouseBackend) -> None:
+    """Heal-cycle orders and re-sourced ones: every vendor offline, a shortfall ordered
+    PENDING_VENDOR, then the vendors back and the next cycle re-sources them."""
+    engine = resq.SelfHealingEngine(backend)
+    vendors = [r["vendor_id"] for r in backend.read("vendors").to_pylist()]
+    for vendor in vendors:
+        engine.vendor_offline(vendor)
+    for org, sku in (
+        ("HOSP-BLR-001", "OXY-CYL"),
+        ("NGO-DEL-001", "KIT-EMR"),
+        ("PDS-DEL-001", "RICE"),
+    ):
+        engine.drop_stock(org, sku)
+    engine.heal()
+    for vendor in vendors:
+        engine.vendor_online(vendor)
+    for org, sku in (
+        ("PDS-BLR-001", "RICE"),
+        ("NGO-BLR-001", "KIT-EMR"),
+        ("HOSP-BLR-001", "AMOX-500"),
+        ("HOSP-DEL-001", "OXY-CYL"),
+        ("HOSP-DEL-001", "AMOX-500"),
+        ("NGO-DEL-001", "KIT-HYG"),
+        ("NGO-BLR-001", "KIT-HYG"),
+    ):
+        engine.drop_stock(org, sku)
+    assert engine.heal().resourced
+
+
+#: Version-5 texts no cycle writes today: an edited order, one from before sourcing (fewer
+#: keys), an integer where a number was a float, not an object, not JSON.
+_LEGACY_TEXTS = (
+    "{}",
+    '{"status": "CRITICAL", "days_remaining": 0.0, "threshold_days": 3.0, "vendor": "Blinkit"}',
+    '{"status": "CRITICAL", "days_remaining": 0}',
+    '["not", "an", "object"]',
+    "not JSON",
+)
+
+
+def _make_version_5(backend: WarehouseBackend) -> dict[str, str]:
+    """Turn ``backend`` into the version-5 schema in place: the reason as one JSON text
+    column (the objects its orders read as now, and :data:`_LEGACY_TEXTS` on some), the
+    typed columns dropped; the po_id -> stored text."""
+    from resq.core import reasons
+
+    orders = backend.read("purchase_orders", order_by=("po_id",)).to_pylist()
+    stored = {o["po_id"]: o["reason"] for o in orders}
+    fresh = [o for o in orders if "resourced" not in o["reason"]]  # re-sourced stay typed
+    assert len(fresh) >= len(_LEGACY_TEXTS) and len(fresh) < len(orders)
+    for o, text in zip(fresh, _LEGACY_TEXTS, strict=False):
+        stored[o["po_id"]] = text
+    backend.sql("ALTER TABLE purchase_orders ADD COLUMN reason VARCHAR")
+    for po, text in stored.items():
+        backend.sql("UPDATE purchase_orders SET reason = ? WHERE po_id = ?", [text, po])
+    for column in reasons.COLUMNS:
+        backend.sql(f"ALTER TABLE purchase_orders DROP COLUMN {column}")
+    backend.sql("DELETE FROM resq_schema_version")
+    backend.sql("INSERT INTO resq_schema_version VALUES (5, CURRENT_TIMESTAMP(), 'v5')")
+    return stored
+
+
+def test_upgrade_from_version_5_converts_json_reasons_to_typed_columns_without_loss(
+    seeded: WarehouseBackend,
+) -> None:
+    """A version-5 database's JSON reasons become typed columns: every order reads back the
+    object its text held (an edited or older text, verbatim), the text column is gone,
+    the audit still verifies, and the next heal cycle writes and re-sources as usual."""
+    import json
+
+    from resq.core import reasons
+
+    _orders_with_every_kind_of_reason(seeded)
+    stored = _make_version_5(seeded)
+    assert seeded.verify_audit().ok
+    before = _counts(seeded)
+
+    result = seeded.init()
+
+    assert result == {"schema_version": SCHEMA_VERSION, "previous_version": 5, "upgraded": True}
+    assert _counts(seeded) == before
+    after = {o["po_id"]: o["reason"] for o in seeded.read("purchase_orders").to_pylist()}
+    assert after.keys() == stored.keys()
+    legacy = set(_LEGACY_TEXTS)
+    for po, text in stored.items():
+        if text in legacy:
+            assert after[po] == text, po
+        else:
+            assert json.loads(after[po]) == json.loads(text), po
+            assert list(json.loads(after[po])) == list(json.loads(text)), po
+    kept = seeded.sql("SELECT reason_legacy FROM purchase_orders WHERE reason_legacy IS NOT NULL")
+    assert sorted(r["reason_legacy"] for r in kept.to_pylist()) == sorted(_LEGACY_TEXTS)
+    resourced = seeded.sql(
+        "SELECT COUNT(*) FROM purchase_orders WHERE reason_resourced_from IS NOT NULL"
+    )
+    assert resourced.scalar() > 0  # re-sourced reasons are typed too, not legacy
+    text_column = seeded.sql(
+        "SELECT COUNT(*) FROM information_schema.columns WHERE LOWER(table_name) = "
+        "'purchase_orders' AND LOWER(column_name) = 'reason'"
+    )
+    assert text_column.scalar() == 0  # the JSON text column is gone
+    shown = set(seeded.sql("SELECT * FROM purchase_orders LIMIT 0").columns)
+    assert "reason" in shown and not set(reasons.COLUMNS) & shown  # folded for readers
+    assert seeded.verify_audit().ok
+    assert seeded.init()["upgraded"] is False
+    engine = resq.SelfHealingEngine(seeded)
+    engine.drop_stock("HOSP-DEL-001", "PARA-500")
+    assert engine.heal().created
+
+
+def test_upgrade_from_version_5_keeps_what_orders_json_shows(tmp_path: Path) -> None:
+    """``resq orders --json`` (and the human listing) of an upgraded version-5 file show
+    each reason as the version-5 reader did: the JSON text parsed, key for key."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from resq.cli import app
+    from resq.cli._text import jsonable, parse_json_text
+
+    url = f"duckdb:///{tmp_path}/v5.duckdb"
+    with resq.connect(url) as b:
+        b.init()
+        resq.SelfHealingEngine(b).seed()
+        _orders_with_every_kind_of_reason(b)
+        stored = _make_version_5(b)
+    runner = CliRunner()
+    assert runner.invoke(app, ["--db", url, "init"]).exit_code == 0
+
+    out = runner.invoke(app, ["--db", url, "--json", "orders", "--all"])
+
+    assert out.exit_code == 0, out.output
+    shown = {o["po_id"]: o["reason"] for o in json.loads(out.stdout)["orders"]}
+    assert shown == {po: jsonable(parse_json_text(t)) for po, t in stored.items()}
+    assert all(
+        list(shown[po]) == list(json.loads(t))
+        for po, t in stored.items()
+        if isinstance(shown[po], dict)
+    )
+    human = runner.invoke(app, ["--db", url, "orders", "--all"])
+    assert human.exit_code == 0, human.output

@@ -182,9 +182,9 @@ def test_an_order_added_to_an_audited_cycle_is_detected(healed: WarehouseBackend
     order = oxygen_order(healed)
     healed.execute(
         "INSERT INTO purchase_orders (po_id, idempotency_key, org_id, sku, vendor, quantity, "
-        "status, priority, rank, reason, data_source, cycle_id, created_at, updated_at) "
+        "status, priority, rank, reason_status, data_source, cycle_id, created_at, updated_at) "
         "SELECT 'PO-FORGED', 'forged', org_id, sku, vendor, quantity, status, priority, rank, "
-        "reason, data_source, cycle_id, created_at, updated_at FROM purchase_orders "
+        "reason_status, data_source, cycle_id, created_at, updated_at FROM purchase_orders "
         "WHERE po_id = ?",
         [order["po_id"]],
     )

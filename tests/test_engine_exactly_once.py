@@ -374,6 +374,7 @@ def _staged_orders(rows: list[tuple[str, int, float]]) -> Any:
     """A resq_stage_orders table as the engine stages it: (key, rank, quantity) per row."""
     import pyarrow as pa
 
+    from resq.core import reasons
     from resq.engine import _STAGED_ORDER_COLUMNS
 
     n = len(rows)
@@ -387,7 +388,13 @@ def _staged_orders(rows: list[tuple[str, int, float]]) -> Any:
         "order_status": ["PLACED"] * n,
         "priority": [1] * n,
         "rank": [r for _, r, _ in rows],
-        "reason": ['{"why": "test"}'] * n,
+        # the reason's typed columns (resq.core.reasons): a status, the rest NULL
+        **{
+            c: pa.array(["CRITICAL"] * n)
+            if c == "reason_status"
+            else pa.nulls(n, reasons.STAGE_SCHEMA.field(c).type)
+            for c in reasons.STAGE_COLUMNS
+        },
         "data_source": ["SIMULATED"] * n,
         # provenance by part (resq.core.provenance)
         "stock_source": ["SIMULATED"] * n,

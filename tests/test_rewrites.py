@@ -386,7 +386,7 @@ def _create_stage_tables(con: duckdb.DuckDBPyConnection, statement: exp.Expr) ->
     """Create the `resq_stage_*` tables a statement reads (the backend fills them from Arrow).
 
     A staged column takes the type of the column it is compared with, or of the MERGE target
-    column it is inserted into; one that feeds an expression (TO_JSON(s.reason)) is JSON;
+    column it is inserted into; one that feeds an expression (a CAST to ARRAY) is JSON;
     anything else VARCHAR. Any other missing table is a real error and is left to fail.
     """
     tables = {t.alias_or_name: t.name for t in statement.find_all(exp.Table)}
@@ -516,8 +516,6 @@ def test_stock_analysis_days_and_status_on_duckdb(warehouse: duckdb.DuckDBPyConn
 def test_keyed_merge_inserts_one_order_per_key(warehouse: duckdb.DuckDBPyConnection) -> None:
     (merge,) = sqlfiles.statements("merge_orders")
     _create_stage_tables(warehouse, merge)
-    # the backend stages the reason as JSON (it feeds TO_JSON in the MERGE)
-    warehouse.execute("ALTER TABLE resq_stage_orders ALTER COLUMN reason SET DATA TYPE JSON")
     staged = _column_types(warehouse, "resq_stage_orders")
     values = {
         "idempotency_key": "K1",
@@ -527,7 +525,8 @@ def test_keyed_merge_inserts_one_order_per_key(warehouse: duckdb.DuckDBPyConnect
         "order_status": "PLACED",
         "priority": 1,
         "rank": 1,
-        "reason": '{"vendor": "Blinkit"}',
+        "reason_vendor": "Blinkit",
+        "reason_days_remaining": 0.0,
         "data_source": "SIMULATED",
         "created_at": "2025-01-01 00:00:00",
         # the state the decision rests on, which the MERGE re-checks against the inventory
@@ -547,6 +546,10 @@ def test_keyed_merge_inserts_one_order_per_key(warehouse: duckdb.DuckDBPyConnect
     )
     for _ in range(2):
         warehouse.execute(to_duckdb(merge))
-    rows = warehouse.execute("SELECT po_id, quantity, reason FROM purchase_orders").fetchall()
-    # the warehouse derives the order id from the key, as resq.core.ordering.po_id does
-    assert rows == [(po_id("K1"), 10.0, '{"vendor":"Blinkit"}')]
+    rows = warehouse.execute(
+        "SELECT po_id, quantity, reason_vendor, reason_days_remaining, reason_rejected_vendors"
+        " FROM purchase_orders"
+    ).fetchall()
+    # the warehouse derives the order id from the key, as resq.core.ordering.po_id does;
+    # the reason is written as its typed columns
+    assert rows == [(po_id("K1"), 10.0, "Blinkit", 0.0, None)]

@@ -531,12 +531,14 @@ def test_snowflake_tier3_snapshot_a_heal_commit_starts_with_the_lock_update() ->
     waits there until this one commits, then MERGEs against its orders."""
     from resq.backends.snowflake import from_session
     from resq.backends.snowflake.backend import HEAL_LOCK_SETUP, HEAL_LOCK_SQL
+    from resq.core import reasons
     from resq.engine import _STAGED_ORDER_COLUMNS
 
     session = RecordingSession()
     backend = from_session(session)
     types = {"quantity": pa.float64(), "unit_price": pa.float64()}
-    types |= {"priority": pa.int64(), "rank": pa.int64(), "reason": pa.struct([])}
+    types |= {"priority": pa.int64(), "rank": pa.int64()}
+    types |= {f.name: f.type for f in reasons.STAGE_SCHEMA}  # the reason's typed columns
     types |= {"current_stock": pa.float64(), "daily_consumption": pa.float64()}
     types |= {"episode": pa.int64()}
     staged = pa.table({c: pa.array([], types.get(c, pa.string())) for c in _STAGED_ORDER_COLUMNS})

@@ -21,7 +21,7 @@ from resq import simulation
 from resq.backends.warehouse import WarehouseBackend, default_actor, utcnow
 from resq.core import alerts as core_alerts
 from resq.core import audit as core_audit
-from resq.core import provenance, urgency
+from resq.core import provenance, reasons, urgency
 from resq.core.health import HealthReport
 from resq.core.ordering import (
     DECIDED_ON,
@@ -194,7 +194,7 @@ class SelfHealingEngine:
         if options is None:
             return resource_pending(pending, pa.table({}), self.options)
         decided = resource_pending(pending, options, self.options, authorization=authorization)
-        for name in ("org_id", "sku", "reason", "created_at"):
+        for name in ("org_id", "sku", "created_at"):
             decided = decided.append_column(name, pending[name])
         return decided
 
@@ -273,7 +273,7 @@ class SelfHealingEngine:
             if raised.num_rows:
                 b.stage("resq_stage_alerts", raised)
                 b.execute(b._file("merge_alerts"))
-            created = b.run_file("orders_created", [report.cycle_id])
+            created = reasons.fold(b.run_file("orders_created", [report.cycle_id]))
             total = int(created.column("created_total")[0].as_py()) if created.num_rows else 0
             if total < n:
                 # Decisions the MERGE did not insert: covered when a concurrent cycle
@@ -721,18 +721,20 @@ def _count(column: pa.ChunkedArray, value: str) -> int:
 #: The proposal columns sql/merge_orders.sql reads from the staged orders.
 _STAGED_ORDER_COLUMNS = (
     "idempotency_key", "org_id", "sku", "vendor", "quantity", "unit_price", "order_status",
-    "priority", "rank", "reason", "data_source", *provenance.COLUMNS.values(), *DECIDED_ON,
+    "priority", "rank", *reasons.STAGE_COLUMNS, "data_source", *provenance.COLUMNS.values(),
+    *DECIDED_ON,
 )  # fmt: skip
 
 
 def _orders_to_stage(proposals: pa.Table) -> pa.Table:
-    """The ORDER proposals, with only the columns the keyed MERGE reads. When every
-    proposal is an order (the usual case) nothing is copied."""
-    staged = proposals.select(list(_STAGED_ORDER_COLUMNS))
+    """The ORDER proposals, with only the columns the keyed MERGE reads, the reason as its
+    typed columns (its struct's fields: nothing is serialised). When every proposal is an
+    order (the usual case) no row is copied."""
     is_order = pc.equal(proposals["action"], Action.ORDER.value)
-    if pc.all(is_order).as_py() is not False:
-        return staged
-    return staged.filter(is_order)
+    if pc.all(is_order).as_py() is False:
+        proposals = proposals.filter(is_order)
+    typed = reasons.to_columns(proposals["reason"])
+    return pa.table({c: typed[c] if c in typed else proposals[c] for c in _STAGED_ORDER_COLUMNS})
 
 
 def _order_rows(proposals: pa.Table) -> list[dict[str, Any]]:
@@ -788,44 +790,35 @@ def _heal_events(b: Any, report: HealReport, actor: str) -> list[dict[str, Any]]
 
 
 def _resourced_stage(waiting: pa.Table | None, cycle_id: str, now: datetime) -> pa.Table:
-    """The re-sourced orders to stage: vendor, price, status and the reason updated with
-    the new vendor choice and when and by which cycle it was made."""
-    import json
-
+    """The re-sourced orders to stage: vendor, price, status, and the reason's vendor
+    choice with when and by which cycle it was made (typed columns, resq.core.reasons)."""
     if waiting is None or not waiting.num_rows:
         return RESOURCED_SCHEMA.empty_table()
     chosen = waiting.filter(waiting["resourced"])
-    reasons = []
-    for row in chosen.select(
-        ["reason", "vendor", "vendor_latency_ms", "vendors_rejected", "order_status", "created_at"]
-    ).to_pylist():
-        try:
-            reason = json.loads(row["reason"] or "{}")
-        except ValueError:
-            reason = {}
-        if not isinstance(reason, dict):
-            reason = {}
-        waited = (now - row["created_at"]).total_seconds() if row["created_at"] else None
-        reason.update(
-            vendor=row["vendor"],
-            vendor_latency_ms=row["vendor_latency_ms"],
-            vendors_rejected=row["vendors_rejected"] or [],
-            resourced={
-                "from": OrderStatus.PENDING_VENDOR.value,
-                "to": row["order_status"],
-                "cycle_id": cycle_id,
-                "at": now.isoformat(),
-                "waited_s": waited,
-            },
-        )
-        reasons.append(json.dumps(reason, sort_keys=True, default=str))
+    n = chosen.num_rows
+    created = chosen["created_at"].cast(pa.timestamp("us"))
+    stamp = pa.scalar(now.replace(tzinfo=None), pa.timestamp("us"))
+    waited = pc.divide(
+        pc.cast(pc.subtract(stamp, created), pa.int64()).cast(pa.float64()), 1_000_000.0
+    )
+    rejected = chosen["vendors_rejected"].combine_chunks()
+    rejected = pc.if_else(rejected.is_null(), pa.scalar([], rejected.type), rejected)
+    vendors, whys = reasons.split_rejected(rejected)
     return pa.table(
         {
             "po_id": chosen["po_id"],
             "vendor": chosen["vendor"],
             "unit_price": chosen["unit_price"],
             "order_status": chosen["order_status"],
-            "reason": pa.array(reasons, pa.string()),
+            "reason_vendor": chosen["vendor"],
+            "reason_vendor_latency_ms": chosen["vendor_latency_ms"],
+            "reason_rejected_vendors": vendors,
+            "reason_rejected_whys": whys,
+            "reason_resourced_from": pa.array([OrderStatus.PENDING_VENDOR.value] * n, pa.string()),
+            "reason_resourced_to": chosen["order_status"],
+            "reason_resourced_cycle_id": pa.array([cycle_id] * n, pa.string()),
+            "reason_resourced_at": pa.array([now.isoformat()] * n, pa.string()),
+            "reason_resourced_waited_s": waited,
         },
         schema=RESOURCED_SCHEMA,
     )

@@ -28,7 +28,7 @@ from resq.backends import paging
 from resq.backends.base import BATCH_ROWS, Backend, Result
 from resq.backends.paging import Fetch
 from resq.core import audit as audit_chain
-from resq.core import urgency
+from resq.core import reasons, urgency
 from resq.core.alerts import DEFAULT_POLICY, RoutingPolicy, stored_routing
 from resq.core.ordering import OPEN_STATUSES, OrderStatus, transition
 from resq.core.sectors import DEFAULT_SECTOR_CONFIG
@@ -59,7 +59,7 @@ else:  # sqlglot loads when a query is built or parsed, not for reads already re
 
     exp = LazyAttribute("sqlglot", "exp")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """1: the initial schema. 2: adds stock_history (daily consumption and stock series), the
 stored alert routing (alert_routes, alert_timeouts, alert_channels) and watch_lease. 3: adds
 demand_forecast (the per-item forecast stock_analysis uses). 4: adds the provenance parts
@@ -323,6 +323,14 @@ def _read_file(path: Path, spec: TableSpec, markers: tuple[str, ...] = ()) -> pa
 SIGNAL_INPUTS = frozenset({"organizations", "vendors"})
 
 
+def _folded(table: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """An order's typed reason columns read as one ``reason`` JSON text column
+    (resq.core.reasons.fold); other tables' batches as they are."""
+    if table != "purchase_orders":
+        return batches
+    return (reasons.fold(b) for b in batches)
+
+
 class WarehouseBackend(Backend):
     """The shared operations; subclasses provide the primitives of one engine."""
 
@@ -393,6 +401,8 @@ class WarehouseBackend(Backend):
 
     def _upgrade(self, before: int, now: datetime) -> None:
         """Bring an older schema to SCHEMA_VERSION; version 0 is a fresh database."""
+        if before < 6:
+            self._convert_reasons()
         if before < SCHEMA_VERSION:
             self.execute(
                 self.render(
@@ -405,6 +415,43 @@ class WarehouseBackend(Backend):
                     "initial schema" if before == 0 else f"upgrade from {before}",
                 ],
             )
+
+    def _convert_reasons(self) -> None:
+        """Version 6: each order's JSON reason (the ``reason`` text column of version 5 and
+        before) into its typed columns (resq.core.reasons.from_text, never lossy), then the
+        text column is dropped. Nothing to do where there is no such column."""
+        found = self.fetch(
+            self.render(
+                "SELECT COUNT(*) AS n FROM information_schema.columns "
+                "WHERE LOWER(table_name) = 'purchase_orders' AND LOWER(column_name) = 'reason' "
+                "AND LOWER(table_schema) = LOWER(CURRENT_SCHEMA())"
+            )
+        )
+        if not int(found.column(0)[0].as_py() or 0):
+            return
+        old = self.fetch(self.render("SELECT po_id, reason FROM purchase_orders ORDER BY po_id"))
+        if old.num_rows:
+            typed = reasons.from_texts(old.column("reason").to_pylist())
+            staged = pa.table(
+                {
+                    "po_id": old.column("po_id"),
+                    **dict(zip(typed.column_names, typed.columns, strict=True)),
+                }
+            )
+            self.stage("resq_stage_reasons", staged)
+            sets = ", ".join(
+                f"{c} = CAST(s.{c} AS ARRAY(VARCHAR))"
+                if pa.types.is_list(reasons.SCHEMA.field(c).type)
+                else f"{c} = s.{c}"
+                for c in reasons.COLUMNS
+            )
+            self.execute(
+                self.render(
+                    f"UPDATE purchase_orders AS t SET {sets} "
+                    "FROM resq_stage_reasons AS s WHERE t.po_id = s.po_id"
+                )
+            )
+        self.execute(self.render("ALTER TABLE purchase_orders DROP COLUMN reason"))
 
     def _seed_sector_config(self, now: datetime) -> None:
         for cfg in DEFAULT_SECTOR_CONFIG.values():
@@ -436,7 +483,9 @@ class WarehouseBackend(Backend):
     # ------------------------------------------------------------------ ad-hoc SQL
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> Result:
-        """Run Snowflake-dialect SQL (one or more statements); returns the last result."""
+        """Run Snowflake-dialect SQL (one or more statements); returns the last result. A
+        result holding every reason column of an order (``SELECT *``) shows them as one
+        ``reason`` column of JSON text, as :meth:`read` does."""
         from resq.sqlfiles import parse_snowflake
 
         statements = parse_snowflake(query)
@@ -455,7 +504,7 @@ class WarehouseBackend(Backend):
                 self.execute(rendered, params)
                 self._mark_changed()
                 table = pa.table({})
-        return Result(table)
+        return Result(reasons.fold(table))
 
     def _mark_changed(self) -> None:
         """Note that source tables of stock_analysis may have changed."""
@@ -885,8 +934,11 @@ class WarehouseBackend(Backend):
         order_by: Sequence[str] = (),
         limit: int | None = None,
     ) -> pa.Table:
-        """Rows of a resq table, optionally for one organization and equal to ``where``."""
-        return self.fetch(*self._select(table, org_id, where, order_by, limit))
+        """Rows of a resq table, optionally for one organization and equal to ``where``.
+        An order's reason is read as one ``reason`` column of JSON text, the object its
+        typed columns hold (resq.core.reasons)."""
+        rows = self.fetch(*self._select(table, org_id, where, order_by, limit))
+        return reasons.fold(rows) if table == "purchase_orders" else rows
 
     def read_batches(
         self,
@@ -909,7 +961,9 @@ class WarehouseBackend(Backend):
         _check_table(table)
         if table == "stock_analysis":
             self.refresh_if_due()
-        return self._batches(table, org_id, where, order_by, limit, batch_rows, page_rows)
+        return _folded(
+            table, self._batches(table, org_id, where, order_by, limit, batch_rows, page_rows)
+        )
 
     def read_snapshot(self, batch_rows: int = BATCH_ROWS) -> AbstractContextManager[Fetch]:
         """A function that runs rendered queries and streams their rows, all reading one
@@ -1022,7 +1076,9 @@ class WarehouseBackend(Backend):
             self.refresh_if_due()
         counts = self._count(table, org_id, where, by)
         total = sum(int(c["n"]) for c in counts)
-        batches = self._batches(table, org_id, where, order_by, limit, batch_rows, page_rows)
+        batches = _folded(
+            table, self._batches(table, org_id, where, order_by, limit, batch_rows, page_rows)
+        )
         return Listing(total=total, limit=limit, counts=counts, batches=batches)
 
     def _select(
@@ -1774,7 +1830,7 @@ class TenantView:
         )
         if "stock_analysis" in scoped.tables:
             self.backend.refresh_if_due()
-        return Result(self.backend.fetch_tenant(scoped.sql, scoped.params))
+        return Result(reasons.fold(self.backend.fetch_tenant(scoped.sql, scoped.params)))
 
     def override_order(self, po_id: str, action: str, **kwargs: Any) -> dict[str, Any]:
         return self.backend.override_order(po_id, action, org_id=self.org_id, **kwargs)

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from resq.core import provenance
+from resq.core import reasons as _reasons
 from resq.core._columns import (
     FloatArray,
     as_arrow,
@@ -279,7 +280,8 @@ def plan_orders(
     ``reliability``, ``min_order_qty``, ``pack_size``: ``sql/vendor_options.sql``), and
     ``authorization`` the ``vendor_authorization`` rules (the defaults when None); the vendor
     is chosen by :func:`choose_vendors`. The result has :data:`PROPOSAL_SCHEMA` columns plus
-    ``reason``, a struct column the backend stores as JSON, most urgent first (by ``rank``).
+    ``reason``, a struct column the backend stores as typed columns
+    (:mod:`resq.core.reasons`), most urgent first (by ``rank``).
 
     The quantity, in order of precedence (each step only where there is something to
     order): the need over the target cover plus the effective lead time, rounded up to
@@ -492,10 +494,11 @@ def _order_parts(
 
 
 def explain_reason(reason: Any) -> str:
-    """A proposal's reason (the struct :func:`plan_orders` builds, or its JSON stored with
-    the order) as one line a person reads: status, days left, the rule that fired and its
-    threshold, the vendor chosen, the vendors passed over and why, the caps applied.
-    Empty when there is nothing to say. The CLI and the dashboard both show this.
+    """A proposal's reason (the struct :func:`plan_orders` builds, or the reason object an
+    order's listing holds, :mod:`resq.core.reasons`) as one line a person reads: status,
+    days left, the rule that fired and its threshold, the vendor chosen, the vendors passed
+    over and why, the caps applied. Empty when there is nothing to say. The CLI and the
+    dashboard both show this.
 
     >>> explain_reason({"status": "CRITICAL", "days_remaining": 0.0, "threshold_days": 3.0,
     ...     "vendor": "Blinkit", "vendors_rejected": [{"vendor": "Dunzo", "why": "OFFLINE"}]})
@@ -887,7 +890,7 @@ RESOURCED_SCHEMA = pa.schema(
         ("vendor", pa.string()),
         ("unit_price", pa.float64()),
         ("order_status", pa.string()),
-        ("reason", pa.string()),
+        *(_reasons.SCHEMA.field(c) for c in _reasons.RESOURCE_COLUMNS),
     ]
 )
 """The columns a heal cycle stages for the PENDING_VENDOR orders it re-sources."""

@@ -110,7 +110,36 @@ CREATE TABLE IF NOT EXISTS purchase_orders (
     status VARCHAR NOT NULL,
     priority INTEGER NOT NULL,
     rank INTEGER,
-    reason VARCHAR NOT NULL,
+    -- the reason, one typed column per key (see the version 6 note at the end)
+    reason_rule VARCHAR,
+    reason_status VARCHAR,
+    reason_days_remaining FLOAT,
+    reason_threshold_days FLOAT,
+    reason_target_days FLOAT,
+    reason_daily_demand FLOAT,
+    reason_lead_time_days FLOAT,
+    reason_weather_delay_days FLOAT,
+    reason_weather VARCHAR,
+    reason_quantity_needed FLOAT,
+    reason_open_order_qty FLOAT,
+    reason_vendor VARCHAR,
+    reason_vendor_latency_ms FLOAT,
+    reason_rejected_vendors ARRAY(VARCHAR),
+    reason_rejected_whys ARRAY(VARCHAR),
+    reason_caps_applied ARRAY(VARCHAR),
+    reason_action VARCHAR,
+    reason_vendor_lead_time_days FLOAT,
+    reason_vendor_price FLOAT,
+    reason_vendor_reliability FLOAT,
+    reason_pack_size FLOAT,
+    reason_min_order_qty FLOAT,
+    reason_min_order_qty_raised BOOLEAN,
+    reason_resourced_from VARCHAR,
+    reason_resourced_to VARCHAR,
+    reason_resourced_cycle_id VARCHAR,
+    reason_resourced_at VARCHAR,
+    reason_resourced_waited_s FLOAT,
+    reason_legacy VARCHAR,
     data_source VARCHAR NOT NULL,
     stock_source VARCHAR,
     weather_source VARCHAR,
@@ -268,6 +297,35 @@ ALTER TABLE vendors ADD COLUMN IF NOT EXISTS vendor_type VARCHAR DEFAULT 'GENERA
 ALTER TABLE vendors ADD COLUMN IF NOT EXISTS reliability FLOAT;
 ALTER TABLE vendor_catalog ADD COLUMN IF NOT EXISTS min_order_qty FLOAT DEFAULT 0.0;
 ALTER TABLE vendor_catalog ADD COLUMN IF NOT EXISTS pack_size FLOAT;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_rule VARCHAR;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_status VARCHAR;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_days_remaining FLOAT;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_threshold_days FLOAT;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_target_days FLOAT;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_daily_demand FLOAT;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_lead_time_days FLOAT;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_weather_delay_days FLOAT;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_weather VARCHAR;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_quantity_needed FLOAT;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_open_order_qty FLOAT;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_vendor VARCHAR;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_vendor_latency_ms FLOAT;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_rejected_vendors ARRAY(VARCHAR);
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_rejected_whys ARRAY(VARCHAR);
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_caps_applied ARRAY(VARCHAR);
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_action VARCHAR;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_vendor_lead_time_days FLOAT;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_vendor_price FLOAT;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_vendor_reliability FLOAT;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_pack_size FLOAT;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_min_order_qty FLOAT;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_min_order_qty_raised BOOLEAN;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_resourced_from VARCHAR;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_resourced_to VARCHAR;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_resourced_cycle_id VARCHAR;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_resourced_at VARCHAR;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_resourced_waited_s FLOAT;
+ALTER TABLE purchase_orders ADD COLUMN IF NOT EXISTS reason_legacy VARCHAR;
 
 -- step 2: schema.grants: what the app role may read and call of what schema installed
 GRANT USAGE ON DATABASE RESQ TO ROLE RESQ_APP;

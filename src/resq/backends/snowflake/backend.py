@@ -62,7 +62,6 @@ _ORDER_STAGE_TYPES = {
     "unit_price": pa.float64(),
     "priority": pa.int64(),
     "rank": pa.int64(),
-    "reason": pa.struct([]),
     "created_at": pa.timestamp("us"),
     # the state each decision rests on (resq.core.ordering.DECIDED_ON)
     "current_stock": pa.float64(),
@@ -77,6 +76,7 @@ def _stage_schemas() -> dict[str, pa.Schema]:
     from resq.backends.warehouse import _AUDIT_SCHEMA
     from resq.core.alerts import ALERT_SCHEMA_FIELDS
     from resq.core.ordering import RESOURCED_SCHEMA
+    from resq.core.reasons import SCHEMA as REASON_SCHEMA
     from resq.engine import _STAGED_ORDER_COLUMNS
 
     text = pa.string()
@@ -105,13 +105,20 @@ def _stage_schemas() -> dict[str, pa.Schema]:
             ]
         ),
         # The heal commit's first write is the lock update, so its orders' stage must exist
-        # before the transaction too (reason is a JSON object).
+        # before the transaction too (the reason's typed columns, resq.core.reasons).
         "resq_stage_orders": pa.schema(
             [
-                (n, _ORDER_STAGE_TYPES.get(n, text))
+                (
+                    n,
+                    _ORDER_STAGE_TYPES.get(
+                        n, REASON_SCHEMA.field(n).type if n.startswith("reason_") else text
+                    ),
+                )
                 for n in (*_STAGED_ORDER_COLUMNS, "cycle_id", "created_at")
             ]
         ),
+        # a version-5 database's JSON reasons as typed columns (WarehouseBackend._upgrade)
+        "resq_stage_reasons": pa.schema([("po_id", text), *REASON_SCHEMA]),
         "resq_stage_resourced": RESOURCED_SCHEMA,
         # resq.alerting.escalation stages these after it has written (escalated alerts,
         # then their new tier's recipients), in one transaction
