@@ -79,13 +79,13 @@ def build(path: Path, items: int, orders: int, alerts: int) -> str:
         )
         backend.execute(
             "INSERT INTO purchase_orders (po_id, idempotency_key, org_id, sku, vendor, quantity, "
-            "unit_price, status, priority, rank, reason, data_source, cycle_id, created_at, "
-            "updated_at) "
+            "unit_price, status, priority, rank, reason_days_remaining, data_source, cycle_id, "
+            "created_at, updated_at) "
             "SELECT printf('PO-%08d', i), printf('K-%08d', i), printf('ORG-%05d', i % "
             f"{orgs}), printf('SKU-%04d', i % {skus}), 'Blinkit', 10.0, 1.0, "
             f"list_extract({list(ORDER_STATUSES)}, (hash(i) % 5)::BIGINT + 1), (i % 3) + 1, "
             "i % 1000, "
-            "'{\"days_remaining\": 1.0}', 'SIMULATED', printf('CY-%04d', i // 1000), "
+            "1.0, 'SIMULATED', printf('CY-%04d', i // 1000), "
             "TIMESTAMP '2026-12-01' + to_minutes((i // 1000)::BIGINT), now() "
             f"FROM range({orders}) AS t(i)"
         )

@@ -149,8 +149,9 @@ def _skip_null_table_comments() -> None:
 
 def _merge_reads_every_source_column() -> None:
     """A fakesnow bug, not a Snowflake rule: its MERGE emulation copies only the source
-    columns that appear bare in WHEN ... INSERT VALUES, so ``TO_JSON(s.reason)`` (in
-    sql/merge_orders.sql) finds no ``reason``. Copy every source column the clauses read."""
+    columns that appear bare in WHEN ... INSERT VALUES, so
+    ``CAST(s.reason_caps_applied AS ARRAY(VARCHAR))`` (in sql/merge_orders.sql) finds no
+    ``reason_caps_applied``. Copy every source column the clauses read."""
     import importlib
 
     from sqlglot import exp

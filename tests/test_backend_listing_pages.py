@@ -71,7 +71,7 @@ def _orders(drawn: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "status": d["status"],
             "priority": d["priority"],
             "rank": d["rank"],
-            "reason": "{}",
+            "reason_status": "CRITICAL",  # the reason's typed columns (resq.core.reasons)
             "data_source": "SIMULATED",
             "cycle_id": "CY-1",
             "created_at": START + timedelta(minutes=d["minute"]),
@@ -255,8 +255,8 @@ def test_every_page_reads_the_snapshot_of_the_first(backend: WarehouseBackend) -
         # at every page boundary: a row that sorts first appears, one not yet read goes
         backend.sql(
             "INSERT INTO purchase_orders (po_id, idempotency_key, org_id, sku, quantity, "
-            "status, priority, reason, data_source, created_at, updated_at) VALUES "
-            "(?, ?, 'HOSP-1', 'OXY', 1, 'PENDING_VENDOR', 1, '{}', 'SIMULATED', ?, ?)",
+            "status, priority, reason_status, data_source, created_at, updated_at) VALUES "
+            "(?, ?, 'HOSP-1', 'OXY', 1, 'PENDING_VENDOR', 1, 'CRITICAL', 'SIMULATED', ?, ?)",
             [f"PO-NEW-{i}", f"K-NEW-{i}", START, START],
         )
         backend.sql("DELETE FROM purchase_orders WHERE po_id = ?", [before[-1 - i]])

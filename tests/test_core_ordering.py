@@ -778,9 +778,27 @@ def test_staged_orders_are_exactly_the_order_proposals(inputs: tuple[pa.Table, p
     staged = _orders_to_stage(proposals)
     assert staged.column_names == list(_STAGED_ORDER_COLUMNS)
     orders = [r for r in proposals.to_pylist() if r["action"] == Action.ORDER]
-    assert staged.to_pylist() == [{c: r[c] for c in _STAGED_ORDER_COLUMNS} for r in orders]
+    # the reason is staged as its typed columns (resq.core.reasons), one per key
+    assert staged.to_pylist() == [
+        {c: _typed_reason(r["reason"])[c] if c.startswith("reason_") else r[c]
+         for c in _STAGED_ORDER_COLUMNS}
+        for r in orders
+    ]  # fmt: skip
     if orders and len(orders) == proposals.num_rows:  # nothing to drop: no copy is made
-        assert _addresses(staged["reason"]) == _addresses(proposals["reason"])
+        for key in ("days_remaining", "vendor", "caps_applied"):
+            assert _addresses(staged[f"reason_{key}"]) == _addresses(
+                pc.struct_field(proposals["reason"], key)
+            )
+
+
+def _typed_reason(reason: dict[str, Any]) -> dict[str, Any]:
+    """A reason object as the typed columns the cycle stages: reason_<key> per key, and
+    vendors_rejected as the parallel lists of vendors and whys."""
+    out = {f"reason_{k}": v for k, v in reason.items() if k != "vendors_rejected"}
+    rejected = reason.get("vendors_rejected")
+    out["reason_rejected_vendors"] = None if rejected is None else [x["vendor"] for x in rejected]
+    out["reason_rejected_whys"] = None if rejected is None else [x["why"] for x in rejected]
+    return out
 
 
 def _addresses(column: pa.ChunkedArray) -> list[int | None]:

@@ -280,10 +280,12 @@ def test_without_the_stale_rule_a_receipt_after_the_refresh_orders_twice(
         "MERGE INTO purchase_orders AS t USING resq_stage_orders AS s "
         "ON t.idempotency_key = s.idempotency_key WHEN NOT MATCHED THEN INSERT ("
         "po_id, idempotency_key, org_id, sku, vendor, quantity, unit_price, status, priority, "
-        "rank, reason, data_source, cycle_id, created_at, updated_at) VALUES ("
+        "rank, reason_status, reason_days_remaining, data_source, cycle_id, created_at, "
+        "updated_at) VALUES ("
         "'PO-' || UPPER(SUBSTR(SHA2(s.idempotency_key, 256), 1, 20)), s.idempotency_key, "
         "s.org_id, s.sku, s.vendor, s.quantity, s.unit_price, s.order_status, s.priority, "
-        "s.rank, TO_JSON(s.reason), s.data_source, s.cycle_id, s.created_at, s.created_at)"
+        "s.rank, s.reason_status, s.reason_days_remaining, s.data_source, s.cycle_id, "
+        "s.created_at, s.created_at)"
     )
     original = backend._file
 

@@ -124,11 +124,24 @@ def split_rejected(rejected: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.A
     )
 
 
-def to_columns(reason: pa.StructArray | pa.ChunkedArray) -> dict[str, pa.Array]:
+def to_columns(
+    reason: pa.StructArray | pa.ChunkedArray,
+) -> dict[str, pa.Array | pa.ChunkedArray]:
     """The typed stage columns of a reason struct column (its fields, unchanged: nothing is
-    serialised). Keys the struct lacks are NULL."""
+    serialised, and a field of the reason's type is not copied). Keys the struct lacks are
+    NULL."""
     if isinstance(reason, pa.ChunkedArray):
-        reason = reason.combine_chunks()
+        chunks = [_chunk_columns(c) for c in reason.chunks]
+        if not chunks:
+            return _chunk_columns(pa.array([], reason.type))
+        return {
+            c: pa.chunked_array([part[c] for part in chunks], STAGE_SCHEMA.field(c).type)
+            for c in STAGE_COLUMNS
+        }
+    return _chunk_columns(reason)
+
+
+def _chunk_columns(reason: pa.StructArray) -> dict[str, pa.Array]:
     n = len(reason)
     names = {reason.type.field(i).name for i in range(reason.type.num_fields)}
     out: dict[str, pa.Array] = {}
@@ -205,9 +218,7 @@ def fold(table: pa.Table | pa.RecordBatch) -> pa.Table | pa.RecordBatch:
     names = table.schema.names
     if not set(COLUMNS) <= set(names):
         return table
-    texts = pa.array(
-        [reason_text(row) for row in table.select(list(COLUMNS)).to_pylist()], pa.string()
-    )
+    texts = _strings([reason_text(row) for row in table.select(list(COLUMNS)).to_pylist()])
     keep = [i for i, n in enumerate(names) if n not in set(COLUMNS)]
     arrays = [table.column(i) for i in keep]
     kept = [names[i] for i in keep]
@@ -218,7 +229,21 @@ def fold(table: pa.Table | pa.RecordBatch) -> pa.Table | pa.RecordBatch:
     kept.insert(at, "reason")
     if isinstance(table, pa.RecordBatch):
         return pa.RecordBatch.from_arrays(arrays, names=kept)
-    return pa.table(arrays, names=kept)
+    return pa.Table.from_arrays(arrays, names=kept)
+
+
+def _strings(texts: list[str]) -> pa.Array:
+    """``texts`` as an Arrow string array, built from its buffers: ``pa.array`` of Python
+    objects imports pandas (to look for pandas types), which a read command never needs."""
+    import numpy as np
+
+    data = [t.encode() for t in texts]
+    offsets = np.zeros(len(data) + 1, dtype=np.int64)
+    np.cumsum([len(d) for d in data], out=offsets[1:])
+    body = pa.py_buffer(b"".join(data))
+    if offsets[-1] < 2**31:
+        return pa.StringArray.from_buffers(len(data), pa.py_buffer(offsets.astype(np.int32)), body)
+    return pa.LargeStringArray.from_buffers(len(data), pa.py_buffer(offsets), body)
 
 
 # ---------------------------------------------------------------- converting
