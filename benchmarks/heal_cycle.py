@@ -29,8 +29,9 @@ memory under 1.2 GB (DuckDB's default memory limit), planning (``plan_orders``, 
 the engine's ``read`` to its ``planned`` step) at most 15 % of the first cycle, the idle
 second cycle at most 5 % of the first, and with ``--changed`` the steady-state cycle within
 0.5x of the baseline's full run. ``--profile`` runs one
-more first cycle, under cProfile, on a copy of the loaded database and prints where the
-time goes.
+more first cycle, the idle cycle after it and (with ``--changed``) the steady-state cycle,
+under cProfile, on a copy of the loaded database and prints where the time goes, by
+function and by SQL statement.
 """
 
 from __future__ import annotations
@@ -303,7 +304,7 @@ def time_statements(backend: Any) -> dict[str, list[Any]]:
     return totals
 
 
-def phase_profile(db: Path, top: int) -> dict[str, Any]:
+def phase_profile(db: Path, top: int, changed: float = 0.0) -> dict[str, Any]:
     import cProfile
     import io
     import pstats
@@ -328,6 +329,21 @@ def phase_profile(db: Path, top: int) -> dict[str, Any]:
     engine.heal()
     profile_idle.disable()
     second_s = time.perf_counter() - t
+    idle_statements = sorted(statements.items(), key=lambda kv: -kv[1][1])
+    steady: dict[str, Any] = {}
+    if changed:
+        change_items(backend, changed, seed=7)
+        statements.clear()
+        profile_steady = cProfile.Profile()
+        t = time.perf_counter()
+        profile_steady.enable()
+        engine.heal()
+        profile_steady.disable()
+        steady["profiled_steady_s"] = time.perf_counter() - t
+        steady["steady_statements"] = [
+            (sql, n, secs)
+            for sql, (n, secs) in sorted(statements.items(), key=lambda kv: -kv[1][1])[:top]
+        ]
     backend.close()
 
     def top_entries(p: cProfile.Profile, key: str) -> str:
@@ -337,15 +353,14 @@ def phase_profile(db: Path, top: int) -> dict[str, Any]:
 
     return {
         "statements": [(sql, n, secs) for sql, (n, secs) in first_statements[:top]],
-        "idle_statements": [
-            (sql, n, secs)
-            for sql, (n, secs) in sorted(statements.items(), key=lambda kv: -kv[1][1])[:top]
-        ],
+        "idle_statements": [(sql, n, secs) for sql, (n, secs) in idle_statements[:top]],
         "profiled_first_s": first_s,
         "profiled_second_s": second_s,
         "cumulative": top_entries(profile, "cumulative"),
         "tottime": top_entries(profile, "tottime"),
         "idle_cumulative": top_entries(profile_idle, "cumulative"),
+        **steady,
+        **({"steady_cumulative": top_entries(profile_steady, "cumulative")} if changed else {}),
     }
 
 
@@ -414,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.phase == "baseline":
             result = phase_baseline(args.db)
         else:
-            result = phase_profile(args.db, args.top)
+            result = phase_profile(args.db, args.top, args.changed)
         print(json.dumps(result))
         return 0
 
@@ -534,8 +549,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.changed:
         figures["steady_ratio"] = steady_ratio
     if args.profile:
+        changed = ["--changed", str(args.changed)] if args.changed else []
         prof = run_child(
-            "profile", workdir / "profile.duckdb", "--top", str(args.top), timeout=args.timeout
+            "profile",
+            workdir / "profile.duckdb",
+            "--top",
+            str(args.top),
+            *changed,
+            timeout=args.timeout,
         )
         print()
         print(
@@ -554,6 +575,16 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(f"profile of the idle cycle ({prof['profiled_second_s']:.3f} s), by cumulative time:")
         print(prof["idle_cumulative"])
+        if args.changed:
+            print(
+                f"SQL statements of the steady cycle ({prof['profiled_steady_s']:.3f} s "
+                "under cProfile):"
+            )
+            for sql, n, secs in prof["steady_statements"]:
+                print(f"  {secs:8.3f} s  x{n:<3} {sql}")
+            print()
+            print("profile of the steady cycle, by cumulative time:")
+            print(prof["steady_cumulative"])
         figures["profile"] = prof
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str))
