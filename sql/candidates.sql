@@ -4,8 +4,32 @@
 -- warehouse. Mirrors resq.core.ordering.needs_decision.
 -- city_weather_source is the source of the weather behind the delivery delay (an order's
 -- weather part: resq.core.ordering).
--- Parameters: 1 month_start (TIMESTAMP_NTZ, for the PDS monthly allotment),
---             2 and 3 org_id (NULL for every organization).
+-- Cheap when little is new: first the keys of the rows that need a decision, less the ones
+-- an open order covers (an anti-join on the two key columns only); then the analysis
+-- columns and the order history (the shortfall episode, the month's allotment) for those
+-- keys alone. After a first cycle nearly every row that needs a decision is covered, so
+-- neither the wide analysis rows nor the history of the covered items are carried along.
+-- Parameters: 1 and 2 org_id (NULL for every organization),
+--             3 month_start (TIMESTAMP_NTZ, for the PDS monthly allotment).
+WITH need AS (
+    SELECT a.org_id, a.sku
+    FROM stock_analysis AS a
+    WHERE (
+            a.status = 'CRITICAL'
+            OR (
+                a.status = 'WARNING'
+                AND a.days_remaining - (a.lead_time_days + a.weather_delay_days) <= a.critical_days
+            )
+        )
+        AND (CAST(? AS VARCHAR) IS NULL OR a.org_id = ?)
+        AND NOT EXISTS (
+            SELECT 1
+            FROM purchase_orders AS p
+            WHERE p.org_id = a.org_id
+                AND p.sku = a.sku
+                AND p.status IN ('PLACED', 'PENDING_APPROVAL', 'PENDING_VENDOR')
+        )
+)
 SELECT
     a.org_id, a.org_name, a.sector, a.city, a.sku, a.item_name, a.category, a.unit,
     a.pack_size, a.lead_time_days, a.preferred_vendor, a.current_stock, a.daily_consumption,
@@ -19,25 +43,17 @@ SELECT
     COALESCE(h.closed_orders, 0) AS episode,
     COALESCE(h.month_qty, 0.0) AS allotment_used
 FROM stock_analysis AS a
+JOIN need AS n ON n.org_id = a.org_id AND n.sku = a.sku
 JOIN organizations AS o ON o.org_id = a.org_id
 LEFT JOIN city_weather AS w ON w.city = a.city
 LEFT JOIN (
     SELECT
-        org_id,
-        sku,
-        COUNT_IF(status IN ('PLACED', 'PENDING_APPROVAL', 'PENDING_VENDOR')) AS open_orders,
-        COUNT_IF(status IN ('RECEIVED', 'CANCELLED')) AS closed_orders,
-        SUM(IFF(status <> 'CANCELLED' AND created_at >= ?, quantity, 0.0)) AS month_qty
-    FROM purchase_orders
-    GROUP BY org_id, sku
+        p.org_id,
+        p.sku,
+        COUNT_IF(p.status IN ('RECEIVED', 'CANCELLED')) AS closed_orders,
+        SUM(IFF(p.status <> 'CANCELLED' AND p.created_at >= ?, p.quantity, 0.0)) AS month_qty
+    FROM purchase_orders AS p
+    JOIN need AS n ON n.org_id = p.org_id AND n.sku = p.sku
+    GROUP BY p.org_id, p.sku
 ) AS h ON h.org_id = a.org_id AND h.sku = a.sku
-WHERE (
-        a.status = 'CRITICAL'
-        OR (
-            a.status = 'WARNING'
-            AND a.days_remaining - (a.lead_time_days + a.weather_delay_days) <= a.critical_days
-        )
-    )
-    AND COALESCE(h.open_orders, 0) = 0
-    AND (CAST(? AS VARCHAR) IS NULL OR a.org_id = ?)
 ORDER BY a.priority, a.days_remaining, a.org_id, a.sku;

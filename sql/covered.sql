@@ -1,12 +1,12 @@
--- How many rows that need a decision an open order already covers (reported, not re-ordered).
+-- How many rows need a decision (CRITICAL, or WARNING and running below the critical
+-- threshold before an order could arrive), of organizations that exist: the rows
+-- sql/candidates.sql reads in the same snapshot, covered by an open order or not. The heal
+-- cycle's `covered` (reported, not re-ordered) is this count minus the candidates (the
+-- rows no open order covers), so no statement joins the analysis with every open order.
 -- Parameters: 1 and 2 org_id (NULL for every organization).
-SELECT COUNT(*) AS covered
+SELECT COUNT(*) AS need_decision
 FROM stock_analysis AS a
-JOIN (
-    SELECT DISTINCT org_id, sku
-    FROM purchase_orders
-    WHERE status IN ('PLACED', 'PENDING_APPROVAL', 'PENDING_VENDOR')
-) AS p ON p.org_id = a.org_id AND p.sku = a.sku
+JOIN organizations AS o ON o.org_id = a.org_id
 WHERE (
         a.status = 'CRITICAL'
         OR (

@@ -328,6 +328,6 @@ def test_sql_candidates_are_the_rows_core_says_need_a_decision(seeded: Warehouse
         (r["org_id"], r["sku"]) for r, keep in zip(analysis.to_pylist(), mask, strict=True) if keep
     }
     month_start = datetime(2026, 1, 1)
-    got = seeded.run_file("candidates", [month_start, None, None]).to_pylist()
+    got = seeded.run_file("candidates", [None, None, month_start]).to_pylist()
     assert {(r["org_id"], r["sku"]) for r in got} == expected
     assert (ORG, OXY) in expected

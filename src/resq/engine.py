@@ -167,15 +167,17 @@ class SelfHealingEngine:
         month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         # The reads share a transaction. On DuckDB that is one snapshot. On Snowflake it is
         # not: each statement reads what was committed when it started (READ COMMITTED), so
-        # a cycle committing between them can count a row both as a candidate and as
-        # covered in this report. Orders stay exactly once either way: the commit's keyed
-        # MERGE re-checks every key, serialized by the backend's heal lock.
+        # a cycle committing between them can make this report's covered count off by the
+        # rows it changed. Orders stay exactly once either way: the commit's keyed MERGE
+        # re-checks every key, serialized by the backend's heal lock.
         with self.backend.transaction():
-            candidates = self.backend.run_file("candidates", [month_start, org_id, org_id])
-            covered = self.backend.run_file("covered", [org_id, org_id]).column(0)[0].as_py()
+            candidates = self.backend.run_file("candidates", [org_id, org_id, month_start])
+            # covered: the rows that need a decision and are no candidate (an open order
+            # covers them), counted without joining the analysis with every open order
+            need = self.backend.run_file("covered", [org_id, org_id]).column(0)[0].as_py()
             options = self.backend.run_file("vendor_options")
             authorization = self.backend.run_file("vendor_authorization")
-        covered = covered or 0
+        covered = max(int(need or 0) - candidates.num_rows, 0)
         self._step("read")
         proposals = plan_orders(candidates, options, self.options, authorization=authorization)
         self._step("planned")
