@@ -71,7 +71,7 @@ def oracle(backend: WarehouseBackend, org_id: str | None) -> tuple[dict, int]:
 
 @pytest.mark.slow
 @settings(
-    max_examples=15,
+    max_examples=10,
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target],  # no slow shrinking
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
