@@ -4,15 +4,16 @@
 -- warehouse. Mirrors resq.core.ordering.needs_decision.
 -- city_weather_source is the source of the weather behind the delivery delay (an order's
 -- weather part: resq.core.ordering).
--- Cheap when little is new: first the keys of the rows that need a decision, less the ones
--- an open order covers (an anti-join on the two key columns only); then the analysis
--- columns and the order history (the shortfall episode, the month's allotment) for those
--- keys alone. After a first cycle nearly every row that needs a decision is covered, so
--- neither the wide analysis rows nor the history of the covered items are carried along.
+-- Cheap when little is new: first the rows that need a decision, less the ones an open
+-- order covers (an anti-join), then the joins and the order history (the shortfall
+-- episode, the month's allotment) for those rows alone. After a first cycle nearly every
+-- row that needs a decision is covered, so the history of the covered items is never
+-- grouped and the joins see only the few rows left. (Joining the whole analysis with the
+-- remaining keys instead lets the planner run the outer joins over every row first.)
 -- Parameters: 1 and 2 org_id (NULL for every organization),
 --             3 month_start (TIMESTAMP_NTZ, for the PDS monthly allotment).
 WITH need AS (
-    SELECT a.org_id, a.sku
+    SELECT a.*
     FROM stock_analysis AS a
     WHERE (
             a.status = 'CRITICAL'
@@ -42,8 +43,7 @@ SELECT
     0.0 AS open_order_qty,
     COALESCE(h.closed_orders, 0) AS episode,
     COALESCE(h.month_qty, 0.0) AS allotment_used
-FROM stock_analysis AS a
-JOIN need AS n ON n.org_id = a.org_id AND n.sku = a.sku
+FROM need AS a
 JOIN organizations AS o ON o.org_id = a.org_id
 LEFT JOIN city_weather AS w ON w.city = a.city
 LEFT JOIN (
