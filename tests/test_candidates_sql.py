@@ -94,8 +94,8 @@ def test_candidates_and_covered_are_what_the_oracle_reads(
             params += [status, created, created]
         seeded.sql(
             "INSERT INTO purchase_orders (po_id, idempotency_key, org_id, sku, quantity, "
-            "status, priority, reason, data_source, created_at, updated_at) VALUES "
-            + ", ".join(["(?, ?, ?, ?, ?, ?, 1, '{}', 'SIMULATED', ?, ?)"] * len(orders)),
+            "status, priority, data_source, created_at, updated_at) VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?, ?, 1, 'SIMULATED', ?, ?)"] * len(orders)),
             params,
         )
     seeded.refresh_analysis(force=True)
