@@ -8,6 +8,8 @@ import json
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.cells import cell_len
 from typer.testing import CliRunner
 
@@ -75,3 +77,48 @@ def test_what_is_left_out_is_named(db: str) -> None:
     )
     assert "left out" not in wide.stdout
     assert "Message" in wide.stdout
+
+
+def _rendered_fits(t: object, console: object) -> bool:
+    """The oracle: render the table unconstrained and take its widest line."""
+    import io
+
+    from rich.console import Console
+
+    probe = Console(
+        file=io.StringIO(),
+        width=100_000,
+        force_terminal=console.is_terminal,  # type: ignore[attr-defined]
+        color_system=None,
+        highlight=False,
+    )
+    probe.print(t)
+    lines = probe.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    return max((cell_len(line.rstrip()) for line in lines), default=0) <= console.width  # type: ignore[attr-defined]
+
+
+_cell = st.text(alphabet=st.sampled_from([*"ab z-_.:0", "é", "中", "🚑", "…", "\t"]), max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    cells=st.lists(st.lists(_cell, min_size=3, max_size=3), min_size=1, max_size=6),
+    title=st.one_of(st.none(), _cell),
+    width=st.integers(min_value=10, max_value=140),
+    terminal=st.booleans(),
+    tight=st.booleans(),
+    fold=st.booleans(),
+)
+def test_measuring_a_table_decides_its_fit_as_rendering_it_would(
+    cells: list[list[str]], title: str | None, width: int, terminal: bool, tight: bool, fold: bool
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from resq.cli import _render
+
+    console = Console(file=io.StringIO(), width=width, force_terminal=terminal)
+    columns = [("org_id", "Org"), ("reason", "Why"), ("data_source", "Source")]
+    t = _render._build(cells, columns, [0, 1, 2], title, console, tight=tight, fold=fold)
+    assert _render._fits(t, console) == _rendered_fits(t, console)

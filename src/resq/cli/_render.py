@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from rich import box
@@ -131,21 +132,20 @@ def table(
 
 
 def _fits(t: Table, console: Console) -> bool:
-    """Whether ``t`` rendered unconstrained is no wider than ``console``."""
+    """Whether ``t`` rendered unconstrained is no wider than ``console``: measured (each
+    cell's width, as rich lays the table out), not rendered, since fitting tries several
+    layouts per table."""
+    from rich.measure import Measurement
+
+    probe = _probe(console.is_terminal)
+    return Measurement.get(probe, probe.options, t).maximum <= console.width
+
+
+@cache
+def _probe(terminal: bool) -> Console:
     import io
 
-    from rich.cells import cell_len
-
-    probe = Console(
-        file=io.StringIO(),
-        width=100_000,
-        force_terminal=console.is_terminal,
-        color_system=None,
-        highlight=False,
-    )
-    probe.print(t)
-    lines = probe.file.getvalue().splitlines()  # type: ignore[attr-defined]
-    return max((cell_len(line.rstrip()) for line in lines), default=0) <= console.width
+    return Console(file=io.StringIO(), width=100_000, force_terminal=terminal, color_system=None)
 
 
 def _build(
