@@ -1,8 +1,8 @@
 -- The heal cycle's keyed, conditional MERGE: one purchase order per idempotency key, never
 -- updated by a later cycle (a re-run, an overlapping or a concurrent cycle inserts nothing
--- for a key that exists). Snowflake does not enforce UNIQUE, so this MERGE is the guarantee
--- there; DuckDB also enforces the primary key on po_id (derived from the key), which turns
--- a concurrent race into a retryable conflict.
+-- for a key that exists). The key is not enforced (schema.sql), so this MERGE is the
+-- guarantee, on every backend; the heal lock (heal_transaction) makes two concurrent
+-- commits conflict and retry, and the retry finds the key.
 -- The stale-decision rule: a staged decision is placed only if the state it was decided on
 -- still holds when the MERGE runs, inside the commit's transaction: the item's stock and
 -- daily consumption are still the ones the decision read, no order of the item is open, and

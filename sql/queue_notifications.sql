@@ -14,9 +14,10 @@ SELECT
     d.org_id,
     d.stakeholder,
     d.channel,
-    -- keys in sorted order, NULLs kept: the same JSON text on every engine
+    -- keys in sorted order, NULLs kept: the same JSON text on every engine; serialized once
+    -- (the alerts are an array here, not a JSON text to parse again)
     TO_JSON(OBJECT_CONSTRUCT_KEEP_NULL(
-        'alerts', PARSE_JSON(d.alerts), 'count', d.n, 'cycle_id', d.cycle_id, 'kind', 'DIGEST',
+        'alerts', d.alerts, 'count', d.n, 'cycle_id', d.cycle_id, 'kind', 'DIGEST',
         'org_id', d.org_id, 'severity', d.severity, 'stakeholder', d.stakeholder, 'tier', 0
     )) AS payload
 FROM (
@@ -30,12 +31,12 @@ FROM (
         MAX(CASE WHEN x.pos = 1 THEN x.alert_id END) AS alert_id,
         MAX(CASE WHEN x.pos = 1 THEN x.severity END) AS severity,
         COUNT(*) AS n,
-        TO_JSON(ARRAY_AGG(OBJECT_CONSTRUCT_KEEP_NULL(
+        ARRAY_AGG(OBJECT_CONSTRUCT_KEEP_NULL(
             'alert_id', x.alert_id, 'data_source', x.data_source,
             'days_remaining', x.days_remaining, 'item_name', x.item_name, 'kind', x.kind,
             'message', x.message, 'org_id', x.org_id, 'po_id', x.po_id,
             'severity', x.severity, 'sku', x.sku
-        )) WITHIN GROUP (ORDER BY x.pos)) AS alerts
+        )) WITHIN GROUP (ORDER BY x.pos) AS alerts
     FROM (
         SELECT
             a.alert_id,

@@ -117,9 +117,14 @@ CREATE TABLE IF NOT EXISTS vendor_status_log (
 );
 
 -- po_id is derived from idempotency_key (a hash of it, see merge_orders.sql), so the
--- primary key on po_id is also the uniqueness of the key: one index, not two.
+-- primary key on po_id is also the uniqueness of the key. The keys of purchase_orders,
+-- alerts and notifications are NOT ENFORCED (Snowflake's default for standard tables,
+-- written out): on every backend one row per key is kept by the keyed MERGE of the heal
+-- commit, serialized by the heal lock, not by an index (which on DuckDB cost more than the
+-- rows: maintained on every insert and written at every commit). A DuckDB database made
+-- before this keeps its enforced keys (DuckDB cannot drop a constraint); both hold.
 CREATE TABLE IF NOT EXISTS purchase_orders (
-    po_id VARCHAR NOT NULL PRIMARY KEY,
+    po_id VARCHAR NOT NULL PRIMARY KEY NOT ENFORCED,
     idempotency_key VARCHAR NOT NULL,
     org_id VARCHAR NOT NULL,
     sku VARCHAR NOT NULL,
@@ -183,7 +188,7 @@ CREATE TABLE IF NOT EXISTS audit_log (
 );
 
 CREATE TABLE IF NOT EXISTS alerts (
-    alert_id VARCHAR NOT NULL PRIMARY KEY,
+    alert_id VARCHAR NOT NULL PRIMARY KEY NOT ENFORCED,
     dedup_key VARCHAR NOT NULL, -- alert_id is derived from it: the primary key covers it
     org_id VARCHAR NOT NULL,
     sku VARCHAR,
@@ -207,7 +212,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 
 CREATE TABLE IF NOT EXISTS notifications (
-    notification_id VARCHAR NOT NULL PRIMARY KEY,
+    notification_id VARCHAR NOT NULL PRIMARY KEY NOT ENFORCED,
     delivery_key VARCHAR NOT NULL, -- notification_id is derived from it: the key covers it
     alert_id VARCHAR NOT NULL,
     org_id VARCHAR NOT NULL,

@@ -244,14 +244,35 @@ def _null_timestamps_stay_null() -> None:
     arrow.timestamp_to_sf_struct = timestamp_to_sf_struct
 
 
+def _unenforced_keys_are_not_enforced() -> None:
+    """A fakesnow gap, not a Snowflake rule: Snowflake accepts ``PRIMARY KEY NOT ENFORCED``
+    (its default for standard tables, written out in sql/schema.sql) and fakesnow passes it
+    to DuckDB, which cannot parse it. Dropped as the DuckDB backend drops it, so the keys
+    are unenforced here as they are in Snowflake."""
+    import fakesnow.transforms as transforms
+
+    from resq.backends.duckdb.rewrites import unenforced_keys_dropped
+
+    original = transforms.extract_comment_on_columns
+    if getattr(original, "_resq_patched", False):
+        return
+
+    def extract_comment_on_columns(expression: Any) -> Any:
+        return original(unenforced_keys_dropped(expression))
+
+    extract_comment_on_columns._resq_patched = True  # type: ignore[attr-defined]
+    transforms.extract_comment_on_columns = extract_comment_on_columns
+
+
 def serve(port: int) -> None:
-    """The server process: fakesnow's app with the two quirks above fixed."""
+    """The server process: fakesnow's app with the quirks above fixed."""
     import fakesnow.server
     import uvicorn
 
     _skip_null_table_comments()
     _merge_reads_every_source_column()
     _null_timestamps_stay_null()
+    _unenforced_keys_are_not_enforced()
     logging.getLogger("fakesnow").setLevel(logging.WARNING)
     uvicorn.run(fakesnow.server.app, host="127.0.0.1", port=port, log_level="warning")
 

@@ -82,14 +82,16 @@ _cycles = itertools.count(1)
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(data=st.data(), policy_routes=routes)
+@given(data=st.data(), policy_routes=routes, batch=st.sampled_from([None, 1, 2, 5]))
 def test_digests_partition_the_routed_alert_pairs(
-    network: Any, data: st.DataObject, policy_routes: list[Route]
+    network: Any, data: st.DataObject, policy_routes: list[Route], batch: int | None
 ) -> None:
     """For any set of new alerts and any tier-0 routing, the digests of the cycle hold every
     (alert, stakeholder, channel) pair the routing gives exactly once, nothing else; one
-    digest per (organization, stakeholder, channel), its alerts most urgent first."""
+    digest per (organization, stakeholder, channel), its alerts most urgent first. The same
+    however the organizations are batched (``digest_batch_alerts``; 1: one per statement)."""
     backend, items = network
+    backend.digest_batch_alerts = batch
     picked = data.draw(
         st.lists(
             st.tuples(st.sampled_from(items), st.sampled_from(KINDS), st.sampled_from(SEVERITIES)),
@@ -397,3 +399,39 @@ def test_requeueing_an_alert_requeues_the_failed_digests_that_list_it(
         failed
         == backend.sql("SELECT COUNT(*) FROM notifications WHERE org_id <> ?", [ORG]).scalar()
     )
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    weights=st.dictionaries(st.sampled_from("ABCDEFGH"), st.integers(0, 6), min_size=1),
+    limit=st.one_of(st.none(), st.integers(1, 12)),
+    data=st.data(),
+)
+def test_digest_batches_hold_whole_organizations_within_the_limit(
+    weights: dict[str, int], limit: int | None, data: st.DataObject
+) -> None:
+    """Every route row lands in exactly one batch, an organization's rows all in one (its
+    digests are whole), and a batch holds more than ``limit`` alerts only as one
+    organization alone."""
+    from resq.engine import _whole_org_batches
+
+    rows = data.draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {"org_id": st.sampled_from(sorted(weights)), "stakeholder": st.sampled_from("xy")}
+            ),
+            min_size=1,
+        )
+    )
+    batches = _whole_org_batches(rows, weights, limit)
+    assert sorted(map(str, (r for b in batches for r in b))) == sorted(map(str, rows))
+    assert all(batches)
+    homes = {}
+    for i, batch in enumerate(batches):
+        for row in batch:
+            assert homes.setdefault(row["org_id"], i) == i
+        orgs = {r["org_id"] for r in batch}
+        if limit is not None and len(orgs) > 1:
+            assert sum(weights[o] for o in orgs) <= limit
+    if limit is None:
+        assert len(batches) == 1

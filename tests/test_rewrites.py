@@ -7,11 +7,14 @@ renders differently must be looked at, not absorbed.
 from __future__ import annotations
 
 import doctest
+import functools
 import math
 from typing import Any
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlglot import exp
 
 from resq import sqlfiles
@@ -26,6 +29,7 @@ from resq.backends.duckdb.rewrites import (
 )
 from resq.core.ordering import po_id
 from resq.errors import ResqError
+from strategies import hostile_ids
 
 PINNED: list[tuple[str, str, str]] = [
     # -- our rewrites
@@ -553,3 +557,75 @@ def test_keyed_merge_inserts_one_order_per_key(warehouse: duckdb.DuckDBPyConnect
     # the warehouse derives the order id from the key, as resq.core.ordering.po_id does;
     # the reason is written as its typed columns
     assert rows == [(po_id("K1"), 10.0, "Blinkit", 0.0, None)]
+
+
+# -- TO_JSON of nested objects: STRUCT serialization is the JSON_OBJECT text --------------
+
+# keys written in sorted order, as resq's SQL writes them: JSON_OBJECT keeps the written
+# order, the STRUCT rendering sorts (as Snowflake shows an OBJECT's keys)
+_DIGEST_LIKE = (
+    "SELECT g, TO_JSON(OBJECT_CONSTRUCT_KEEP_NULL("
+    "'count', COUNT(*), 'first', MAX(s), "
+    "'items', ARRAY_AGG(OBJECT_CONSTRUCT_KEEP_NULL('f', f, 'n', n, 'o', "
+    "OBJECT_CONSTRUCT_KEEP_NULL('a', f, 'z', s), 's', s)) WITHIN GROUP (ORDER BY k), "
+    "'kind', 'DIGEST', 'tier', 0)) AS payload "
+    "FROM t GROUP BY g ORDER BY g"
+)
+
+
+def _without(rewrite: rewrites.Rewrite, sql: str) -> str:
+    tree = rewrites._parse_one(sql)
+    for r in REWRITES:
+        if r is not rewrite:
+            tree = r(tree)
+    return tree.sql(dialect="duckdb")
+
+
+@functools.cache
+def _digest_renderings() -> tuple[str, str]:
+    return to_duckdb(_DIGEST_LIKE), _without(rewrites.serialized_objects_as_structs, _DIGEST_LIKE)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.one_of(st.none(), hostile_ids, st.text(max_size=20)),
+            st.one_of(
+                st.none(),
+                st.floats(allow_nan=False, allow_infinity=False),
+                st.sampled_from([0.0, -0.0, 0.1, 1e-300, 5e-324, 1e300, 123456789.123]),
+            ),
+            st.one_of(st.none(), st.integers(-(2**62), 2**62)),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_nested_objects_serialize_to_the_same_text_as_json_objects(
+    rows: list[tuple[int, str | None, float | None, int | None]],
+) -> None:
+    """`serialized_objects_as_structs` changes how the digest is built, never its text:
+    for any values (hostile strings, NULLs, floats of every size, big integers) the STRUCT
+    rendering gives byte for byte what the JSON_OBJECT rendering gives."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (k INTEGER, g INTEGER, s VARCHAR, f DOUBLE, n BIGINT)")
+    con.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?)", [(i, *r) for i, r in enumerate(rows)])
+    fast, reference = _digest_renderings()
+    assert "JSON_OBJECT" not in fast  # the rewrite applied to every object
+    assert "JSON_OBJECT" in reference
+    assert con.execute(fast).fetchall() == con.execute(reference).fetchall()
+
+
+def test_objects_with_computed_keys_or_outside_to_json_stay_json_objects() -> None:
+    sql = (
+        "SELECT TO_JSON(OBJECT_CONSTRUCT_KEEP_NULL(k, 1)), OBJECT_CONSTRUCT_KEEP_NULL('a', 1), "
+        "TO_JSON(OBJECT_CONSTRUCT('a', NULL)) FROM t"
+    )
+    assert to_duckdb(sql) == _without(rewrites.serialized_objects_as_structs, sql)
+
+
+def test_struct_rendering_sorts_keys_as_snowflake_shows_them() -> None:
+    sql = "SELECT TO_JSON(OBJECT_CONSTRUCT_KEEP_NULL('b', 1, 'a', NULL))"
+    assert duckdb.connect().execute(to_duckdb(sql)).fetchall() == [('{"a":null,"b":1}',)]

@@ -341,9 +341,11 @@ class SelfHealingEngine:
     ) -> int:
         """Digest outbox rows for the tier-0 stakeholders of the new alerts: routes are
         decided per (organization, sector, severity) in Python, and the warehouse writes one
-        row per (organization, stakeholder, channel) of the cycle listing its alerts.
-        Returns how many digests were queued."""
+        row per (organization, stakeholder, channel) of the cycle listing its alerts, for
+        batches of whole organizations (the backend's ``digest_batch_alerts``). Returns how
+        many digests were queued."""
         rows: list[dict[str, Any]] = []
+        weight: dict[str, int] = {}  # alert rows each organization's digests list
         for combo in groups.to_pylist():
             for route in policy.recipients(
                 combo["sector"] or "", combo["org_id"], combo["severity"], 0
@@ -357,19 +359,21 @@ class SelfHealingEngine:
                             "channel": channel,
                         }
                     )
+                    weight[combo["org_id"]] = weight.get(combo["org_id"], 0) + combo["alerts"]
         if not rows:
             return 0
         # Two routes naming the same stakeholder and channel reach them once.
         rows = list({tuple(r.values()): r for r in rows}.values())
-        routes = pa.Table.from_pylist(rows, schema=_ROUTES_SCHEMA)
         b = self.backend
-        b.stage("resq_stage_routes", routes)
-        digests = b.fetch(b._file("queue_notifications", 0), [cycle_id])
-        if not digests.num_rows:
-            return 0
-        b.stage("resq_stage_digests", digests)
-        b.execute(b._file("queue_notifications", 1), [now, now])
-        return digests.num_rows
+        queued = 0
+        for batch in _whole_org_batches(rows, weight, b.digest_batch_alerts):
+            b.stage("resq_stage_routes", pa.Table.from_pylist(batch, schema=_ROUTES_SCHEMA))
+            digests = b.fetch(b._file("queue_notifications", 0), [cycle_id])
+            if digests.num_rows:
+                b.stage("resq_stage_digests", digests)
+                b.execute(b._file("queue_notifications", 1), [now, now])
+                queued += digests.num_rows
+        return queued
 
     # ------------------------------------------------------------------ chaos
 
@@ -757,6 +761,31 @@ _ROUTES_SCHEMA = pa.schema(
         ("channel", pa.string()),
     ]
 )
+
+
+def _whole_org_batches(
+    rows: list[dict[str, Any]], weight: dict[str, int], limit: int | None
+) -> list[list[dict[str, Any]]]:
+    """The route rows in batches of whole organizations (a digest is one organization's),
+    each listing about ``limit`` alerts at most (an organization above it alone); one batch
+    when ``limit`` is None."""
+    if limit is None:
+        return [rows]
+    by_org: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_org.setdefault(row["org_id"], []).append(row)
+    batches: list[list[dict[str, Any]]] = []
+    batch: list[dict[str, Any]] = []
+    held = 0
+    for org, org_rows in by_org.items():
+        if batch and held + weight.get(org, 0) > limit:
+            batches.append(batch)
+            batch, held = [], 0
+        batch.extend(org_rows)
+        held += weight.get(org, 0)
+    if batch:
+        batches.append(batch)
+    return batches
 
 
 def _heal_events(b: Any, report: HealReport, actor: str) -> list[dict[str, Any]]:

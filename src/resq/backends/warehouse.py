@@ -340,6 +340,11 @@ class WarehouseBackend(Backend):
     """Rows per page of a long sorted read (:meth:`read_batches`); None: one query, which
     suits a warehouse that sorts on its own side and streams the result (Snowflake)."""
 
+    digest_batch_alerts: int | None = None
+    """About how many alerts one statement groups into digests (a cycle's organizations go
+    in batches of whole organizations); None: one statement (a warehouse that aggregates on
+    its own side, Snowflake)."""
+
     # ------------------------------------------------------------------ SQL files
 
     def _file(self, name: str, index: int = 0) -> str:

@@ -100,7 +100,7 @@ CREATE TABLE IF NOT EXISTS vendor_status_log (
     data_source VARCHAR NOT NULL
 );
 CREATE TABLE IF NOT EXISTS purchase_orders (
-    po_id VARCHAR NOT NULL PRIMARY KEY,
+    po_id VARCHAR NOT NULL PRIMARY KEY NOT ENFORCED,
     idempotency_key VARCHAR NOT NULL,
     org_id VARCHAR NOT NULL,
     sku VARCHAR NOT NULL,
@@ -162,7 +162,7 @@ CREATE TABLE IF NOT EXISTS audit_log (
     hash VARCHAR NOT NULL
 );
 CREATE TABLE IF NOT EXISTS alerts (
-    alert_id VARCHAR NOT NULL PRIMARY KEY,
+    alert_id VARCHAR NOT NULL PRIMARY KEY NOT ENFORCED,
     dedup_key VARCHAR NOT NULL, -- alert_id is derived from it: the primary key covers it
     org_id VARCHAR NOT NULL,
     sku VARCHAR,
@@ -185,7 +185,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     resolved_at TIMESTAMP_NTZ
 );
 CREATE TABLE IF NOT EXISTS notifications (
-    notification_id VARCHAR NOT NULL PRIMARY KEY,
+    notification_id VARCHAR NOT NULL PRIMARY KEY NOT ENFORCED,
     delivery_key VARCHAR NOT NULL, -- notification_id is derived from it: the key covers it
     alert_id VARCHAR NOT NULL,
     org_id VARCHAR NOT NULL,

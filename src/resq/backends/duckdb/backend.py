@@ -59,6 +59,14 @@ _EMULATION_DDL = (
     "ALTER TABLE dt_refresh_history ADD COLUMN IF NOT EXISTS changed_rows BIGINT",
 )
 
+# The heal lock (see DuckDBBackend.heal_transaction), as Snowflake's in sql/snowflake/support.sql.
+_HEAL_LOCK_DDL = (
+    "CREATE TABLE IF NOT EXISTS resq_heal_lock (id INTEGER NOT NULL PRIMARY KEY, holder VARCHAR, "
+    "locked_at TIMESTAMP)",
+    "INSERT INTO resq_heal_lock (id) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM resq_heal_lock)",
+)
+_HEAL_LOCK_SQL = "UPDATE resq_heal_lock SET holder = ?, locked_at = ? WHERE id = 1"
+
 # What a change to each input of stock_analysis puts out of date: the scope of its log rows
 # and the SELECT list that keys them (ITEM: one item; ORG, SECTOR, CITY: every item of an
 # organization, of a sector's organizations, of a city's organizations).
@@ -112,6 +120,9 @@ class DuckDBBackend(WarehouseBackend):
     LIMIT n`` as a bounded top-N only while n is at most 5,000 rows (or 0.7% of the table);
     above that it sorts the whole input first, which is what paging avoids."""
     full_refresh_share = FULL_REFRESH_SHARE
+    digest_batch_alerts = 50_000
+    """DuckDB builds digests in this process, and their grouping holds every alert it lists
+    (outside DuckDB's memory limit): in batches, a cycle's peak stays that of one batch."""
     capabilities = frozenset(
         {
             Capability.EMULATED_DYNAMIC_TABLES,
@@ -431,6 +442,25 @@ class DuckDBBackend(WarehouseBackend):
             raise _translate(exc) from exc
         finally:
             self._unstage(conn)
+
+    @contextmanager
+    def heal_transaction(self, *, holder: str = "resq") -> Iterator[None]:
+        """A heal commit's transaction, serialized like Snowflake's: its first statement
+        updates the one-row heal lock. Under DuckDB's optimistic concurrency a row that
+        another transaction updated and has not committed, or committed after this one's
+        snapshot began, cannot be updated: two overlapping heal commits conflict there and
+        one retries, before either merges; one that starts after the other committed reads
+        its orders (the snapshot begins with that first statement). With the keyed MERGE
+        this keeps orders, alerts and digests exactly once, as on Snowflake, where their
+        keys are not enforced either (schema.sql: ``NOT ENFORCED``)."""
+        if not self.__dict__.get("_heal_lock_ready"):
+            with self.transaction():  # its own transaction: a conflict here just retries
+                for ddl in _HEAL_LOCK_DDL:
+                    self.execute(ddl)
+            self._heal_lock_ready = True
+        with self.transaction():
+            self.execute(_HEAL_LOCK_SQL, [holder, utcnow()])
+            yield
 
     def _unstage(self, conn: duckdb.DuckDBPyConnection) -> None:
         for name in self._local.staged:

@@ -35,7 +35,9 @@ __all__ = [
     "reject_engine_specific_hash",
     "reject_seeded_random",
     "restrict_to_keys",
+    "serialized_objects_as_structs",
     "to_duckdb",
+    "unenforced_keys_dropped",
     "unqualify_set_targets",
     "unwrap_table_function",
     "variant_path_as_text",
@@ -75,6 +77,50 @@ def dynamic_table_to_table(expression: exp.Expr) -> exp.Expr:
         properties.set("expressions", kept)
     else:
         create.set("properties", None)
+    return create
+
+
+def _not_enforced(node: exp.Expr) -> bool:
+    return any(
+        str(getattr(o, "name", o)).upper() == "NOT ENFORCED" for o in node.args.get("options") or ()
+    )
+
+
+def unenforced_keys_dropped(expression: exp.Expr) -> exp.Expr:
+    """Drop PRIMARY KEY and UNIQUE constraints declared `NOT ENFORCED` from `CREATE TABLE`.
+
+    Snowflake enforces neither on standard tables (`NOT ENFORCED` is its default, written
+    out where resq relies on something else, such as a keyed MERGE); DuckDB has no
+    unenforced constraint, and enforcing one costs an index maintained on every insert and
+    written at every commit. The column keeps NOT NULL.
+    https://docs.snowflake.com/en/sql-reference/constraints-properties
+
+    >>> _show(unenforced_keys_dropped, "CREATE TABLE t (id VARCHAR NOT NULL PRIMARY KEY "
+    ...       "NOT ENFORCED, k VARCHAR UNIQUE, PRIMARY KEY (k) NOT ENFORCED)")
+    CREATE TABLE t (id TEXT NOT NULL, k TEXT UNIQUE)
+    """
+    if not isinstance(expression, exp.Create) or not isinstance(expression.this, exp.Schema):
+        return expression
+    keys = (exp.PrimaryKeyColumnConstraint, exp.UniqueColumnConstraint)
+    if not any(
+        isinstance(n, (*keys, exp.PrimaryKey)) and _not_enforced(n) for n in expression.this.walk()
+    ):
+        return expression
+    create = expression.copy()
+    schema = create.this
+    kept = []
+    for item in schema.expressions:
+        if isinstance(item, exp.PrimaryKey) and _not_enforced(item):
+            continue
+        if isinstance(item, exp.ColumnDef):
+            constraints = [
+                c
+                for c in item.args.get("constraints") or ()
+                if not (isinstance(c.kind, keys) and _not_enforced(c.kind))
+            ]
+            item.set("constraints", constraints)
+        kept.append(item)
+    schema.set("expressions", kept)
     return create
 
 
@@ -199,6 +245,70 @@ def object_construct_to_json(expression: exp.Expr) -> exp.Expr:
     return expression.transform(fix)
 
 
+def serialized_objects_as_structs(expression: exp.Expr) -> exp.Expr:
+    """Render `TO_JSON(OBJECT_CONSTRUCT_KEEP_NULL(...))` as `TO_JSON` of a DuckDB STRUCT.
+
+    sqlglot renders each OBJECT_CONSTRUCT_KEEP_NULL as `JSON_OBJECT`, a JSON text: an
+    object nested in another one, or collected by ARRAY_AGG, is then parsed again by every
+    enclosing `JSON_OBJECT` and serialized again by `TO_JSON` (a digest of 100,000 alerts
+    parses each of them twice, and holds the copies). A STRUCT is serialized once, by the
+    outermost `TO_JSON`, to the same text: NULL members kept (as KEEP_NULL keeps them),
+    keys sorted (as Snowflake shows them), the same number formatting. Applies to the
+    objects directly under `TO_JSON`, nested as member values or as the argument of
+    `ARRAY_AGG` (which needs no NULL filter then: a STRUCT literal is never NULL), and only
+    when every key is a string literal; other objects stay `JSON_OBJECT`.
+    https://docs.snowflake.com/en/sql-reference/functions/object_construct_keep_null
+
+    >>> _show(serialized_objects_as_structs, "SELECT TO_JSON(OBJECT_CONSTRUCT_KEEP_NULL("
+    ...       "'n', COUNT(*), 'a', ARRAY_AGG(OBJECT_CONSTRUCT_KEEP_NULL('id', id, 'd', d)))) "
+    ...       "FROM t")
+    SELECT CAST(TO_JSON({'a': ARRAY_AGG({'d': d, 'id': id}), 'n': COUNT(*)}) AS TEXT) FROM t
+    """
+
+    def as_struct(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.WithinGroup) and isinstance(node.this, exp.ArrayAgg):
+            agg = as_struct(node.this)
+            if agg is node.this:
+                return node
+            ordered = node.copy()
+            ordered.set("this", agg)
+            return ordered
+        if isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.JSONObject):
+            inner = as_struct(node.this)
+            if inner is node.this:
+                return node
+            agg = node.copy()
+            agg.set("this", inner)
+            agg.set("nulls_excluded", None)
+            return agg
+        if not isinstance(node, exp.JSONObject) or node.args.get("null_handling"):
+            return node
+        pairs = node.expressions
+        if not pairs or not all(
+            isinstance(p, exp.JSONKeyValue) and p.this.is_string for p in pairs
+        ):
+            return node
+        members = [
+            exp.PropertyEQ(
+                this=exp.to_identifier(p.this.name, quoted=True),
+                expression=as_struct(p.expression).copy(),
+            )
+            for p in sorted(pairs, key=lambda p: p.this.name)
+        ]
+        return exp.Struct(expressions=members)
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.JSONFormat) and isinstance(node.this, exp.JSONObject):
+            struct = as_struct(node.this)
+            if struct is not node.this:
+                out = node.copy()
+                out.set("this", struct)
+                return out
+        return node
+
+    return expression.transform(fix)
+
+
 def unwrap_table_function(expression: exp.Expr) -> exp.Expr:
     """Render `FROM TABLE(f(...))` as DuckDB `FROM f(...)`.
 
@@ -272,10 +382,12 @@ REWRITES: tuple[Rewrite, ...] = (
     reject_seeded_random,
     reject_engine_specific_hash,
     dynamic_table_to_table,
+    unenforced_keys_dropped,
     unqualify_set_targets,
     float_is_double,
     variant_path_as_text,
     object_construct_to_json,
+    serialized_objects_as_structs,
     unwrap_table_function,
 )
 """Applied in order by `to_duckdb`; each is pure (returns a new tree, never edits its input)."""
