@@ -892,19 +892,8 @@ class WarehouseBackend(Backend):
         ).to_pylist()
         if not events:
             return check
-        orders = self.fetch(
-            self.render(
-                f"SELECT {', '.join(audit_chain.read_columns('purchase_orders'))} "
-                "FROM purchase_orders "
-                "WHERE cycle_id IS NOT NULL"
-            )
-        )
-        alerts = self.fetch(
-            self.render(
-                f"SELECT {', '.join(audit_chain.read_columns('alerts'))} FROM alerts "
-                "WHERE cycle_id IS NOT NULL"
-            )
-        )
+        orders = self.fetch(self.render(audit_chain.verify_query("purchase_orders")))
+        alerts = self.fetch(self.render(audit_chain.verify_query("alerts")))
         changes = self.fetch(
             self.render(
                 "SELECT action, entity_id, details FROM audit_log "

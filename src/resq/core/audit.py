@@ -259,8 +259,24 @@ def read_columns(table: str) -> tuple[str, ...]:
 
 def content_query(table: str) -> str:
     """The query reading a cycle's content and provenance parts (parameter: the cycle id)
-    from ``table`` (``purchase_orders`` or ``alerts``): the fixed :func:`read_columns`."""
-    return f"SELECT {', '.join(read_columns(table))} FROM {table} WHERE cycle_id = ?"
+    from ``table`` (``purchase_orders`` or ``alerts``): the fixed :func:`read_columns`, in
+    the order the digests hash them (by organization, then id), so that the rows need no
+    sort in Python (:func:`content_digests` checks the order and sorts when it differs)."""
+    columns = read_columns(table)
+    return (
+        f"SELECT {', '.join(columns)} FROM {table} WHERE cycle_id = ? ORDER BY org_id, {columns[0]}"
+    )
+
+
+def verify_query(table: str) -> str:
+    """The query reading every cycle's content and provenance parts from ``table`` for
+    ``verify`` (:func:`check_content`), in the order its digests hash them (by cycle,
+    organization, then id)."""
+    columns = read_columns(table)
+    return (
+        f"SELECT {', '.join(columns)} FROM {table} WHERE cycle_id IS NOT NULL "
+        f"ORDER BY cycle_id, org_id, {columns[0]}"
+    )
 
 
 SCALED: frozenset[str] = frozenset({"quantity"})
@@ -272,6 +288,17 @@ def _canonical_column(column: Any, name: str) -> Any:
     NULL as ``-``; quantities as whole millionths and other numbers as integers, timestamps
     as microseconds since 1970 (naive UTC), decided by the column (not by the type an
     engine's driver returned), so the text is the same whatever engine read it."""
+    import pyarrow.compute as pc
+
+    prefix, text = _canonical_pieces(column, name)
+    return pc.binary_join_element_wise(
+        prefix, text, "", null_handling="replace", null_replacement=""
+    )
+
+
+def _column_text(column: Any, name: str) -> Any:
+    """The values of one column as text (NULL stays NULL), the rules of
+    :func:`_canonical_column`."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -290,21 +317,55 @@ def _canonical_column(column: Any, name: str) -> Any:
         text = pc.cast(pc.round(pc.cast(column, pa.float64())), pa.int64())
     else:
         text = column
-    text = pc.cast(text, pa.string())
-    prefixed = pc.binary_join_element_wise(pc.cast(pc.utf8_length(text), pa.string()), text, ":")
-    return pc.fill_null(prefixed, "-")
+    return pc.cast(text, pa.string())
+
+
+def _canonical_pieces(column: Any, name: str, separator: str = "") -> tuple[Any, Any]:
+    """One column's field as two arrays, ``separator`` + ``N:`` (``-`` for NULL) and the
+    text (NULL for NULL), so a whole line is one join of every column's pieces with no
+    intermediate string per field: the prefixes are taken from a small table of every
+    length the column has instead of formatting a number per row."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = _column_text(column, name)
+    length = pc.utf8_length(text)
+    top = pc.max(length).as_py() or 0
+    numbers = pc.cast(pa.array(np.arange(top + 1, dtype=np.int64)), pa.string())
+    table = pa.concat_arrays(
+        [
+            pc.binary_join_element_wise(separator, numbers, ":", ""),
+            pa.array([separator + "-"], pa.string()),
+        ]
+    )
+    return table.take(length.fill_null(top + 1)), text
 
 
 def canonical_rows(table: Any, columns: tuple[str, ...]) -> Any:
     """Every row of ``table`` as one canonical line over ``columns`` (an Arrow string
     array, columnar): the fields in the order given, joined by ``|``."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if not table.num_rows:
         return pa.array([], pa.string())
-    parts = [_canonical_column(table.column(name), name) for name in columns]
-    return pc.binary_join_element_wise(*parts, "|")
+    return _lines(table, columns, "")
+
+
+def _lines(table: Any, columns: tuple[str, ...], end: str) -> Any:
+    """The canonical lines of ``table``'s rows, each followed by ``end``: one join."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    pieces = [
+        piece
+        for i, name in enumerate(columns)
+        for piece in _canonical_pieces(table.column(name), name, "|" if i else "")
+    ]
+    lines = pc.binary_join_element_wise(
+        *pieces, pa.scalar(end), "", null_handling="replace", null_replacement=""
+    )
+    return lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
 
 
 def content_digests(table: Any, columns: tuple[str, ...]) -> dict[str, tuple[int, str]]:
@@ -320,27 +381,113 @@ def content_digests(table: Any, columns: tuple[str, ...]) -> dict[str, tuple[int
     return {key[0]: value for key, value in _grouped(table, columns, ("org_id",)).items()}
 
 
+_BATCH_ROWS = 1 << 16
+"""Rows turned into canonical lines at a time: the text of one batch is hashed and dropped
+before the next, so memory stays flat however many rows a cycle (or ``verify``) covers."""
+
+
 def _grouped(
     table: Any, columns: tuple[str, ...], keys: tuple[str, ...]
 ) -> dict[tuple[str, ...], tuple[int, str]]:
-    """(rows, SHA-256) per distinct ``keys``, over the rows sorted by ``columns[0]``."""
+    """(rows, SHA-256) per distinct ``keys``, over the rows sorted by ``columns[0]``.
+
+    Columnar: the rows are sorted by the keys and the id, and each batch of them becomes
+    one Arrow array of canonical lines, each ending in a newline; a group is a contiguous
+    byte range of that array's data, fed to its hash without a Python string per row (the
+    last line's newline left out, so the text is the lines joined by newlines)."""
+    import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     if table is None or not table.num_rows:
         return {}
-    order = pc.sort_indices(table, [*((k, "ascending") for k in keys), (columns[0], "ascending")])
-    table = table.take(order)
-    lines = canonical_rows(table, columns).to_pylist()
-    groups = list(zip(*(table.column(k).to_pylist() for k in keys), strict=True))
+    n = table.num_rows
+    by = (*keys, columns[0])
+    order = (
+        pa.array(np.arange(n, dtype=np.uint64))  # read back sorted: no sort, no copy
+        if _in_order(table, by)
+        else pc.sort_indices(table, [(k, "ascending") for k in by])
+    )
+    in_place = _is_identity(order)
+    starts, names = _group_starts(table, keys, order)
+    ends = [*starts[1:].tolist(), len(order)]
+    content = table.select(list(dict.fromkeys(columns)))
     out: dict[tuple[str, ...], tuple[int, str]] = {}
-    start = 0
-    for i in range(1, len(groups) + 1):
-        if i == len(groups) or groups[i] != groups[start]:
-            text = "\n".join(lines[start:i])
-            key = tuple(str(k) for k in groups[start])
-            out[key] = (i - start, hashlib.sha256(text.encode()).hexdigest())
-            start = i
+    group, digest = 0, hashlib.sha256()
+    for lo in range(0, len(order), _BATCH_ROWS):
+        batch = (
+            content.slice(lo, _BATCH_ROWS)
+            if in_place
+            else content.take(order.slice(lo, _BATCH_ROWS))
+        )
+        lines = _lines(batch, columns, "\n")
+        offsets = np.frombuffer(
+            lines.buffers()[1], np.int32, len(lines) + 1, lines.offset * 4
+        ).tolist()
+        data = memoryview(lines.buffers()[2])
+        position, hi = lo, lo + len(lines)
+        while position < hi:
+            end = min(ends[group], hi)
+            first, last = offsets[position - lo], offsets[end - lo]
+            if end == ends[group]:  # the group ends here: its last newline is not hashed
+                digest.update(data[first : last - 1])
+                out[names[group]] = (ends[group] - int(starts[group]), digest.hexdigest())
+                group, digest = group + 1, hashlib.sha256()
+            else:
+                digest.update(data[first:last])
+            position = end
     return out
+
+
+def _in_order(table: Any, names: tuple[str, ...]) -> bool:
+    """Whether ``table``'s rows are already sorted by ``names`` (ascending, no NULLs), as a
+    query with that ORDER BY returns them: then the stable sort would keep every row where
+    it is, and is skipped."""
+    import pyarrow.compute as pc
+
+    columns = [table.column(name) for name in names]
+    n = table.num_rows
+    if any(c.null_count for c in columns) or len(set(names)) != len(names):
+        return False
+    if n < 2:
+        return True
+    ok = None  # row i <= row i + 1 over the columns from this one on
+    for column in reversed(columns):
+        a, b = column.slice(0, n - 1), column.slice(1)
+        ok = (
+            pc.less_equal(a, b)
+            if ok is None
+            else pc.or_(pc.less(a, b), pc.and_(pc.equal(a, b), ok))
+        )
+    return bool(pc.all(ok).as_py())
+
+
+def _is_identity(order: Any) -> bool:
+    import numpy as np
+
+    values = np.asarray(order)
+    return bool((values == np.arange(len(values), dtype=values.dtype)).all())
+
+
+def _group_starts(table: Any, keys: tuple[str, ...], order: Any) -> tuple[Any, list[Any]]:
+    """Where each distinct ``keys`` starts in ``order`` (positions, ascending) and its key
+    as text (NULL as ``None``, like ``str``)."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(order)
+    change = np.zeros(n, bool)
+    change[0] = True
+    for k in keys:
+        column = table.column(k).take(order)
+        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        codes = column.dictionary_encode().indices.fill_null(-1)
+        codes = np.asarray(codes.to_numpy(zero_copy_only=False))
+        change[1:] |= codes[1:] != codes[:-1]
+    starts = np.flatnonzero(change)
+    rows = order.take(pa.array(starts))
+    values = [table.column(k).take(rows).to_pylist() for k in keys]
+    return starts, [tuple(str(v) for v in key) for key in zip(*values, strict=True)]
 
 
 UNLABELLED = "-"
@@ -364,25 +511,32 @@ def label_counts(table: Any) -> dict[str, dict[str, int]]:
 
 def _labels_grouped(table: Any, keys: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, int]]:
     """Label counts per distinct ``keys`` (sorted by label, so equal counts compare equal
-    and print the same)."""
+    and print the same): every row's label in Arrow (resq.core.provenance.label_array),
+    counted with a group-by; Python sees only the distinct (keys, label) pairs."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     from resq.core import provenance
 
     if table is None or not table.num_rows:
         return {}
     names = set(table.column_names)
-    parts = [
-        table.column(c).to_pylist() if c in names else None for c in provenance.COLUMNS.values()
-    ]
-    if parts[0] is None:  # no parts at all: every row is labelled by its data_source
-        parts[0] = [None] * table.num_rows
-    sources = table.column("data_source").to_pylist() if "data_source" in names else None
-    text = provenance.labels(*parts, data_source=sources)
-    groups = zip(*(table.column(k).to_pylist() for k in keys), strict=True)
+    parts = {p: table.column(c) for p, c in provenance.COLUMNS.items() if c in names}
+    sources = table.column("data_source") if "data_source" in names else None
+    label = pc.fill_null(provenance.label_array(parts, sources, table.num_rows), UNLABELLED)
+    grouping = pa.table(
+        {**{f"key{i}": table.column(k) for i, k in enumerate(keys)}, "label": label}
+    )
+    counted = (
+        grouping.group_by([*grouping.column_names], use_threads=False)
+        .aggregate([([], "count_all")])
+        .to_pydict()
+    )
     counts: dict[tuple[str, ...], dict[str, int]] = {}
-    for group, label in zip(groups, text, strict=True):
-        per = counts.setdefault(tuple(str(k) for k in group), {})
-        name = UNLABELLED if label is None else str(label)
-        per[name] = per.get(name, 0) + 1
+    values = [counted[f"key{i}"] for i in range(len(keys))]
+    for *key, name, n in zip(*values, counted["label"], counted["count_all"], strict=True):
+        per = counts.setdefault(tuple(str(k) for k in key), {})
+        per[name] = per.get(name, 0) + n
     return {k: dict(sorted(v.items())) for k, v in counts.items()}
 
 
@@ -420,6 +574,7 @@ def as_created(orders: Any, changes: Iterable[Mapping[str, Any]]) -> tuple[Any, 
     undone, given in ``seq`` order as ``{"action", "entity_id", "details"}``. Also returns
     the problems found: an order whose row does not hold its last audited value."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     first_qty: dict[str, float] = {}
     last_qty: dict[str, float] = {}
@@ -441,7 +596,11 @@ def as_created(orders: Any, changes: Iterable[Mapping[str, Any]]) -> tuple[Any, 
             vendor[po] = details.get("vendor")
     if not (first_qty or vendor) or not orders.num_rows:
         return orders, []
-    rows = orders.to_pylist()
+    # only the changed orders become Python rows; the others stay columns as they are
+    ids = pc.cast(orders.column("po_id"), pa.string())
+    changed = pc.is_in(ids, value_set=pa.array(sorted({*first_qty, *vendor}), pa.string()))
+    changed = changed.combine_chunks() if isinstance(changed, pa.ChunkedArray) else changed
+    rows = orders.filter(changed).to_pylist()
     problems: list[str] = []
     for row in rows:
         po = str(row["po_id"])
@@ -459,7 +618,16 @@ def as_created(orders: Any, changes: Iterable[Mapping[str, Any]]) -> tuple[Any, 
                     f"{row['vendor']!r} is not the audited vendor {vendor[po]!r}"
                 )
             row["vendor"] = None
-    return pa.Table.from_pylist(rows, schema=orders.schema), problems
+    if not rows:
+        return orders, problems
+    for name in ("quantity", "vendor"):
+        i = orders.schema.get_field_index(name)
+        column = orders.column(i).combine_chunks()
+        values = pa.array([row[name] for row in rows], type=column.type)
+        orders = orders.set_column(
+            i, orders.field(i), pc.replace_with_mask(column, changed, values)
+        )
+    return orders, problems
 
 
 def _micro(value: Any) -> int:

@@ -147,6 +147,48 @@ def labels(
     return out
 
 
+def label_array(parts: Mapping[str, Any], data_source: Any = None, n: int | None = None) -> Any:
+    """:func:`labels` in Arrow, for many rows at once without a Python object per row:
+    ``parts`` maps each part present (``"stock"``, ...) to its Arrow column, a part that is
+    absent does not apply; where the stock part is NULL or absent the label is the
+    ``data_source`` column's text, NULL where that is NULL or absent. Returns an Arrow
+    string array (``n`` rows; needed only when no column is given).
+
+    >>> import pyarrow as pa
+    >>> label_array({"stock": pa.array(["REAL", None]), "weather": pa.array(["X", "REAL"])},
+    ...             pa.array(["REAL", "SIMULATED"])).to_pylist()
+    ['REAL stock · SIMULATED weather', 'SIMULATED']
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = [c for c in (*parts.values(), data_source) if c is not None]
+    rows = len(columns[0]) if columns else (n or 0)
+    code = np.zeros(rows, np.int8)
+    for bit, part in enumerate(PARTS):
+        column = parts.get(part)
+        if column is None:
+            continue
+        # simulated: any known value other than REAL (NULL is not known, so not simulated)
+        simulated = pc.fill_null(pc.not_equal(_text(column), REAL), False)
+        code |= np.asarray(simulated.to_numpy(zero_copy_only=False), np.int8) << bit
+    out = pa.array(_LABELS.tolist(), pa.string()).take(pa.array(code))
+    stock = parts.get("stock")
+    known = pc.is_valid(stock) if stock is not None else pa.nulls(rows, pa.bool_()).fill_null(False)
+    if not pc.all(known).as_py() and rows:
+        fallback = pa.nulls(rows, pa.string()) if data_source is None else _text(data_source)
+        out = pc.if_else(known, out, fallback)
+    return out
+
+
+def _text(column: Any) -> Any:
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    return column if pa.types.is_string(column.type) else column.cast(pa.string())
+
+
 def row_label(row: Mapping[str, Any]) -> str | None:
     """The label of one row (a dict with the part columns, or only ``data_source``)."""
     parts = [[row[COLUMNS[p]]] if COLUMNS[p] in row else None for p in PARTS]
