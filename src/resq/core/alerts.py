@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from resq.core._columns import broadcast, eq_mask, is_scalar, to_bool, to_str
+from resq.core._columns import broadcast, eq_mask, from_codes, is_scalar, to_bool, to_str
 
 
 class Severity(StrEnum):
@@ -74,6 +74,22 @@ def severity(status: Any, sector: Any, category: Any = None, disaster_zone: Any 
     out[critical & top] = Severity.SEV1.value
     out[critical & ~top] = Severity.SEV2.value
     return out[0] if is_scalar(status) else out
+
+
+def _severity_codes(
+    status: Any, sector: Any, category: Any, disaster_zone: Any
+) -> npt.NDArray[np.int8]:
+    """:func:`severity` of Arrow columns as codes into :data:`SEVERITY_ORDER` (-1 for no
+    alert), computed from masks: the same rule without a Python object per row."""
+    n = len(status)
+    zone = broadcast(n, to_bool(disaster_zone))
+    top = (eq_mask(sector, "HOSPITAL") & eq_mask(category, "OXYGEN")) | zone
+    out = np.full(n, -1, np.int8)
+    out[eq_mask(status, "WARNING")] = SEVERITY_ORDER.index(Severity.SEV3)
+    critical = eq_mask(status, "CRITICAL")
+    out[critical & top] = SEVERITY_ORDER.index(Severity.SEV1)
+    out[critical & ~top] = SEVERITY_ORDER.index(Severity.SEV2)
+    return out
 
 
 def raise_severity(sev: Any, steps: int = 1) -> Any:
@@ -260,8 +276,10 @@ def alerts_for(proposals: Any) -> Any:
     import pyarrow.compute as pc
 
     col = proposals.column
-    base = severity(col("status"), col("sector"), col("category"), col("disaster_zone"))
-    base = np.where(base == None, Severity.SEV4.value, base).astype(object)  # noqa: E711
+    # severity as codes into SEVERITY_ORDER (no Python string per row); no alert is SEV4
+    base = _severity_codes(col("status"), col("sector"), col("category"), col("disaster_zone"))
+    base[base < 0] = SEVERITY_ORDER.index(Severity.SEV4)
+    levels = [s.value for s in SEVERITY_ORDER]
     order_status = col("order_status")
     masks = {
         AlertKind.CRITICAL_STOCK: eq_mask(col("status"), "CRITICAL"),
@@ -279,8 +297,8 @@ def alerts_for(proposals: Any) -> Any:
         if not len(idx):
             continue
         rows = source.take(pa.array(idx))
-        sev = base[idx] if kind != AlertKind.NO_VENDOR else raise_severity(base[idx])
-        kind_col = pa.array([kind.value] * len(idx), pa.string())
+        sev = base[idx] if kind != AlertKind.NO_VENDOR else np.maximum(base[idx] - 1, 0)
+        kind_col = pa.repeat(pa.scalar(kind.value, pa.string()), len(idx))
         parts.append(
             pa.table(
                 {
@@ -292,7 +310,7 @@ def alerts_for(proposals: Any) -> Any:
                     "org_id": rows["org_id"],
                     "sku": rows["sku"],
                     "kind": kind_col,
-                    "severity": pa.array(np.asarray(sev, dtype=object), pa.string()),
+                    "severity": from_codes(sev, levels),
                     "message": _messages(kind, rows),
                     "data_source": rows["data_source"],
                     **{
@@ -379,5 +397,5 @@ def _messages(kind: AlertKind, rows: Any) -> Any:
     }
     tail = tails[kind]
     if isinstance(tail, pa.Scalar):
-        tail = pa.array([tail.as_py()] * len(rows), pa.string())
+        tail = pa.repeat(tail, len(rows))
     return pc.binary_join_element_wise(head, tail, "")

@@ -529,12 +529,12 @@ def _labels_grouped(table: Any, keys: tuple[str, ...]) -> dict[tuple[str, ...], 
     )
     counted = (
         grouping.group_by([*grouping.column_names], use_threads=False)
-        .aggregate([([], "count_all")])
+        .aggregate([("label", "count")])
         .to_pydict()
     )
     counts: dict[tuple[str, ...], dict[str, int]] = {}
     values = [counted[f"key{i}"] for i in range(len(keys))]
-    for *key, name, n in zip(*values, counted["label"], counted["count_all"], strict=True):
+    for *key, name, n in zip(*values, counted["label"], counted["label_count"], strict=True):
         per = counts.setdefault(tuple(str(k) for k in key), {})
         per[name] = per.get(name, 0) + n
     return {k: dict(sorted(v.items())) for k, v in counts.items()}
