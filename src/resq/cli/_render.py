@@ -109,21 +109,22 @@ def table(
         for row in rows
     ]
     shown = list(range(len(columns)))
-    t = _build(cells, columns, shown, title, console)
     if console is None or not fit:
-        return t
+        return _build(cells, columns, shown, title, console)
     # tight: one space between columns, as a last resort; fold: the provenance label
-    # wraps between its words (before any value is cut)
+    # wraps between its words (before any value is cut). Each layout is measured once.
     for fold, tight in ((False, False), (True, False), (True, True)):
         shown = list(range(len(columns)))
         t = _build(cells, columns, shown, title, console, tight=tight, fold=fold)
+        fits = _fits(t, console)
         for key in DROP_ORDER:
-            if _fits(t, console):
+            if fits:
                 break
             if any(columns[i][0] == key for i in shown):
                 shown = [i for i in shown if columns[i][0] != key]
                 t = _build(cells, columns, shown, title, console, tight=tight, fold=fold)
-        if _fits(t, console):
+                fits = _fits(t, console)
+        if fits:
             break
     hidden = [header for i, (_, header) in enumerate(columns) if i not in shown]
     if hidden:
