@@ -109,22 +109,21 @@ def table(
         for row in rows
     ]
     shown = list(range(len(columns)))
+    t = _build(cells, columns, shown, title, console)
     if console is None or not fit:
-        return _build(cells, columns, shown, title, console)
+        return t
     # tight: one space between columns, as a last resort; fold: the provenance label
-    # wraps between its words (before any value is cut). Each layout is measured once.
+    # wraps between its words (before any value is cut)
     for fold, tight in ((False, False), (True, False), (True, True)):
         shown = list(range(len(columns)))
         t = _build(cells, columns, shown, title, console, tight=tight, fold=fold)
-        fits = _fits(t, console)
         for key in DROP_ORDER:
-            if fits:
+            if _fits(t, console):
                 break
             if any(columns[i][0] == key for i in shown):
                 shown = [i for i in shown if columns[i][0] != key]
                 t = _build(cells, columns, shown, title, console, tight=tight, fold=fold)
-                fits = _fits(t, console)
-        if fits:
+        if _fits(t, console):
             break
     hidden = [header for i, (_, header) in enumerate(columns) if i not in shown]
     if hidden:
