@@ -25,16 +25,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
-
-if TYPE_CHECKING:
-    import pyarrow.compute as pc
-else:  # imported on first use: read commands call no compute kernel
-    from resq._lazy import LazyModule
-
-    pc = LazyModule("pyarrow.compute")
+import pyarrow.compute as pc
 
 _F, _S = pa.float64(), pa.string()
 _LIST = pa.list_(pa.string())
