@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from resq import sqlfiles
 from resq.backends import paging
@@ -53,11 +52,14 @@ from resq.errors import RowIssue as Issue
 from resq.retrying import conflict_retrying
 
 if TYPE_CHECKING:
+    import pyarrow.compute as pc
     from sqlglot import exp
-else:  # sqlglot loads when a query is built or parsed, not for reads already rendered
-    from resq._lazy import LazyAttribute
+else:  # sqlglot loads when a query is built or parsed, not for reads already rendered;
+    # pyarrow.compute when a kernel is first called (read commands call none)
+    from resq._lazy import LazyAttribute, LazyModule
 
     exp = LazyAttribute("sqlglot", "exp")
+    pc = LazyModule("pyarrow.compute")
 
 SCHEMA_VERSION = 6
 """1: the initial schema. 2: adds stock_history (daily consumption and stock series), the

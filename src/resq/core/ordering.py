@@ -12,12 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from resq.core import provenance
 from resq.core import reasons as _reasons
@@ -35,6 +34,13 @@ from resq.core._columns import (
 )
 from resq.core.sectors import BUDGET_EXEMPT_CATEGORIES, ENTITLED_CATEGORIES, monthly_allotment_kg
 from resq.core.validation import MAX_ORDER_QUANTITY
+
+if TYPE_CHECKING:
+    import pyarrow.compute as pc
+else:  # imported on first use: read commands call no compute kernel
+    from resq._lazy import LazyModule
+
+    pc = LazyModule("pyarrow.compute")
 
 
 class OrderStatus(StrEnum):

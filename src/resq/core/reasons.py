@@ -25,10 +25,16 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    import pyarrow.compute as pc
+else:  # imported on first use: read commands call no compute kernel
+    from resq._lazy import LazyModule
+
+    pc = LazyModule("pyarrow.compute")
 
 _F, _S = pa.float64(), pa.string()
 _LIST = pa.list_(pa.string())

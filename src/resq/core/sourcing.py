@@ -19,14 +19,20 @@ consumables.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from resq.core._columns import as_arrow, to_bool
+
+if TYPE_CHECKING:
+    import pyarrow.compute as pc
+else:  # imported on first use: read commands call no compute kernel
+    from resq._lazy import LazyModule
+
+    pc = LazyModule("pyarrow.compute")
 
 DEFAULT_VENDOR_TYPE = "GENERAL"
 """The type of a vendor loaded without one: it may supply only the open categories."""

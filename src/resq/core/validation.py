@@ -17,15 +17,21 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from resq.core.sourcing import DEFAULT_VENDOR_TYPE, VENDOR_TYPES
 from resq.errors import RowIssue, ValidationError
+
+if TYPE_CHECKING:
+    import pyarrow.compute as pc
+else:  # imported on first use: read commands call no compute kernel
+    from resq._lazy import LazyModule
+
+    pc = LazyModule("pyarrow.compute")
 
 SECTORS = ("HOSPITAL", "PDS", "NGO")
 DATA_SOURCES = ("REAL", "SIMULATED")
