@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -58,6 +59,10 @@ _EMULATION_DDL = (
     "ALTER TABLE dt_refresh_history ADD COLUMN IF NOT EXISTS refresh_action VARCHAR",
     "ALTER TABLE dt_refresh_history ADD COLUMN IF NOT EXISTS changed_rows BIGINT",
 )
+
+# A heal commit that leaves the WAL at least this large checkpoints at once
+# (DuckDBBackend._checkpoint_large_wal): DuckDB's default checkpoint_threshold.
+_CHECKPOINT_WAL_BYTES = 16 * 1024 * 1024
 
 # The heal lock (see DuckDBBackend.heal_transaction), as Snowflake's in sql/snowflake/support.sql.
 _HEAL_LOCK_DDL = (
@@ -458,9 +463,32 @@ class DuckDBBackend(WarehouseBackend):
                 for ddl in _HEAL_LOCK_DDL:
                     self.execute(ddl)
             self._heal_lock_ready = True
+        nested = bool(self._local.depth)
         with self.transaction():
             self.execute(_HEAL_LOCK_SQL, [holder, utcnow()])
             yield
+        if not nested:
+            self._checkpoint_large_wal()
+
+    def _checkpoint_large_wal(self) -> None:
+        """Fold a large heal's write-ahead log into the database file now, while the cycle
+        that wrote it is still running, instead of at the next commit. DuckDB checkpoints
+        when a commit finds the WAL past ``checkpoint_threshold`` (16 MiB by default); a
+        first cycle over a million items leaves far more, and without this the next,
+        otherwise idle cycle pays for it. The heal is already committed: a checkpoint that
+        fails (another connection mid-transaction, say) is left to DuckDB's own."""
+        if self.path == ":memory:" or self.read_only:
+            return
+        try:
+            size = os.path.getsize(self.path + ".wal")
+        except OSError:
+            return
+        if size < _CHECKPOINT_WAL_BYTES:
+            return
+        try:
+            self._conn().execute("CHECKPOINT")
+        except duckdb.Error:
+            pass
 
     def _unstage(self, conn: duckdb.DuckDBPyConnection) -> None:
         for name in self._local.staged:
