@@ -206,6 +206,9 @@ def main() -> None:
     if only is None or any(a in ("-h", "--help") for a in args[: args.index(only)]):
         application = __getattr__("app")
     else:
+        from resq.cli._without_pandas import hide_pandas
+
+        hide_pandas(only, args)
         application = build_app(only)
     application(prog_name="resq")
 

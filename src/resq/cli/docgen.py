@@ -92,6 +92,14 @@ new way) pays for rendering once; later runs do not load sqlglot at all. `resq -
 is kept there too, per terminal width and colour setting. Deleting the folder is always
 safe; `RESQ_CACHE_DIR=off` turns both off, and a folder that cannot be written only means
 every run renders afresh.
+
+A command loads only its own code: the command line builds the one command it runs, not
+all of them. On a DuckDB warehouse it also runs without pandas, exactly as a base install
+of resq does (pandas is not one of resq's dependencies; only the dashboard and Snowflake
+extras bring it): where pandas is installed, pyarrow would otherwise import it on its first
+conversion, about a quarter of a second of a heal or a demo that never use it.
+`resq dashboard`, `resq deploy` and every command on a Snowflake warehouse keep pandas. In
+Python (`import resq`) nothing is hidden.
 """
 
 
