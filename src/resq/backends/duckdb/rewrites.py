@@ -545,6 +545,8 @@ def restrict_to_keys(
     def fix(node: exp.Expr) -> exp.Expr:
         if not isinstance(node, exp.Table) or node.name.lower() not in wanted or node.db:
             return node
+        if isinstance(node.parent, exp.Update) and node.arg_key == "this":
+            return node  # the table an UPDATE writes: its subqueries are restricted instead
         alias = node.alias_or_name
         scan = sqlglot.parse_one(
             f"SELECT * FROM (SELECT t.* FROM {node.name} AS t JOIN {keys} AS k ON {on}) AS {alias}",
