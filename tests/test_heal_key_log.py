@@ -62,12 +62,14 @@ def copy_of(template: Path, *, restricts: bool) -> Iterator[Any]:
 
 class Twins:
     """The same operations on two copies: ``scoped`` (cycles read the logged items) and
-    ``full`` (cycles read everything), with one clock."""
+    ``full`` (cycles read everything), each with its own clock."""
 
     def __init__(self, scoped: Any, full: Any) -> None:
-        self.now = START
         self.backends = (scoped, full)
-        self.engines = tuple(SelfHealingEngine(b, clock=lambda: self.now) for b in self.backends)
+        self.now = [START, START]  # each twin's clock, moved on by the same operations
+        self.engines = tuple(
+            SelfHealingEngine(b, clock=lambda i=i: self.now[i]) for i, b in enumerate(self.backends)
+        )
         self.scoped_reads = 0
         real = scoped.heal_scope
 
@@ -143,7 +145,9 @@ class Twins:
                 sql = "UPDATE alerts SET state = 'OPEN' WHERE state = 'RESOLVED'"
             self.both(lambda e: e.backend.sql(sql))
         elif kind == "clock":
-            self.now += timedelta(seconds=op[1])
+            for engine in self.engines:
+                i = self.backends.index(engine.backend)
+                self.now[i] += timedelta(seconds=op[1])
         elif kind == "budget":
             for engine in self.engines:
                 engine.options = PlanOptions(budget=op[1])

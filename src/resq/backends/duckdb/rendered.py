@@ -205,7 +205,7 @@ def _fresh_restricted_file(
         from resq.backends.duckdb import rewrites
 
         return [
-            rewrites.to_duckdb(rewrites.restrict_to_keys(s, keys, tables, columns))
+            rewrites.to_duckdb(rewrites.restrict_to_keys(s, keys, tables, columns, by_rowid=True))
             for s in sqlfiles.parse_file(text, file_name)
         ]
 
@@ -252,7 +252,7 @@ def render_restricted_file(
     key log."""
     file_name = sqlfiles.file_name(name)
     text = sqlfiles.sql_text(file_name)
-    kind = f"restricted-file:{keys}:{','.join(tables)}:{','.join(columns)}"
+    kind = f"restricted-rowid-file:{keys}:{','.join(tables)}:{','.join(columns)}"
     rendered: list[str] = cache().get(
         kind, text, _fresh_restricted_file(file_name, keys, tables, columns)
     )
