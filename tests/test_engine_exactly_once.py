@@ -452,3 +452,53 @@ def test_a_staged_source_with_duplicate_keys_makes_one_order_per_key(
         (f"DUP-{i}", 10.0) for i in range(len(copies))
     ]
     assert all(r["po_id"] == po_id(r["idempotency_key"]) for r in got)
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    staged=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=3),  # key
+            st.integers(min_value=1, max_value=3),  # rank (ties allowed)
+            st.sampled_from([10.0, 20.0]),  # quantity (ties allowed)
+            st.booleans(),  # decided on the stock the item still has
+        ),
+        min_size=1,
+        max_size=10,
+    )
+)
+def test_the_merge_keeps_the_most_urgent_still_valid_row_of_each_key(
+    backend: WarehouseBackend, staged: list[tuple[int, int, float, bool]]
+) -> None:
+    """Keys staged once or several times, some of their rows decided on a stock the item no
+    longer has: each key gets one order, from its most urgent row whose state still holds
+    (rank, then the larger quantity), and a key none of whose rows holds gets none."""
+    import pyarrow as pa
+
+    rows = [(f"K-{k}", rank, qty) for k, rank, qty, _ in staged]
+    table = _staged_orders(rows)
+    stock = [_ITEM["current_stock"] if fresh else 4.0 for *_, fresh in staged]
+    table = table.set_column(
+        table.schema.get_field_index("current_stock"), "current_stock", pa.array(stock)
+    )
+    b = backend
+    b.execute(b.render("DELETE FROM purchase_orders"))
+    b.execute(b.render("DELETE FROM inventory_master"))
+    b.execute(
+        b.render(
+            "INSERT INTO inventory_master (org_id, sku, item_name, current_stock, "
+            "daily_consumption) VALUES (?, ?, 'Oxygen', ?, ?)"
+        ),
+        [ORG, OXY, _ITEM["current_stock"], _ITEM["daily_consumption"]],
+    )
+    with b.transaction():
+        b.stage("resq_stage_orders", table)
+        b.execute(b._file("merge_orders"))
+    expected: dict[str, float] = {}
+    for key, _rank, qty, fresh in sorted(staged, key=lambda s: (s[1], -s[2])):
+        if fresh:
+            expected.setdefault(f"K-{key}", qty)
+    got = b.sql("SELECT idempotency_key, quantity FROM purchase_orders").to_pylist()
+    assert sorted((r["idempotency_key"], r["quantity"]) for r in got) == sorted(expected.items())

@@ -3,6 +3,38 @@ UPDATE resq_heal_lock SET holder = ?, locked_at = ? WHERE id = 1
 DELETE FROM resq_stage_orders
 MERGE INTO purchase_orders AS t
 USING (
+    WITH fresh AS (
+        -- the decided-on states that still hold: one row per distinct state of the staged
+        -- rows, so this narrow set, not the staged rows with all their columns, is joined
+        SELECT c.org_id, c.sku, c.current_stock, c.daily_consumption, c.episode
+        FROM (
+            SELECT DISTINCT s.org_id, s.sku, s.current_stock, s.daily_consumption, s.episode
+            FROM resq_stage_orders AS s
+        ) AS c
+        JOIN inventory_master AS i ON i.org_id = c.org_id AND i.sku = c.sku
+        LEFT JOIN (
+            SELECT
+                p.org_id,
+                p.sku,
+                COUNT_IF(p.status IN ('PLACED', 'PENDING_APPROVAL', 'PENDING_VENDOR')) AS open_orders,
+                COUNT_IF(p.status IN ('RECEIVED', 'CANCELLED')) AS closed_orders
+            FROM purchase_orders AS p
+            JOIN (SELECT DISTINCT s.org_id, s.sku FROM resq_stage_orders AS s) AS k
+                ON k.org_id = p.org_id AND k.sku = p.sku
+            GROUP BY p.org_id, p.sku
+        ) AS h ON h.org_id = c.org_id AND h.sku = c.sku
+        WHERE i.current_stock = c.current_stock
+            AND i.daily_consumption = c.daily_consumption
+            AND COALESCE(h.open_orders, 0) = 0
+            AND COALESCE(h.closed_orders, 0) = c.episode
+    ),
+    repeated AS (
+        SELECT r.idempotency_key
+        FROM resq_stage_orders AS r
+        GROUP BY r.idempotency_key
+        HAVING COUNT(*) > 1
+    )
+    -- a key staged once: its row, if its state still holds
     SELECT
         d.idempotency_key, d.org_id, d.sku, d.vendor, d.quantity, d.unit_price,
         d.order_status, d.priority, d.rank,
@@ -17,22 +49,34 @@ USING (
         d.data_source, d.stock_source,
         d.weather_source, d.vendor_status_source, d.demand_source, d.cycle_id, d.created_at
     FROM resq_stage_orders AS d
-    JOIN inventory_master AS i ON i.org_id = d.org_id AND i.sku = d.sku
-    LEFT JOIN (
-        SELECT
-            p.org_id,
-            p.sku,
-            COUNT_IF(p.status IN ('PLACED', 'PENDING_APPROVAL', 'PENDING_VENDOR')) AS open_orders,
-            COUNT_IF(p.status IN ('RECEIVED', 'CANCELLED')) AS closed_orders
-        FROM purchase_orders AS p
-        JOIN (SELECT DISTINCT s.org_id, s.sku FROM resq_stage_orders AS s) AS k
-            ON k.org_id = p.org_id AND k.sku = p.sku
-        GROUP BY p.org_id, p.sku
-    ) AS h ON h.org_id = d.org_id AND h.sku = d.sku
-    WHERE i.current_stock = d.current_stock
-        AND i.daily_consumption = d.daily_consumption
-        AND COALESCE(h.open_orders, 0) = 0
-        AND COALESCE(h.closed_orders, 0) = d.episode
+    WHERE EXISTS (
+            SELECT 1 FROM fresh AS f
+            WHERE f.org_id = d.org_id AND f.sku = d.sku AND f.current_stock = d.current_stock
+                AND f.daily_consumption = d.daily_consumption AND f.episode = d.episode
+        )
+        AND NOT EXISTS (SELECT 1 FROM repeated AS r WHERE r.idempotency_key = d.idempotency_key)
+    UNION ALL
+    -- a key staged more than once: the most urgent of its rows whose state still holds
+    SELECT
+        d.idempotency_key, d.org_id, d.sku, d.vendor, d.quantity, d.unit_price,
+        d.order_status, d.priority, d.rank,
+        d.reason_rule, d.reason_status, d.reason_days_remaining, d.reason_threshold_days,
+        d.reason_target_days, d.reason_daily_demand, d.reason_lead_time_days,
+        d.reason_weather_delay_days, d.reason_weather, d.reason_quantity_needed,
+        d.reason_open_order_qty, d.reason_vendor, d.reason_vendor_latency_ms,
+        d.reason_rejected_vendors, d.reason_rejected_whys, d.reason_caps_applied,
+        d.reason_action, d.reason_vendor_lead_time_days, d.reason_vendor_price,
+        d.reason_vendor_reliability, d.reason_pack_size, d.reason_min_order_qty,
+        d.reason_min_order_qty_raised,
+        d.data_source, d.stock_source,
+        d.weather_source, d.vendor_status_source, d.demand_source, d.cycle_id, d.created_at
+    FROM resq_stage_orders AS d
+    WHERE EXISTS (
+            SELECT 1 FROM fresh AS f
+            WHERE f.org_id = d.org_id AND f.sku = d.sku AND f.current_stock = d.current_stock
+                AND f.daily_consumption = d.daily_consumption AND f.episode = d.episode
+        )
+        AND EXISTS (SELECT 1 FROM repeated AS r WHERE r.idempotency_key = d.idempotency_key)
     QUALIFY ROW_NUMBER() OVER (
         PARTITION BY d.idempotency_key ORDER BY d.rank, d.quantity DESC, d.vendor
     ) = 1
