@@ -1,6 +1,7 @@
 -- The orders one cycle created (after its MERGE, inside its transaction), most urgent
--- first: the first 1000 for the report, and how many there were in all.
--- Parameter: 1 cycle_id.
+-- first: the first 1000 for the report, and how many there were in all (counted apart: a
+-- window over every created row would carry all of their columns).
+-- Parameters: 1 and 2 cycle_id.
 SELECT
     po_id, org_id, sku, vendor, quantity, unit_price, status, priority, rank,
     reason_rule, reason_status, reason_days_remaining, reason_threshold_days,
@@ -12,7 +13,7 @@ SELECT
     reason_min_order_qty_raised, reason_resourced_from, reason_resourced_to,
     reason_resourced_cycle_id, reason_resourced_at, reason_resourced_waited_s, reason_legacy,
     data_source, stock_source, weather_source, vendor_status_source, demand_source,
-    COUNT(*) OVER () AS created_total
+    (SELECT COUNT(*) FROM purchase_orders WHERE cycle_id = ?) AS created_total
 FROM purchase_orders
 WHERE cycle_id = ?
 ORDER BY rank, po_id

@@ -282,7 +282,7 @@ class SelfHealingEngine:
             if raised.num_rows:
                 b.stage("resq_stage_alerts", raised)
                 b.execute(b._file("merge_alerts"))
-            created = reasons.fold(b.run_file("orders_created", [report.cycle_id]))
+            created = reasons.fold(b.run_file("orders_created", [report.cycle_id] * 2))
             total = int(created.column("created_total")[0].as_py()) if created.num_rows else 0
             skipped = None
             if total < n:
