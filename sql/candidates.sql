@@ -10,8 +10,6 @@
 -- row that needs a decision is covered, so the history of the covered items is never
 -- grouped and the joins see only the few rows left. (Joining the whole analysis with the
 -- remaining keys instead lets the planner run the outer joins over every row first.)
--- Unsorted: the core ranks the rows itself (resq.core.ordering.plan_orders does not depend
--- on the order they come in), and sorting every wide row cost more than the read.
 -- Parameters: 1 and 2 org_id (NULL for every organization),
 --             3 month_start (TIMESTAMP_NTZ, for the PDS monthly allotment).
 WITH need AS (
@@ -57,4 +55,5 @@ LEFT JOIN (
     FROM purchase_orders AS p
     JOIN need AS n ON n.org_id = p.org_id AND n.sku = p.sku
     GROUP BY p.org_id, p.sku
-) AS h ON h.org_id = a.org_id AND h.sku = a.sku;
+) AS h ON h.org_id = a.org_id AND h.sku = a.sku
+ORDER BY a.priority, a.days_remaining, a.org_id, a.sku;

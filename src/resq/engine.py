@@ -170,15 +170,8 @@ class SelfHealingEngine:
         # a cycle committing between them can make this report's covered count off by the
         # rows it changed. Orders stay exactly once either way: the commit's keyed MERGE
         # re-checks every key, serialized by the backend's heal lock.
-        b = self.backend
-        with b.transaction():
-            # Only the items whose decision inputs changed since the cycles before, and
-            # those they left without an open order, where the backend logs them (DuckDB);
-            # the same rows a full read finds (docs/heal-cycle.md: the heal key log).
-            scoped = b.heal_scope(org_id)
-            candidates = b.fetch(
-                b.decision_file("candidates", scoped), [org_id, org_id, month_start]
-            )
+        with self.backend.transaction():
+            candidates = self.backend.run_file("candidates", [org_id, org_id, month_start])
             # covered: the rows that need a decision and are no candidate (an open order
             # covers them), counted without joining the analysis with every open order
             need = self.backend.run_file("covered", [org_id, org_id]).column(0)[0].as_py()
@@ -284,7 +277,6 @@ class SelfHealingEngine:
                 b.execute(b._file("merge_alerts"))
             created = reasons.fold(b.run_file("orders_created", [report.cycle_id] * 2))
             total = int(created.column("created_total")[0].as_py()) if created.num_rows else 0
-            skipped = None
             if total < n:
                 # Decisions the MERGE did not insert: covered when a concurrent cycle
                 # committed the same key first, stale when their state changed since.
@@ -295,10 +287,7 @@ class SelfHealingEngine:
                 report.stale = stale.num_rows
                 report.stale_items = stale.select(["org_id", "sku"]).slice(0, 1000).to_pylist()
             superseded = _supersede_alerts(b, report.cycle_id, now, actor)
-            superseded += b.resolve_recovered_alerts(
-                now=now, actor=actor, org_id=org_id, scoped=True
-            )
-            b.consume_heal_scope(org_id, _leftovers(proposals, skipped))
+            superseded += b.resolve_recovered_alerts(now=now, actor=actor, org_id=org_id)
             groups = b.run_file("alerts_created", [report.cycle_id])
             alerts_raised = int(pa.compute.sum(groups["alerts"]).as_py() or 0)
             queued = self._queue_notifications(groups, report.cycle_id, now, policy)
@@ -741,16 +730,6 @@ _STAGED_ORDER_COLUMNS = (
     "priority", "rank", *reasons.STAGE_COLUMNS, "data_source", *provenance.COLUMNS.values(),
     *DECIDED_ON,
 )  # fmt: skip
-
-
-def _leftovers(proposals: pa.Table, skipped: pa.Table | None) -> pa.Table:
-    """The items a cycle decided on that got no open order from it (capped, held, and the
-    orders its MERGE skipped): ``org_id, sku``, which the next cycle decides again."""
-    keys = proposals.filter(pc.not_equal(proposals["action"], Action.ORDER.value))
-    keys = keys.select(["org_id", "sku"])
-    if skipped is not None and skipped.num_rows:
-        keys = pa.concat_tables([keys, skipped.select(["org_id", "sku"]).cast(keys.schema)])
-    return keys
 
 
 def _orders_to_stage(proposals: pa.Table) -> pa.Table:

@@ -508,9 +508,6 @@ class WarehouseBackend(Backend):
             if _is_query(statement):
                 table = self.fetch(rendered, params)
             else:
-                # before and after: a heal cycle that reads the write's effect, or one that
-                # consumed the first mark before the write committed, sees a mark
-                self._mark_changed()
                 self.execute(rendered, params)
                 self._mark_changed()
                 table = pa.table({})
@@ -776,36 +773,6 @@ class WarehouseBackend(Backend):
         interleave (Snowflake) serializes it; with a single writer (DuckDB) it is
         :meth:`transaction`."""
         return self.transaction()
-
-    # ------------------------------------------------------------------ heal key log
-
-    def heal_scope(self, org_id: str | None = None) -> bool:
-        """Inside a heal cycle's read transaction: whether its decision reads may read only
-        the items logged as changed since the cycles before (the heal key log, see
-        docs/heal-cycle.md), plus those earlier cycles left without an open order. True
-        only where the restricted reads find exactly what full ones would; a backend
-        without the log (Snowflake) reads everything every cycle."""
-        return False
-
-    def decision_file(self, name: str, scoped: bool, index: int = 0) -> str:
-        """Statement ``index`` of ``sql/<name>.sql`` as a heal cycle runs it: reading only
-        the items of :meth:`heal_scope` when ``scoped``."""
-        return self._file(name, index)
-
-    def _rescope(self, org_id: str | None) -> bool:
-        """Inside the heal commit's transaction: :meth:`heal_scope` again, over every log row
-        committed by now (the rows of writes that landed since the cycle read are kept)."""
-        return False
-
-    def consume_heal_scope(self, org_id: str | None, leftovers: pa.Table) -> None:
-        """Inside the heal commit's transaction: drop the log rows this cycle's reads saw
-        (rows logged since stay), and log ``leftovers`` (``org_id, sku``: the items it
-        decided on that got no open order), which the next cycle must decide again."""
-
-    def _note_heal_keys(self, keys: str, params: Sequence[Any] | None = None) -> None:
-        """Inside the writing transaction: a decision input of the items ``keys`` selects
-        (``org_id, sku``; resq's own SQL, bound ``params``) changed. A backend with the heal
-        key log records them; here nothing is needed, every cycle reads everything."""
 
     def _audit_head(self) -> dict[str, Any] | None:
         rows = self.fetch(self.render("SELECT seq, hash FROM audit_head WHERE id = 1")).to_pylist()
@@ -1391,22 +1358,17 @@ class WarehouseBackend(Backend):
         return self.order(po_id)
 
     def resolve_recovered_alerts(
-        self, *, now: datetime, actor: str, org_id: str | None = None, scoped: bool = False
+        self, *, now: datetime, actor: str, org_id: str | None = None
     ) -> list[dict[str, Any]]:
         """Resolve the active alerts whose shortfall is gone (the item is OK in
         ``stock_analysis``; ``sql/recovered_alerts.sql``) inside the caller's transaction,
         and return their ``alert.resolved`` audit events for the caller to append with its
-        own. A heal cycle calls it in its commit (``scoped``: looking only at the items in
-        the heal key log, where the backend has one and it holds no mark), a receipt right
-        after it lands. A resolved alert is never resolved again, so repeating it changes
-        nothing."""
-        scoped = scoped and self._rescope(org_id)
-        rows = self.fetch(
-            self.decision_file("recovered_alerts", scoped), [org_id, org_id]
-        ).to_pylist()
+        own. A heal cycle calls it in its commit, a receipt right after it lands. A resolved
+        alert is never resolved again, so repeating it changes nothing."""
+        rows = self.run_file("recovered_alerts", [org_id, org_id]).to_pylist()
         if not rows:
             return []
-        self.execute(self.decision_file("recovered_alerts", scoped, 1), [now, org_id, org_id])
+        self.execute(self._file("recovered_alerts", 1), [now, org_id, org_id])
         return [
             {
                 "actor": actor,
@@ -1470,8 +1432,6 @@ class WarehouseBackend(Backend):
                     ),
                     [new_status, now, po_id],
                 )
-            # whether the item has an open order may have changed: its next cycle decides it
-            self._note_heal_keys("SELECT ? AS org_id, ? AS sku", [order["org_id"], order["sku"]])
             if action == "receive":
                 self.execute(
                     self.render(

@@ -72,29 +72,6 @@ _HEAL_LOCK_DDL = (
 )
 _HEAL_LOCK_SQL = "UPDATE resq_heal_lock SET holder = ?, locked_at = ? WHERE id = 1"
 
-# The heal key log (see DuckDBBackend.heal_scope): one row per write that changed a decision
-# input of an item (org_id, sku); a row with no org_id is a mark that anything may have
-# changed, so the next cycle reads everything. A new log knows nothing of the writes before
-# it: it starts with a mark.
-_HEAL_KEYS = "resq_heal_keys"
-_HEAL_KEYS_DDL = (
-    "CREATE SEQUENCE IF NOT EXISTS resq_heal_keys_seq",
-    f"CREATE TABLE IF NOT EXISTS {_HEAL_KEYS} (seq BIGINT NOT NULL DEFAULT "
-    "nextval('resq_heal_keys_seq'), org_id VARCHAR, sku VARCHAR)",
-    f"INSERT INTO {_HEAL_KEYS} (org_id, sku) SELECT NULL, NULL "
-    f"WHERE NOT EXISTS (SELECT 1 FROM {_HEAL_KEYS})",
-)
-_SCOPE = "resq_heal_scope"  # temporary: the log rows a cycle's reads saw (seq, org_id, sku)
-_SCOPE_KEYS = "resq_heal_scope_keys"  # temporary: their distinct items
-_SCOPED_TABLES = {
-    "candidates": ("stock_analysis", "purchase_orders"),
-    "recovered_alerts": ("stock_analysis", "alerts"),
-}
-"""The decision reads a cycle restricts to the logged items, and the tables each reads
-only for them (every row of these tables that such a read joins is keyed by the item)."""
-HEAL_KEYS_MAX = 100_000
-"""A refresh recomputing more items than this logs one mark instead of each item."""
-
 # What a change to each input of stock_analysis puts out of date: the scope of its log rows
 # and the SELECT list that keys them (ITEM: one item; ORG, SECTOR, CITY: every item of an
 # organization, of a sector's organizations, of a city's organizations).
@@ -148,9 +125,6 @@ class DuckDBBackend(WarehouseBackend):
     LIMIT n`` as a bounded top-N only while n is at most 5,000 rows (or 0.7% of the table);
     above that it sorts the whole input first, which is what paging avoids."""
     full_refresh_share = FULL_REFRESH_SHARE
-    restricts_heal = True
-    """Whether a heal cycle reads only the items in the heal key log (``heal_scope``); set
-    false on an instance to make its every cycle read everything."""
     digest_batch_alerts = 50_000
     """DuckDB builds digests in this process, and their grouping holds every alert it lists
     (outside DuckDB's memory limit): in batches, a cycle's peak stays that of one batch."""
@@ -558,7 +532,7 @@ class DuckDBBackend(WarehouseBackend):
         query = self._analysis_query()
         digest = hashlib.sha256(query.encode()).hexdigest()
         with self.transaction():
-            for ddl in (*_EMULATION_DDL, *_HEAL_KEYS_DDL):
+            for ddl in _EMULATION_DDL:
                 self.execute(ddl)
             self._log_ready = True
             state = self.fetch(
@@ -593,118 +567,11 @@ class DuckDBBackend(WarehouseBackend):
         return "plain" if names else None
 
     def _mark_changed(self) -> None:
-        """Note that anything may have changed (ad-hoc SQL): the next refresh is full, and
-        so is the next heal cycle's reading."""
+        """Note that anything may have changed (ad-hoc SQL): the next refresh is full."""
         try:
             self.execute("INSERT INTO resq_dt_changes (changed_at) VALUES (?)", [utcnow()])
         except BackendError:
             pass  # before init: nothing to refresh yet
-        if self.read_only:
-            return
-        try:
-            if self._heal_log_exists():  # a log made later starts with a mark
-                self._mark_heal_full()
-        except BackendError:
-            pass
-
-    # ------------------------------------------------------------------ heal key log
-
-    def _heal_log_exists(self) -> bool:
-        if self.__dict__.get("_heal_log_ready"):
-            return True
-        found = (
-            self.fetch(
-                "SELECT COUNT(*) FROM duckdb_tables() WHERE table_name = ? "
-                "AND schema_name = 'main' AND database_name = current_database()",
-                [_HEAL_KEYS],
-            )
-            .column(0)[0]
-            .as_py()
-        )
-        return bool(found)
-
-    def _note_heal_keys(self, keys: str, params: Sequence[Any] | None = None) -> None:
-        """Log the items ``keys`` selects in the heal key log, inside the writer's
-        transaction (creating the log there first, with its mark, where it is missing: a
-        concurrent creator then conflicts and one of them retries)."""
-        if self.__dict__.get("_heal_log_ready"):
-            pass
-        elif self._heal_log_exists():
-            self._heal_log_ready = True
-        else:
-            for ddl in _HEAL_KEYS_DDL:
-                self.execute(ddl)
-        self.execute(
-            f"INSERT INTO {_HEAL_KEYS} (org_id, sku) SELECT org_id, sku FROM ({keys}) AS k",
-            params,
-        )
-
-    def _mark_heal_full(self) -> None:
-        self._note_heal_keys("SELECT CAST(NULL AS VARCHAR) AS org_id, CAST(NULL AS VARCHAR) AS sku")
-
-    def heal_scope(self, org_id: str | None = None) -> bool:
-        """Read the heal key log (the rows of ``org_id``'s items, and the marks) into this
-        connection's temporary ``resq_heal_scope``, and its items into
-        ``resq_heal_scope_keys``; true when it holds no mark, so the cycle may read only
-        those items. Every write that can change what a cycle decides for an item logs it
-        in its own transaction: the refresh of stock_analysis the items it recomputed
-        (inventory, organization, city and sector changes), a full refresh and ad-hoc SQL
-        a mark, an override of an order its item; and each cycle logs the items it decided
-        on that got no open order (capped, held, stale). So every item a full read would
-        find (it needs a decision and no open order covers it) is in the log."""
-        self._local.heal_scope = False
-        if not self.restricts_heal or self.read_only or not self._heal_log_exists():
-            return False
-        self.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_SCOPE} AS SELECT seq, org_id, sku FROM {_HEAL_KEYS} "
-            "WHERE CAST(? AS VARCHAR) IS NULL OR org_id = ? OR org_id IS NULL",
-            [org_id, org_id],
-        )
-        self._local.heal_scope = True
-        return self._scope_keys(_SCOPE)
-
-    def _scope_keys(self, source: str) -> bool:
-        """Fill ``resq_heal_scope_keys`` with the items of ``source``; whether it holds no mark."""
-        self.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_SCOPE_KEYS} AS SELECT DISTINCT org_id, sku "
-            f"FROM {source} WHERE org_id IS NOT NULL"
-        )
-        marks = self.fetch(f"SELECT COUNT(*) FROM {source} WHERE org_id IS NULL")
-        return not marks.column(0)[0].as_py()
-
-    def _rescope(self, org_id: str | None) -> bool:
-        if not self.restricts_heal or self.read_only or not self._heal_log_exists():
-            return False
-        self.execute(
-            f"CREATE OR REPLACE TEMP TABLE resq_heal_scope_now AS SELECT org_id, sku "
-            f"FROM {_HEAL_KEYS} WHERE CAST(? AS VARCHAR) IS NULL OR org_id = ? OR org_id IS NULL",
-            [org_id, org_id],
-        )
-        return self._scope_keys("resq_heal_scope_now")
-
-    def decision_file(self, name: str, scoped: bool, index: int = 0) -> str:
-        if not scoped:
-            return self._file(name, index)
-        cache: dict[str, tuple[str, ...]] = self.__dict__.setdefault("_scoped_files", {})
-        if name not in cache:
-            cache[name] = rendered.render_restricted_file(
-                name, _SCOPE_KEYS, _SCOPED_TABLES[name], ("org_id", "sku")
-            )
-        return cache[name][index]
-
-    def consume_heal_scope(self, org_id: str | None, leftovers: pa.Table) -> None:
-        if getattr(self._local, "heal_scope", False):
-            # an organization's cycle keeps the marks: the other organizations need them
-            self.execute(
-                f"DELETE FROM {_HEAL_KEYS} WHERE seq IN (SELECT seq FROM {_SCOPE} "
-                "WHERE CAST(? AS VARCHAR) IS NULL OR org_id IS NOT NULL)",
-                [org_id],
-            )
-        if leftovers.num_rows > HEAL_KEYS_MAX:
-            self._mark_heal_full()
-        elif leftovers.num_rows:
-            self.stage("resq_stage_heal_keys", leftovers.select(["org_id", "sku"]))
-            self._note_heal_keys("SELECT org_id, sku FROM resq_stage_heal_keys")
 
     def _note_changes(
         self,
@@ -882,11 +749,6 @@ class DuckDBBackend(WarehouseBackend):
         )
         self.execute(f"INSERT INTO stock_analysis {self._restricted_query()}")
         self.execute("DELETE FROM resq_dt_changes")
-        # the items recomputed are the ones whose decision inputs may have changed
-        if changed > HEAL_KEYS_MAX:
-            self._mark_heal_full()
-        else:
-            self._note_heal_keys(f"SELECT org_id, sku FROM {_KEYS}")
         self.execute(f"DROP TABLE {_KEYS}")
         return "INCREMENTAL", changed
 
@@ -894,7 +756,6 @@ class DuckDBBackend(WarehouseBackend):
         self.execute("DELETE FROM stock_analysis")
         self.execute(f"INSERT INTO stock_analysis {self._analysis_query()}")
         self.execute("DELETE FROM resq_dt_changes")
-        self._mark_heal_full()  # which items changed is not known
         return int(self.fetch("SELECT COUNT(*) FROM stock_analysis").column(0)[0].as_py())
 
     def _record_failure(self, now: datetime, trigger: str, exc: BaseException) -> None:

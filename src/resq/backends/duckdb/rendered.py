@@ -34,7 +34,6 @@ __all__ = [
     "cache",
     "render_file",
     "render_query_of",
-    "render_restricted_file",
     "render_restricted_query_of",
     "render_text",
 ]
@@ -198,20 +197,6 @@ def _fresh_restricted(
     return render
 
 
-def _fresh_restricted_file(
-    file_name: str, keys: str, tables: tuple[str, ...], columns: tuple[str, ...]
-) -> Callable[[str], list[str]]:
-    def render(text: str) -> list[str]:
-        from resq.backends.duckdb import rewrites
-
-        return [
-            rewrites.to_duckdb(rewrites.restrict_to_keys(s, keys, tables, columns, by_rowid=True))
-            for s in sqlfiles.parse_file(text, file_name)
-        ]
-
-    return render
-
-
 def render_text(sql: str) -> str:
     """One Snowflake statement (text) as DuckDB SQL: `rewrites.to_duckdb`, remembered."""
     rendered: str = cache().get("text", sql, _fresh_text)
@@ -242,18 +227,3 @@ def render_restricted_query_of(
     kind = f"restricted-query:{keys}:{','.join(tables)}:{','.join(columns)}"
     rendered: str = cache().get(kind, text, _fresh_restricted(file_name, keys, tables, columns))
     return rendered
-
-
-def render_restricted_file(
-    name: str, keys: str, tables: tuple[str, ...], columns: tuple[str, ...]
-) -> tuple[str, ...]:
-    """`render_file`, every statement reading from ``tables`` only the rows keyed in table
-    ``keys`` (`rewrites.restrict_to_keys`): a heal cycle's reads of the items in its heal
-    key log."""
-    file_name = sqlfiles.file_name(name)
-    text = sqlfiles.sql_text(file_name)
-    kind = f"restricted-rowid-file:{keys}:{','.join(tables)}:{','.join(columns)}"
-    rendered: list[str] = cache().get(
-        kind, text, _fresh_restricted_file(file_name, keys, tables, columns)
-    )
-    return tuple(rendered)

@@ -526,12 +526,7 @@ def dynamic_table_parts(sql: str | exp.Expr) -> DynamicTableDef:
 
 
 def restrict_to_keys(
-    query: exp.Expr,
-    keys: str,
-    tables: tuple[str, ...],
-    columns: tuple[str, ...],
-    *,
-    by_rowid: bool = False,
+    query: exp.Expr, keys: str, tables: tuple[str, ...], columns: tuple[str, ...]
 ) -> exp.Expr:
     """The query reading, from each of ``tables``, only the rows whose ``columns`` are a row
     of the table ``keys``: every scan of such a table becomes a join with ``keys`` under the
@@ -543,34 +538,18 @@ def restrict_to_keys(
     >>> q = sqlglot.parse_one("SELECT i.a FROM inv AS i", read="snowflake")
     >>> print(restrict_to_keys(q, "ks", ("inv",), ("id",)).sql(dialect="duckdb"))
     SELECT i.a FROM (SELECT t.* FROM inv AS t JOIN ks AS k ON t.id = k.id) AS i
-
-    With ``by_rowid`` the keyed rows are found by their key columns alone and then read
-    whole by DuckDB's ``rowid`` (for a few keys in a wide table: the join then scans only
-    the key columns of every row, not all of them):
-
-    >>> late = restrict_to_keys(q, "ks", ("inv",), ("id",), by_rowid=True)
-    >>> print(late.sql(dialect="duckdb"))  # doctest: +NORMALIZE_WHITESPACE
-    SELECT i.a FROM (SELECT t.* FROM inv AS t WHERE t.rowid IN
-    (SELECT r.rowid FROM inv AS r JOIN ks AS k ON r.id = k.id)) AS i
     """
     wanted = {t.lower() for t in tables}
     on = " AND ".join(f"t.{c} = k.{c}" for c in columns)
-    on_rowid = " AND ".join(f"r.{c} = k.{c}" for c in columns)
 
     def fix(node: exp.Expr) -> exp.Expr:
         if not isinstance(node, exp.Table) or node.name.lower() not in wanted or node.db:
             return node
-        if isinstance(node.parent, exp.Update) and node.arg_key == "this":
-            return node  # the table an UPDATE writes: its subqueries are restricted instead
         alias = node.alias_or_name
-        if by_rowid:
-            inner = (
-                f"SELECT t.* FROM {node.name} AS t WHERE t.rowid IN (SELECT r.rowid FROM "
-                f"{node.name} AS r JOIN {keys} AS k ON {on_rowid})"
-            )
-        else:
-            inner = f"SELECT t.* FROM {node.name} AS t JOIN {keys} AS k ON {on}"
-        scan = sqlglot.parse_one(f"SELECT * FROM ({inner}) AS {alias}", read="snowflake")
+        scan = sqlglot.parse_one(
+            f"SELECT * FROM (SELECT t.* FROM {node.name} AS t JOIN {keys} AS k ON {on}) AS {alias}",
+            read="snowflake",
+        )
         return scan.args["from_"].this
 
     return query.transform(fix)
