@@ -259,22 +259,87 @@ def test_a_change_committed_during_a_refresh_waits_for_the_next(
     _agrees_with_full(backend)
 
 
-def test_a_refresh_failing_mid_way_changes_nothing(
-    db: Any, monkeypatch: pytest.MonkeyPatch
+def _log_item(backend: Any, org: str, sku: str) -> None:
+    """Log an item as changed, as resq's writers do (the test's stand-in for a writer
+    that removes an item and names it)."""
+    backend.execute(
+        "INSERT INTO resq_dt_changes (changed_at, scope, org_id, sku) VALUES (now(), 'ITEM', ?, ?)",
+        [org, sku],
+    )
+
+
+def _every_kind_of_write(backend: Any) -> tuple[str, str]:
+    """Changes of every kind an incremental refresh recomputes: an item whose stock
+    changed, a new item and a keyed item that is gone. Returns the gone item."""
+    items = _items(backend)
+    backend.apply_chaos(simulation.drop_stock(*items[2]), actor="t")
+    backend.load(
+        "inventory",
+        [
+            {
+                "org_id": items[0][0],
+                "sku": "NEW-1",
+                "item_name": "new",
+                "current_stock": 1.0,
+                "daily_consumption": 1.0,
+            }
+        ],
+    )
+    gone = items[3]
+    backend.execute("DELETE FROM inventory_master WHERE org_id = ? AND sku = ?", list(gone))
+    _log_item(backend, *gone)
+    return gone
+
+
+def test_a_keyed_item_that_is_gone_leaves_the_analysis(db: Any) -> None:
+    backend: Any = db
+    backend.refresh_analysis(force=True)
+    org, sku = _every_kind_of_write(backend)
+    result = backend.refresh_analysis()
+    assert result.action == "INCREMENTAL" and result.changed_rows == 3
+    left = "SELECT COUNT(*) FROM stock_analysis WHERE org_id = ? AND sku = ?"
+    assert backend.fetch(left, [org, sku]).column(0)[0].as_py() == 0
+    _agrees_with_full(backend)
+
+
+@pytest.mark.parametrize(
+    "failing",
+    [
+        "CREATE OR REPLACE TEMP TABLE resq_dt_keys",
+        "DELETE FROM stock_analysis",
+        "INSERT INTO stock_analysis",
+        "DELETE FROM resq_dt_changes",
+        "UPDATE resq_dt_state",
+        "INSERT INTO dt_refresh_history",
+    ],
+)
+def test_a_refresh_failing_at_any_write_changes_nothing(
+    db: Any, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
-    """The incremental DELETE has run when the INSERT fails: the transaction rolls back,
+    """Whichever of the incremental refresh's writes fails, the transaction rolls back:
     stock_analysis keeps its rows and the log its changes, and the next refresh catches up."""
     backend: Any = db
     backend.refresh_analysis(force=True)
     before = _rows(backend, "SELECT * FROM stock_analysis")
-    org, sku = _items(backend)[2]
-    backend.apply_chaos(simulation.drop_stock(org, sku), actor="t")
-    monkeypatch.setattr(backend, "_restricted_query", lambda: "SELECT nope FROM nowhere_at_all")
-    with pytest.raises(BackendError, match="nowhere_at_all"):
+    _every_kind_of_write(backend)
+    pending = backend.analysis_state()["pending_changes"]
+    real_execute = backend.execute
+    seen: list[str] = []
+
+    def fail_at(sql: str, params: Any = None) -> None:
+        if sql.startswith(failing):
+            seen.append(sql)
+            real_execute(sql, params)  # the write happens, then the statement "fails"
+            raise BackendError(f"injected failure after {failing}")
+        real_execute(sql, params)
+
+    monkeypatch.setattr(backend, "execute", fail_at)
+    with pytest.raises(BackendError, match="injected failure"):
         backend.refresh_analysis()
     monkeypatch.undo()
+    assert seen, f"the refresh never ran {failing!r}"
     assert _rows(backend, "SELECT * FROM stock_analysis") == before
-    assert backend.analysis_state()["pending_changes"] == 1
+    assert backend.analysis_state()["pending_changes"] == pending
     assert backend.refresh_analysis().action == "INCREMENTAL"
     _agrees_with_full(backend)
 
