@@ -35,6 +35,35 @@ def test_backend_is_registered_under_its_scheme(backend: WarehouseBackend) -> No
     assert all(isinstance(c, Capability) for c in backend.capabilities)
 
 
+def test_the_built_in_backends_are_the_entry_points_resq_declares() -> None:
+    """resq finds its own backends without reading entry points: the two must agree, in
+    pyproject.toml and in what is installed."""
+    import tomllib
+    from importlib.metadata import entry_points
+
+    from resq.backends import BUILT_IN, GROUP
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["entry-points"][GROUP] == BUILT_IN
+    installed = {ep.name: ep.value for ep in entry_points(group=GROUP)}
+    assert {k: installed.get(k) for k in BUILT_IN} == BUILT_IN
+
+
+def test_connecting_to_duckdb_reads_no_entry_points() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import importlib.metadata as m, resq\n"
+        "def scan(**kw): raise SystemExit('entry points were read')\n"
+        "m.entry_points = scan\n"
+        "resq.connect('duckdb://').close(); print('connected')"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "connected"
+
+
 def test_duckdb_url_in_memory() -> None:
     with resq.connect("duckdb://") as b:
         assert isinstance(b, DuckDBBackend)
