@@ -190,6 +190,73 @@ def test_upsert_replaces_and_append_refuses_existing_keys(backend: WarehouseBack
     assert _snapshot(backend) == before
 
 
+_SKUS = [f"S{i}" for i in range(6)]
+_LOADED = st.fixed_dictionaries(
+    {"current_stock": st.integers(0, 50).map(float)},
+    optional={"unit": st.sampled_from(["kg", "box"]), "pack_size": st.sampled_from([2.0, 5.0])},
+)
+
+
+def _inventory(backend: WarehouseBackend) -> dict[str, dict[str, Any]]:
+    rows = backend.sql(
+        "SELECT sku, item_name, current_stock, daily_consumption, demand_factor, unit, "
+        "pack_size, data_source FROM inventory_master"
+    ).to_pylist()
+    return {r.pop("sku"): r for r in rows}
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    stored=st.dictionaries(st.sampled_from(_SKUS), _LOADED, min_size=1),
+    spiked=st.sets(st.sampled_from(_SKUS)),
+    loaded=st.dictionaries(st.sampled_from(_SKUS), _LOADED, min_size=1),
+    batched=st.booleans(),
+)
+def test_an_upsert_replaces_each_loaded_row_whole_and_keeps_every_other_row(
+    backend: WarehouseBackend,
+    stored: dict[str, dict[str, Any]],
+    spiked: set[str],
+    loaded: dict[str, dict[str, Any]],
+    batched: bool,
+) -> None:
+    """Whatever the backend writes underneath (a keyed DELETE and INSERT, or an UPDATE in
+    place and an INSERT of the new keys): a loaded row replaces the stored one whole, the
+    columns it does not carry get their defaults again (a demand spike included), a new
+    key is added, and a row the load does not name is left exactly as it was."""
+    backend.sql("DELETE FROM inventory_master; DELETE FROM organizations")
+    backend.load("organizations", ORGS[:1])
+
+    def rows(items: dict[str, dict[str, Any]], name: str) -> list[dict[str, Any]]:
+        return [
+            {"org_id": "HOSP-1", "sku": k, "item_name": name, "daily_consumption": 1.0, **v}
+            for k, v in sorted(items.items())
+        ]
+
+    backend.load("inventory", rows(stored, "first"))
+    for sku in sorted(spiked & set(stored)):
+        backend.sql(f"UPDATE inventory_master SET demand_factor = 2.5 WHERE sku = '{sku}'")
+    before = _inventory(backend)
+    if batched:
+        with backend.load_batches(["inventory"]) as load:
+            load.write("inventory", rows(loaded, "second"))
+    else:
+        backend.load("inventory", rows(loaded, "second"))
+    expected = {k: v for k, v in before.items() if k not in loaded}
+    for sku, given_ in loaded.items():
+        expected[sku] = {
+            "item_name": "second",
+            "current_stock": given_["current_stock"],
+            "daily_consumption": 1.0,
+            "demand_factor": 1.0,
+            "unit": given_.get("unit", "unit"),
+            "pack_size": given_.get("pack_size", 1.0),
+            "data_source": "REAL",
+        }
+    assert _inventory(backend) == expected
+
+
 # --- validation as a whole -------------------------------------------------------------
 
 BAD_INVENTORY_CSV = """org_id,sku,item_name,current_stock,daily_consumption

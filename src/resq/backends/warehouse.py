@@ -674,8 +674,9 @@ class WarehouseBackend(Backend):
             f"WHERE t.{first} IN (SELECT {first} FROM {stage}) LIMIT 1"
         )
         if self.fetch(self.render(probe)).num_rows:
-            self.execute(self.render(delete))
-        self.execute(self.render(insert), [now])
+            self._upsert_staged(spec, stage, data.column_names, (delete, insert), now=now)
+        else:
+            self.execute(self.render(insert), [now])
         self._note_staged(spec, stage, data.num_rows)
 
     def _is_empty(self, table: str) -> bool:
@@ -703,9 +704,25 @@ class WarehouseBackend(Backend):
     def write_rows(self, spec: TableSpec, data: pa.Table, *, now: datetime) -> None:
         """Upsert validated rows by key (inside the caller's transaction)."""
         stage, delete, insert = self._staged_upsert(spec, data)
+        self._upsert_staged(spec, stage, data.column_names, (delete, insert), now=now)
+        self._note_staged(spec, stage, data.num_rows)
+
+    def _upsert_staged(
+        self,
+        spec: TableSpec,
+        stage: str,
+        columns: Sequence[str],
+        statements: tuple[Any, Any],
+        *,
+        now: datetime,
+    ) -> None:
+        """Write the staged rows over ``spec``'s table by key: each row replaces the stored
+        row with its key (the columns a load does not carry get their defaults again) or
+        is added. Here the keyed DELETE and the INSERT of ``statements``; a backend may
+        write the same rows another way."""
+        delete, insert = statements
         self.execute(self.render(delete))
         self.execute(self.render(insert), [now])
-        self._note_staged(spec, stage, data.num_rows)
 
     def _note_staged(self, spec: TableSpec, stage: str, rows: int) -> None:
         """The rows of an upsert changed: their keys are the stage's."""
