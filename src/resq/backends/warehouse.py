@@ -674,7 +674,7 @@ class WarehouseBackend(Backend):
             f"WHERE t.{first} IN (SELECT {first} FROM {stage}) LIMIT 1"
         )
         if self.fetch(self.render(probe)).num_rows:
-            self._upsert_staged(spec, stage, data.column_names, (delete, insert), now=now)
+            self._write_staged(spec, stage, data.column_names, (delete, insert), now=now)
         else:
             self.execute(self.render(insert), [now])
         self._note_staged(spec, stage, data.num_rows)
@@ -704,10 +704,10 @@ class WarehouseBackend(Backend):
     def write_rows(self, spec: TableSpec, data: pa.Table, *, now: datetime) -> None:
         """Upsert validated rows by key (inside the caller's transaction)."""
         stage, delete, insert = self._staged_upsert(spec, data)
-        self._upsert_staged(spec, stage, data.column_names, (delete, insert), now=now)
+        self._write_staged(spec, stage, data.column_names, (delete, insert), now=now)
         self._note_staged(spec, stage, data.num_rows)
 
-    def _upsert_staged(
+    def _write_staged(
         self,
         spec: TableSpec,
         stage: str,

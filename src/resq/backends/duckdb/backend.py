@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import duckdb
@@ -36,6 +36,9 @@ from resq.errors import (
     TenantScopeError,
     UnknownBackendError,
 )
+
+if TYPE_CHECKING:
+    from resq.core.validation import TableSpec
 
 MAX_FAILED_REFRESHES = 5
 
@@ -413,9 +416,9 @@ class DuckDBBackend(WarehouseBackend):
         conn.register(name, staged)
         self._local.staged[name] = staged
 
-    def _upsert_staged(
+    def _write_staged(
         self,
-        spec: Any,
+        spec: TableSpec,
         stage: str,
         columns: Sequence[str],
         statements: tuple[Any, Any],
