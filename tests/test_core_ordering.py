@@ -343,6 +343,11 @@ def test_vendor_choice_matches_the_brute_force_oracle(
         eligible = [v for v in allowed if v["status"] == "ONLINE"]
         rejected = {x["vendor"]: x["why"] for x in r["reason"]["vendors_rejected"]}
         assert set(rejected) == {v["vendor_id"] for v in offers} - {r["vendor"]}
+        # listed as they ranked (eligible ones first), never in the catalog's row order
+        ranked = sorted(offers, key=lambda v: (v not in eligible, *_rank_oracle(c, v)))
+        assert [x["vendor"] for x in r["reason"]["vendors_rejected"]] == [
+            v["vendor_id"] for v in ranked if v["vendor_id"] != r["vendor"]
+        ]
         for v in offers:
             if v not in allowed:
                 assert (
@@ -678,6 +683,20 @@ def test_plan_keys_are_stable_across_runs(inputs: tuple[pa.Table, pa.Table]) -> 
         assert set(later["idempotency_key"].to_pylist()).isdisjoint(
             first["idempotency_key"].to_pylist()
         )
+
+
+@PLAN
+@given(rst.plan_inputs(), st.randoms(use_true_random=False))
+def test_the_plan_does_not_depend_on_the_order_rows_are_stored_in(
+    inputs: tuple[pa.Table, pa.Table], rnd: random.Random
+) -> None:
+    """A warehouse hands rows over in whatever order it stores them (a reload can move a
+    catalog row to the end): every proposal, its reason included, stays the same."""
+    candidates, vendors = inputs
+    order = list(range(vendors.num_rows))
+    rnd.shuffle(order)
+    shuffled = vendors.take(pa.array(order, pa.int64()))
+    assert plan_orders(candidates, shuffled).equals(plan_orders(candidates, vendors))
 
 
 # ---------------------------------------------------------------- manual overrides

@@ -837,7 +837,7 @@ def _choose(
     why[chosen_pref[row]] = 3
     why[~online] = 0
     why[~allowed] = 5
-    rejected = _lists_by_row(n, row, vid, why, ~chosen_mask)
+    rejected = _lists_by_row(n, row, vid, why, ~chosen_mask, order)
     # any status consulted for the row (chosen or rejected) that was simulated makes the
     # decision simulated
     sim_pair = ~eq_mask(pairs["source"], "REAL")
@@ -858,10 +858,17 @@ def _choose(
 
 
 def _lists_by_row(
-    n: int, row: np.ndarray, vendor: pa.Array, why: np.ndarray, keep: np.ndarray
+    n: int,
+    row: np.ndarray,
+    vendor: pa.Array,
+    why: np.ndarray,
+    keep: np.ndarray,
+    ranking: np.ndarray,
 ) -> pa.Array:
-    """A list<struct<vendor, why>> column of length n from the kept (row, vendor, why)."""
-    pos = np.flatnonzero(keep)
+    """A list<struct<vendor, why>> column of length n from the kept (row, vendor, why),
+    each row's list in ``ranking`` order (the vendors as they were ranked, best first,
+    ties by vendor id), never in the order the catalog rows happen to be stored in."""
+    pos = ranking[keep[ranking]]
     pos = pos[np.argsort(row[pos], kind="stable")]
     counts = np.bincount(row[pos], minlength=n)[:n] if len(pos) else np.zeros(n, np.int64)
     offsets = np.r_[0, np.cumsum(counts)].astype(np.int32)
