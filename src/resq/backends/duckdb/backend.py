@@ -436,7 +436,7 @@ class DuckDBBackend(WarehouseBackend):
         if not self._has_primary_key(table):
             # no index to rebuild; and a table without one may hold a key twice (ad-hoc
             # SQL), which the keyed DELETE and INSERT turn back into one row
-            return super()._upsert_staged(spec, stage, columns, statements, now=now)
+            return super()._write_staged(spec, stage, columns, statements, now=now)
         key = tuple(spec.key)
         stored = self._table_columns(table)
         on = " AND ".join(f't."{k}" = s."{k}"' for k in key)
