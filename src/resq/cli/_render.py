@@ -117,13 +117,15 @@ def table(
     for fold, tight in ((False, False), (True, False), (True, True)):
         shown = list(range(len(columns)))
         t = _build(cells, columns, shown, title, console, tight=tight, fold=fold)
+        fits = _fits(t, console)  # each layout is measured once (a measure is a layout)
         for key in DROP_ORDER:
-            if _fits(t, console):
+            if fits:
                 break
             if any(columns[i][0] == key for i in shown):
                 shown = [i for i in shown if columns[i][0] != key]
                 t = _build(cells, columns, shown, title, console, tight=tight, fold=fold)
-        if _fits(t, console):
+                fits = _fits(t, console)
+        if fits:
             break
     hidden = [header for i, (_, header) in enumerate(columns) if i not in shown]
     if hidden:
