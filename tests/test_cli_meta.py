@@ -5,6 +5,7 @@ that match the library's."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,27 @@ print(json.dumps({{"exit": code, "loaded": loaded}}))
     last = json.loads(result.stdout.strip().splitlines()[-1])
     assert last == {"exit": 0, "loaded": []}, last
     assert "Usage: resq" in result.stdout
+
+
+def test_python_dash_m_resq_is_the_resq_command(tmp_path: Path) -> None:
+    """``python -m resq`` runs the same command as the console script: its help, a command
+    on a database, and a usage error with the same exit code."""
+    env = {**os.environ, "RESQ_CACHE_DIR": "off", "COLUMNS": "200"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "resq", *args], capture_output=True, text=True, env=env
+        )
+
+    shown = run("--help")
+    assert shown.returncode == 0 and "Usage: resq" in shown.stdout
+    db = f"duckdb:///{tmp_path / 'm.duckdb'}"
+    assert run("--db", db, "init").returncode == 0
+    listed = run("--db", db, "--json", "status")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["items"] == []
+    wrong = run("--no-such-option")
+    assert wrong.returncode == 2 and "No such option" in wrong.stderr
 
 
 def test_docs_cli_md_is_generated_from_the_code() -> None:
