@@ -155,6 +155,18 @@ def test_writes_through_sql_mark_the_analysis_stale(seeded: WarehouseBackend) ->
     assert row == [{"status": "CRITICAL", "days_remaining": 0.0}]
 
 
+def test_execute_of_a_query_leaves_the_connection_usable(backend: WarehouseBackend) -> None:
+    """``execute`` runs a statement for its effect; one that returns rows does not leave
+    them pending for the next statement to trip over (in a transaction or not)."""
+    backend.execute("SELECT 1 AS x")
+    assert backend.fetch("SELECT 2 AS y").column(0).to_pylist() == [2]
+    with backend.transaction():
+        backend.execute("SELECT 3 AS x")
+        backend.execute("SELECT 4 AS x")
+        assert backend.fetch("SELECT 5 AS y").column(0).to_pylist() == [5]
+    assert backend.sql("SELECT 6 AS z").scalar() == 6
+
+
 def test_sql_errors_are_backend_errors(backend: WarehouseBackend) -> None:
     with pytest.raises(BackendError, match="nope"):
         backend.sql("SELECT * FROM nope")

@@ -281,6 +281,9 @@ class DuckDBBackend(WarehouseBackend):
         conn = self._conn_for(sql)
         try:
             conn.execute(sql, list(params) if params else None)
+            # a statement that returns rows (a SELECT, a CALL) leaves them pending, and the
+            # connection refuses other work until they are read: run it to its end
+            conn.complete()
         except duckdb.Error as exc:
             if self._registered_after(exc):
                 return self.execute(sql, params)
