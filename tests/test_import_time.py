@@ -59,8 +59,10 @@ def test_resq_core_imports_a_rule_only_when_it_is_first_read() -> None:
     modules, _ = _modules_after("import resq.core")
     rules = ("resq.core.models", "resq.core.ordering", "resq.core.alerts", "pyarrow")
     assert [m for m in rules if _loaded(modules, m)] == []
+    # urgency names and sorts the status codes only: it loads them, not their rules
     modules, _ = _modules_after("from resq.core import urgency")
-    assert _loaded(modules, "resq.core.ordering") and not _loaded(modules, "resq.core.models")
+    assert _loaded(modules, "resq.core.codes")
+    assert [m for m in rules if m != "pyarrow" and _loaded(modules, m)] == []
     assert not _loaded(modules, "pyarrow.compute")
     modules, _ = _modules_after("from resq.core import PurchaseOrder, plan_orders")
     assert _loaded(modules, "resq.core.models") and _loaded(modules, "resq.core.ordering")
@@ -131,6 +133,17 @@ def test_help_loads_no_driver_no_sqlglot_no_pydantic() -> None:
     assert [m for m in banned if _loaded(modules, m)] == []
 
 
+READ_PATH_FREE = (
+    "resq.core.ordering",
+    "resq.core.alerts",
+    "resq.core.validation",
+    "resq.core.audit",
+    "resq.core.sectors",
+    "resq.engine",
+)
+"""Rules a read command (``resq status``, ``resq alerts``) does not load."""
+
+
 @pytest.mark.slow
 def test_read_commands_on_a_rendered_database_load_neither_sqlglot_nor_pydantic(
     tmp_path: Path,
@@ -151,6 +164,10 @@ def test_read_commands_on_a_rendered_database_load_neither_sqlglot_nor_pydantic(
         lazy = ("pyarrow.compute",) if command != ["heal"] else ()
         loaded = [m for m in ("sqlglot", "pydantic", *heavy, *lazy) if _loaded(modules, m)]
         assert loaded == [], f"resq {' '.join(command)} loaded {loaded}"
+        if command[0] in ("status", "alerts"):
+            # nor the rules: the backend and the listing need the status codes only
+            rules = [m for m in READ_PATH_FREE if _loaded(modules, m)]
+            assert rules == [], f"resq {' '.join(command)} loaded {rules}"
     # with the cache off, the same command renders afresh (and so needs sqlglot)
     cold = _resq_modules([*db, "status"], {**env, "RESQ_CACHE_DIR": "off"})
     assert _loaded(cold, "sqlglot")

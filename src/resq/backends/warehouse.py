@@ -26,20 +26,8 @@ from resq import sqlfiles
 from resq.backends import paging
 from resq.backends.base import BATCH_ROWS, Backend, Result
 from resq.backends.paging import Fetch
-from resq.core import audit as audit_chain
 from resq.core import reasons, urgency
-from resq.core.alerts import DEFAULT_POLICY, RoutingPolicy, stored_routing
-from resq.core.ordering import OPEN_STATUSES, OrderStatus, transition
-from resq.core.sectors import DEFAULT_SECTOR_CONFIG
-from resq.core.sourcing import DEFAULT_AUTHORIZATION
-from resq.core.validation import (
-    MAX_ORDER_QUANTITY,
-    TableSpec,
-    check_limit,
-    column_of,
-    table_spec,
-    validate_table,
-)
+from resq.core.codes import OPEN_STATUSES, OrderStatus
 from resq.errors import (
     BackendError,
     ConflictError,
@@ -54,12 +42,21 @@ from resq.retrying import conflict_retrying
 if TYPE_CHECKING:
     import pyarrow.compute as pc
     from sqlglot import exp
+
+    from resq.core import audit as audit_chain
+    from resq.core import validation
+    from resq.core.alerts import RoutingPolicy
+    from resq.core.validation import TableSpec
 else:  # sqlglot loads when a query is built or parsed, not for reads already rendered;
-    # pyarrow.compute when a kernel is first called (read commands call none)
+    # pyarrow.compute when a kernel is first called (read commands call none); the rules
+    # (the audit chain, validation) when a write or a check first needs them, so a read
+    # command loads neither
     from resq._lazy import LazyAttribute, LazyModule
 
     exp = LazyAttribute("sqlglot", "exp")
     pc = LazyModule("pyarrow.compute")
+    audit_chain = LazyModule("resq.core.audit")
+    validation = LazyModule("resq.core.validation")
 
 SCHEMA_VERSION = 6
 """1: the initial schema. 2: adds stock_history (daily consumption and stock series), the
@@ -152,7 +149,7 @@ class BatchLoad:
         when the stream first wrote to it, such a batch is appended as it is: no key can
         match, so the keyed upsert's lookup against everything written before is skipped.
         Where the table had rows, the batch is upserted as usual."""
-        spec = table_spec(table)
+        spec = validation.table_spec(table)
         done = self.rows.get(spec.name, 0)
         if spec.name not in self._was_empty:
             self._was_empty[spec.name] = self._backend._is_empty(spec.name)
@@ -162,7 +159,9 @@ class BatchLoad:
             raw = read_input(data, spec)
             known = {ref: self._known_keys(ref) for ref in (spec.references or {}).values()}
             try:
-                checked = validate_table(spec, raw, known=known, default_source=self._source)
+                checked = validation.validate_table(
+                    spec, raw, known=known, default_source=self._source
+                )
             except ValidationError as exc:
                 issues = [i if i.row is None else replace(i, row=i.row + done) for i in exc.issues]
                 raise ValidationError(exc.what, issues) from None
@@ -247,7 +246,10 @@ def _records_table(records: list[Any], spec: TableSpec, markers: tuple[str, ...]
     names = list(dict.fromkeys(str(k) for r in records for k in r))
     rows = [{str(k): v for k, v in r.items()} for r in records]
     return pa.table(
-        {name: column_of(_unmarked([r.get(name) for r in rows], markers)) for name in names}
+        {
+            name: validation.column_of(_unmarked([r.get(name) for r in rows], markers))
+            for name in names
+        }
     )
 
 
@@ -262,12 +264,12 @@ def _pandas_table(frame: Any, markers: tuple[str, ...] = ()) -> pa.Table:
             # Arrow would guess a type for mixed objects ([1.5, True] becomes 1.0, 1.0);
             # NaN and None are missing, as pandas means them.
             values = [None if v is None or v != v else v for v in series.tolist()]
-            columns[str(name)] = column_of(_unmarked(values, markers))
+            columns[str(name)] = validation.column_of(_unmarked(values, markers))
             continue
         try:
             column = pa.Array.from_pandas(series)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            column = column_of([None if v != v else v for v in series.tolist()])
+            column = validation.column_of([None if v != v else v for v in series.tolist()])
         columns[str(name)] = _marked(pa.table({"c": column}), markers).column(0)
     return pa.table(columns)
 
@@ -461,6 +463,8 @@ class WarehouseBackend(Backend):
         self.execute(self.render("ALTER TABLE purchase_orders DROP COLUMN reason"))
 
     def _seed_sector_config(self, now: datetime) -> None:
+        from resq.core.sectors import DEFAULT_SECTOR_CONFIG
+
         for cfg in DEFAULT_SECTOR_CONFIG.values():
             row = cfg.as_row()
             cols = [*row, "updated_at"]
@@ -472,6 +476,8 @@ class WarehouseBackend(Backend):
     def _seed_vendor_authorization(self, now: datetime) -> None:
         """The default authorization (resq.core.sourcing), only into an empty table: edits
         (added rows, rows revoked with authorized false) are kept across re-runs."""
+        from resq.core.sourcing import DEFAULT_AUTHORIZATION
+
         count = self.fetch(self.render("SELECT COUNT(*) AS n FROM vendor_authorization"))
         if int(count.column(0)[0].as_py() or 0):
             return
@@ -565,14 +571,14 @@ class WarehouseBackend(Backend):
         empty field is missing (NULL), unless ``null_markers`` names text that also means
         missing (for example ``("NA", "NULL")``). What a load accepts: docs/backends.md.
         """
-        spec = table_spec(table)
+        spec = validation.table_spec(table)
         if mode not in {"upsert", "append"}:
             raise ValidationError(
                 f"cannot load {spec.name}", [Issue(None, "mode", "must be upsert or append", mode)]
             )
         raw = read_input(data, spec, null_markers)
         known = {ref: self._keys(ref) for ref in (spec.references or {}).values()}
-        checked = validate_table(spec, raw, known=known, default_source=data_source)
+        checked = validation.validate_table(spec, raw, known=known, default_source=data_source)
         if mode == "append" and checked.num_rows:
             self._check_new_keys(spec, checked)
         now = now or utcnow()
@@ -613,7 +619,7 @@ class WarehouseBackend(Backend):
         stream. An error anywhere, including in the caller's code inside the block, rolls
         everything back. Each table's load is audited once (``data.loaded``) at the end."""
         now = now or utcnow()
-        specs = [table_spec(t) for t in tables]
+        specs = [validation.table_spec(t) for t in tables]
         self.prepare_stages({f"resq_stage_{s.name}": spec_schema(s) for s in specs})
         loader = BatchLoad(self, data_source, now)
         with self.transaction():
@@ -684,7 +690,7 @@ class WarehouseBackend(Backend):
         return not self.fetch(self.render(f"SELECT 1 FROM {table} LIMIT 1")).num_rows
 
     def _keys(self, table: str) -> list[str]:
-        key = table_spec(table).key[0]
+        key = validation.table_spec(table).key[0]
         rows = self.fetch(self.render(exp.select(key).from_(table)))
         return [v for v in rows.column(0).to_pylist() if v is not None]
 
@@ -1414,23 +1420,26 @@ class WarehouseBackend(Backend):
         org_id: str | None,
         now: datetime,
     ) -> None:
+        from resq.core.ordering import transition
+
         with self.transaction():
             order = self.order(po_id, org_id=org_id)
             new_status = transition(order["status"], action)
             details: dict[str, Any] = {"from": order["status"], "to": new_status}
             if action == "set_quantity":
                 try:
-                    quantity = check_limit(
+                    quantity = validation.check_limit(
                         quantity, "quantity", "order_quantity", exclusive_low=True
                     )
                 except ValueError:
+                    top = validation.MAX_ORDER_QUANTITY
                     raise ValidationError(
                         "cannot change the quantity",
                         [
                             Issue(
                                 None,
                                 "quantity",
-                                f"must be a finite number > 0 and <= {MAX_ORDER_QUANTITY:g}",
+                                f"must be a finite number > 0 and <= {top:g}",
                                 quantity,
                             )
                         ],
@@ -1522,6 +1531,8 @@ class WarehouseBackend(Backend):
         or the routing tables predate this database. Call it outside a transaction: the
         failed read of a missing table is caught here, which some engines would not allow
         inside one."""
+        from resq.core.alerts import DEFAULT_POLICY, stored_routing
+
         try:
             routes = self.fetch(
                 self.render(

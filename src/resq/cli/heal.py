@@ -43,7 +43,7 @@ ORDER_COLUMNS = [
 
 def why(reason: object) -> str:
     """An order's machine-readable reason as one line (resq.core.explain_reason)."""
-    from resq.core.ordering import explain_reason
+    from resq.core.reasons import explain_reason
 
     return _text.clean(explain_reason(reason)) or "-"
 

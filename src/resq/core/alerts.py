@@ -19,26 +19,10 @@ import numpy as np
 import numpy.typing as npt
 
 from resq.core._columns import broadcast, eq_mask, from_codes, is_scalar, to_bool, to_str
-
-
-class Severity(StrEnum):
-    """SEV1 is the most urgent."""
-
-    SEV1 = "SEV1"
-    SEV2 = "SEV2"
-    SEV3 = "SEV3"
-    SEV4 = "SEV4"
-
+from resq.core.codes import AlertState as AlertState  # re-exported: its home for rules
+from resq.core.codes import Severity
 
 SEVERITY_ORDER = (Severity.SEV1, Severity.SEV2, Severity.SEV3, Severity.SEV4)
-
-
-class AlertState(StrEnum):
-    """Where an alert is in its life: raised, acknowledged by a person, or resolved."""
-
-    OPEN = "OPEN"
-    ACKED = "ACKED"
-    RESOLVED = "RESOLVED"
 
 
 class AlertKind(StrEnum):

@@ -8,7 +8,6 @@ table, with no per-row Python loop on the hot path.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from statistics import NormalDist
@@ -32,6 +31,9 @@ from resq.core._columns import (
     to_bool,
     to_float,
 )
+from resq.core.codes import CLOSED_STATUSES as CLOSED_STATUSES  # re-exported
+from resq.core.codes import OPEN_STATUSES, OrderStatus
+from resq.core.reasons import explain_reason as explain_reason  # re-exported
 from resq.core.sectors import BUDGET_EXEMPT_CATEGORIES, ENTITLED_CATEGORIES, monthly_allotment_kg
 from resq.core.validation import MAX_ORDER_QUANTITY
 
@@ -41,20 +43,6 @@ else:  # imported on first use: read commands call no compute kernel
     from resq._lazy import LazyModule
 
     pc = LazyModule("pyarrow.compute")
-
-
-class OrderStatus(StrEnum):
-    """Lifecycle of a purchase order."""
-
-    PLACED = "PLACED"
-    PENDING_APPROVAL = "PENDING_APPROVAL"
-    PENDING_VENDOR = "PENDING_VENDOR"
-    RECEIVED = "RECEIVED"
-    CANCELLED = "CANCELLED"
-
-
-OPEN_STATUSES = (OrderStatus.PLACED, OrderStatus.PENDING_APPROVAL, OrderStatus.PENDING_VENDOR)
-CLOSED_STATUSES = (OrderStatus.RECEIVED, OrderStatus.CANCELLED)
 
 
 class Action(StrEnum):
@@ -497,48 +485,6 @@ def _order_parts(
         "vendor_status": np.asarray(vendor_simulated, dtype=bool),
         "demand": simulated("demand", "data_source"),
     }
-
-
-def explain_reason(reason: Any) -> str:
-    """A proposal's reason (the struct :func:`plan_orders` builds, or the reason object an
-    order's listing holds, :mod:`resq.core.reasons`) as one line a person reads: status,
-    days left, the rule that fired and its threshold, the vendor chosen, the vendors passed
-    over and why, the caps applied. Empty when there is nothing to say. The CLI and the
-    dashboard both show this.
-
-    >>> explain_reason({"status": "CRITICAL", "days_remaining": 0.0, "threshold_days": 3.0,
-    ...     "vendor": "Blinkit", "vendors_rejected": [{"vendor": "Dunzo", "why": "OFFLINE"}]})
-    'CRITICAL: 0.0 days left (threshold 3 days); vendor Blinkit; passed over Dunzo (OFFLINE)'
-    """
-    if isinstance(reason, str):
-        import json
-
-        try:
-            reason = json.loads(reason)
-        except ValueError:
-            return ""
-    if not isinstance(reason, Mapping):
-        return ""
-    parts = []
-    if "days_remaining" in reason:
-        days = reason.get("days_remaining")
-        left = "never runs out" if days is None or days != days else f"{days:.1f} days left"
-        threshold = reason.get("threshold_days")
-        why = [f"rule {reason['rule']}"] if reason.get("rule") else []
-        why += [f"threshold {threshold:g} days"] if threshold is not None else []
-        because = f" ({', '.join(why)})" if why else ""
-        parts.append(f"{reason.get('status', '?')}: {left}{because}")
-    if reason.get("vendor"):
-        parts.append(f"vendor {reason['vendor']}")
-    if reason.get("min_order_qty_raised") and reason.get("min_order_qty"):
-        parts.append(f"raised to the vendor's minimum order of {reason['min_order_qty']:g}")
-    rejected = [v for v in reason.get("vendors_rejected") or [] if isinstance(v, Mapping)]
-    if rejected:
-        passed = ", ".join(f"{v.get('vendor')} ({v.get('why')})" for v in rejected)
-        parts.append(f"passed over {passed}")
-    if reason.get("caps_applied"):
-        parts.append("caps " + ", ".join(map(str, reason["caps_applied"])))
-    return "; ".join(parts)
 
 
 def priority_rank(priority: Any, days: Any, org_id: Any, sku: Any) -> npt.NDArray[np.int64]:

@@ -330,3 +330,43 @@ def from_texts(texts: Sequence[str | None]) -> pa.Table:
     """:func:`from_text` of each text, as a table of :data:`SCHEMA`."""
     rows = [from_text(t) for t in texts]
     return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+def explain_reason(reason: Any) -> str:
+    """A proposal's reason (the struct :func:`resq.core.ordering.plan_orders` builds, or the
+    reason object an order's listing holds) as one line a person reads: status, days left,
+    the rule that fired and its threshold, the vendor chosen, the vendors passed over and
+    why, the caps applied. Empty when there is nothing to say. The CLI and the dashboard
+    both show this (also importable from :mod:`resq.core.ordering`).
+
+    >>> explain_reason({"status": "CRITICAL", "days_remaining": 0.0, "threshold_days": 3.0,
+    ...     "vendor": "Blinkit", "vendors_rejected": [{"vendor": "Dunzo", "why": "OFFLINE"}]})
+    'CRITICAL: 0.0 days left (threshold 3 days); vendor Blinkit; passed over Dunzo (OFFLINE)'
+    """
+    if isinstance(reason, str):
+        try:
+            reason = json.loads(reason)
+        except ValueError:
+            return ""
+    if not isinstance(reason, Mapping):
+        return ""
+    parts = []
+    if "days_remaining" in reason:
+        days = reason.get("days_remaining")
+        left = "never runs out" if days is None or days != days else f"{days:.1f} days left"
+        threshold = reason.get("threshold_days")
+        why = [f"rule {reason['rule']}"] if reason.get("rule") else []
+        why += [f"threshold {threshold:g} days"] if threshold is not None else []
+        because = f" ({', '.join(why)})" if why else ""
+        parts.append(f"{reason.get('status', '?')}: {left}{because}")
+    if reason.get("vendor"):
+        parts.append(f"vendor {reason['vendor']}")
+    if reason.get("min_order_qty_raised") and reason.get("min_order_qty"):
+        parts.append(f"raised to the vendor's minimum order of {reason['min_order_qty']:g}")
+    rejected = [v for v in reason.get("vendors_rejected") or [] if isinstance(v, Mapping)]
+    if rejected:
+        passed = ", ".join(f"{v.get('vendor')} ({v.get('why')})" for v in rejected)
+        parts.append(f"passed over {passed}")
+    if reason.get("caps_applied"):
+        parts.append("caps " + ", ".join(map(str, reason["caps_applied"])))
+    return "; ".join(parts)

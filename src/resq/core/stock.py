@@ -11,7 +11,6 @@ most the warning threshold, OK otherwise.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any, overload
 
 import numpy as np
@@ -19,15 +18,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from resq.core._columns import FloatArray, broadcast, is_scalar, to_float
-
-
-class Status(StrEnum):
-    """Stock status, most urgent first."""
-
-    CRITICAL = "CRITICAL"
-    WARNING = "WARNING"
-    OK = "OK"
-
+from resq.core.codes import Status
 
 STATUS_RANK = {Status.CRITICAL: 0, Status.WARNING: 1, Status.OK: 2}
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from resq.core.alerts import AlertState, Severity
-from resq.core.ordering import OrderStatus
-from resq.core.stock import Status
+from resq.core.codes import AlertState, OrderStatus, Severity, Status
 
 __all__ = ["ALERTS", "DIGEST", "ITEMS", "ORDERS", "TERMS", "sort_keys"]
 
