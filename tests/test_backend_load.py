@@ -604,3 +604,48 @@ def _snapshot(backend: WarehouseBackend) -> dict[str, Any]:
     }
     audit = backend.sql("SELECT COUNT(*) AS n, MAX(seq) AS s FROM audit_log").to_pylist()[0]
     return {**counts, "audit": audit}
+
+
+# ------------------------------------------------- DuckDB: where a load updates in place
+
+
+def _duckdb(tmp_path: Path) -> WarehouseBackend:
+    import resq
+
+    backend = resq.connect(f"duckdb:///{tmp_path / 'inplace.duckdb'}")
+    backend.init()
+    backend.load("organizations", ORGS)
+    return backend
+
+
+def test_a_table_without_a_key_holding_a_key_twice_keeps_it_once_after_a_load(
+    tmp_path: Path,
+) -> None:
+    """stock_history has no PRIMARY KEY, so a row written twice by ad-hoc SQL can be there;
+    a load of that key replaces both with the one loaded row (DELETE and INSERT)."""
+    backend = _duckdb(tmp_path)
+    row = {"org_id": "HOSP-1", "sku": "OXY-CYL", "day": "2026-11-01", "consumption": 3.0}
+    backend.load("stock_history", [{**row, "stock": 10.0}])
+    backend.execute("INSERT INTO stock_history SELECT * FROM stock_history")
+    assert backend.sql("SELECT COUNT(*) FROM stock_history").scalar() == 2
+    backend.load("stock_history", [{**row, "stock": 7.0}])
+    stored = backend.sql("SELECT stock FROM stock_history").to_pylist()
+    assert stored == [{"stock": 7.0}]
+    backend.close()
+
+
+def test_a_temporary_table_shadowing_a_keyed_one_is_loaded_like_a_table_without_a_key(
+    tmp_path: Path,
+) -> None:
+    """A temporary table of the same name is what an unqualified name resolves to on that
+    connection: it has no key, so the load is a DELETE and INSERT there too, and a key it
+    holds twice is kept once."""
+    backend = _duckdb(tmp_path)
+    backend.execute("CREATE TEMP TABLE organizations AS SELECT * FROM main.organizations")
+    backend.execute("INSERT INTO temp.organizations SELECT * FROM main.organizations")
+    backend.load("organizations", [{**ORGS[0], "org_name": "Renamed"}])
+    names = backend.fetch(
+        "SELECT org_name FROM temp.organizations WHERE org_id = 'HOSP-1'"
+    ).to_pylist()
+    assert names == [{"org_name": "Renamed"}]
+    backend.close()

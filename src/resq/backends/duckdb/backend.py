@@ -458,13 +458,17 @@ class DuckDBBackend(WarehouseBackend):
         )
 
     def _has_primary_key(self, table: str) -> bool:
+        """Whether the table ``table`` names here has a PRIMARY KEY. A temporary table of
+        that name comes first in name resolution, so its presence answers no (it has
+        none of resq's keys, and may hold a key twice)."""
         found = self.fetch(
-            "SELECT 1 FROM duckdb_constraints() WHERE table_name = ? "
-            "AND constraint_type = 'PRIMARY KEY' AND database_name = current_database() "
-            "AND schema_name = current_schema()",
-            [table],
+            "SELECT NOT EXISTS (SELECT 1 FROM duckdb_tables() WHERE table_name = ? "
+            "AND temporary) AND EXISTS (SELECT 1 FROM duckdb_constraints() "
+            "WHERE table_name = ? AND constraint_type = 'PRIMARY KEY' "
+            "AND database_name = current_database() AND schema_name = current_schema())",
+            [table, table],
         )
-        return found.num_rows > 0
+        return bool(found.column(0)[0].as_py())
 
     def _table_columns(self, table: str) -> list[str]:
         """A table's columns, in table order (the table this connection's names resolve to)."""
