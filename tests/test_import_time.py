@@ -141,7 +141,7 @@ READ_PATH_FREE = (
     "resq.core.sectors",
     "resq.engine",
 )
-"""Rules a read command (``resq status``, ``resq alerts``) does not load."""
+"""Rules a read command (``resq status``, ``resq orders``, ``resq alerts``) does not load."""
 
 
 @pytest.mark.slow
@@ -164,7 +164,7 @@ def test_read_commands_on_a_rendered_database_load_neither_sqlglot_nor_pydantic(
         lazy = ("pyarrow.compute",) if command != ["heal"] else ()
         loaded = [m for m in ("sqlglot", "pydantic", *heavy, *lazy) if _loaded(modules, m)]
         assert loaded == [], f"resq {' '.join(command)} loaded {loaded}"
-        if command[0] in ("status", "alerts"):
+        if command[0] in ("status", "orders", "alerts"):
             # nor the rules: the backend and the listing need the status codes only
             rules = [m for m in READ_PATH_FREE if _loaded(modules, m)]
             assert rules == [], f"resq {' '.join(command)} loaded {rules}"

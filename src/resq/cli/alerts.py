@@ -8,11 +8,10 @@ import typer
 
 from resq.cli import _listing
 from resq.cli._runtime import ActorOption, State, actor_or_default, choice
+from resq.core.codes import AlertState, Severity  # the codes alone: `--help` loads no numpy
 
-# resq.core.alerts.AlertState and Severity, written here so `resq --help` imports no numpy
-# (a test keeps them equal).
-ALERT_STATES = ("OPEN", "ACKED", "RESOLVED")
-SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
+ALERT_STATES = tuple(s.value for s in AlertState)
+SEVERITIES = tuple(s.value for s in Severity)
 
 ALERT_COLUMNS = [
     ("alert_id", "Alert"),

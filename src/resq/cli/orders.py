@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -10,16 +9,7 @@ import typer
 from resq.cli import _listing
 from resq.cli._runtime import ActorOption, State, actor_or_default, choice
 from resq.cli.heal import ORDER_COLUMNS, OrdersStream
-
-
-class OrderStatus(StrEnum):
-    """Order statuses (resq.core.ordering.OrderStatus; a test keeps the two equal)."""
-
-    PLACED = "PLACED"
-    PENDING_APPROVAL = "PENDING_APPROVAL"
-    PENDING_VENDOR = "PENDING_VENDOR"
-    RECEIVED = "RECEIVED"
-    CANCELLED = "CANCELLED"
+from resq.core.codes import OrderStatus  # the codes alone: `resq --help` loads no numpy
 
 
 app = typer.Typer(invoke_without_command=True)
