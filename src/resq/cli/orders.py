@@ -11,7 +11,6 @@ from resq.cli._runtime import ActorOption, State, actor_or_default, choice
 from resq.cli.heal import ORDER_COLUMNS, OrdersStream
 from resq.core.codes import OrderStatus  # the codes alone: `resq --help` loads no numpy
 
-
 app = typer.Typer(invoke_without_command=True)
 
 PoArgument = Annotated[
