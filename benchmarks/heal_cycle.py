@@ -19,6 +19,14 @@ Steps:
      days remaining and status (stock / consumption against the sector thresholds), then
      ``INSERT INTO orders SELECT`` one order per critical row, in one transaction.
 
+   * **same-writes floor**: on the healed file, plain SQL writing in one transaction what
+     the first cycle wrote (``stock_analysis`` recomputed by its own defining query, and
+     copies of that cycle's orders, alerts, notifications and audit events), then a
+     checkpoint. The baseline above writes a narrow analysis and a narrow order per
+     critical row; the floor writes the same rows and columns as the cycle, so
+     ``cycle / floor`` is what deciding, checking, digesting and auditing cost on top of
+     the writes themselves (printed, no target).
+
    * with ``--changed 0.01``, the **steady-state cycle**: after the idle cycle, 1 % of the
      items change through ``backend.load`` (not timed: a third of them drop to critical
      stock, the rest move by up to 10 %), then one more cycle is timed. DuckDB refreshes
@@ -282,6 +290,61 @@ def phase_baseline(db: Path) -> dict[str, Any]:
     return {"baseline_s": seconds, "orders": orders, "peak_rss_mb": peak_rss_mb()}
 
 
+FLOOR_TABLES = ("analysis", "orders", "alerts", "notifications", "audit")
+
+
+def phase_floor(db: Path) -> dict[str, Any]:
+    """The same-writes floor: plain SQL writing, in one transaction, what the first heal
+    cycle wrote, then a checkpoint (the cycle checkpoints its large WAL too). Every row of
+    ``stock_analysis`` is computed again by its own defining query (the refresh's work),
+    and the first cycle's orders, alerts, notifications and audit events are copied from
+    where it wrote them, so the rows and their columns are the same; nothing is decided,
+    checked, digested or read back. The tables it makes are dropped afterwards."""
+    import duckdb
+
+    from resq.backends.duckdb import rendered
+
+    query = rendered.render_query_of("stock_analysis")  # rendered before the clock starts
+    limit = os.environ.get(LIMIT_ENV)
+    con = duckdb.connect(str(db), config={"memory_limit": limit} if limit else {})
+    cycle_id, started, finished = con.execute(
+        "SELECT cycle_id, started_at, finished_at FROM heal_cycles ORDER BY started_at LIMIT 1"
+    ).fetchone()  # type: ignore[misc]
+    statements: list[tuple[str, list[Any]]] = [
+        (f"CREATE TABLE floor_analysis AS {query}", []),
+        (
+            "CREATE TABLE floor_orders AS SELECT * FROM purchase_orders WHERE cycle_id = ?",
+            [cycle_id],
+        ),
+        ("CREATE TABLE floor_alerts AS SELECT * FROM alerts WHERE cycle_id = ?", [cycle_id]),
+        (
+            "CREATE TABLE floor_notifications AS SELECT * FROM notifications "
+            "WHERE starts_with(delivery_key, ?)",
+            [cycle_id + ":"],
+        ),
+        (
+            "CREATE TABLE floor_audit AS SELECT * FROM audit_log WHERE event_ts BETWEEN ? AND ?",
+            [started, finished],
+        ),
+    ]
+    t = time.perf_counter()
+    con.execute("BEGIN TRANSACTION")
+    for sql, params in statements:
+        con.execute(sql, params)
+    con.execute("COMMIT")
+    con.execute("CHECKPOINT")
+    seconds = time.perf_counter() - t
+    rows = {
+        name: con.execute(f"SELECT COUNT(*) FROM floor_{name}").fetchone()[0]  # type: ignore[index]
+        for name in FLOOR_TABLES
+    }
+    for name in FLOOR_TABLES:
+        con.execute(f"DROP TABLE floor_{name}")
+    con.execute("CHECKPOINT")
+    con.close()
+    return {"floor_s": seconds, "rows": rows, "peak_rss_mb": peak_rss_mb()}
+
+
 def time_statements(backend: Any) -> dict[str, list[Any]]:
     """Wrap the backend's execute and fetch to sum wall time per SQL statement."""
     totals: dict[str, list[Any]] = {}
@@ -417,7 +480,9 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="also time a steady-state cycle after this share of the items changed, e.g. 0.01",
     )
-    parser.add_argument("--phase", choices=["heal", "baseline", "profile"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--phase", choices=["heal", "baseline", "floor", "profile"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_limit:
@@ -428,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
             result = phase_heal(args.db, args.tracemalloc, args.changed)
         elif args.phase == "baseline":
             result = phase_baseline(args.db)
+        elif args.phase == "floor":
+            result = phase_floor(args.db)
         else:
             result = phase_profile(args.db, args.top, args.changed)
         print(json.dumps(result))
@@ -453,8 +520,10 @@ def main(argv: list[str] | None = None) -> int:
         extra += ["--changed", str(args.changed)]
     heal = run_child("heal", workdir / "resq.duckdb", *extra, timeout=args.timeout)
     base = run_child("baseline", workdir / "baseline.duckdb", timeout=args.timeout)
+    floor = run_child("floor", workdir / "resq.duckdb", timeout=args.timeout)
 
     ratio = heal["first_s"] / base["baseline_s"]
+    floor_ratio = heal["first_s"] / floor["floor_s"]
     idle = heal["second_s"] / heal["first_s"]
     planning = heal["planning_s"] / heal["first_s"]
     peak = max(heal["peak_rss_mb"], base["peak_rss_mb"])
@@ -473,6 +542,17 @@ def main(argv: list[str] | None = None) -> int:
         ("hand-written DuckDB SQL baseline", f"{base['baseline_s']:.3f} s"),
         ("  baseline orders (critical rows only)", f"{base['orders']:,}"),
         ("ratio cycle / baseline", f"{ratio:.2f}x"),
+        ("same-writes floor (the cycle's rows, plain SQL)", f"{floor['floor_s']:.3f} s"),
+        (
+            "  analysis / orders / alerts rows",
+            f"{floor['rows']['analysis']:,} / {floor['rows']['orders']:,} / "
+            f"{floor['rows']['alerts']:,}",
+        ),
+        (
+            "  notifications / audit events",
+            f"{floor['rows']['notifications']:,} / {floor['rows']['audit']:,}",
+        ),
+        ("ratio cycle / same-writes floor", f"{floor_ratio:.2f}x"),
         ("second (idle) cycle", f"{heal['second_s']:.3f} s"),
         (
             "  refreshed / created / covered",
@@ -482,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
         ("peak RSS, heal process", f"{heal['peak_rss_mb']:.0f} MB"),
         ("  after the first cycle", f"{heal['peak_rss_first_mb']:.0f} MB"),
         ("peak RSS, baseline process", f"{base['peak_rss_mb']:.0f} MB"),
+        ("peak RSS, same-writes floor process", f"{floor['peak_rss_mb']:.0f} MB"),
         ("peak RSS, loading process (not measured)", f"{load['load_peak_rss_mb']:.0f} MB"),
         ("audit chain verifies", f"{heal['audit_ok']}"),
     ]
@@ -541,7 +622,9 @@ def main(argv: list[str] | None = None) -> int:
         "load": load,
         "heal": heal,
         "baseline": base,
+        "floor": floor,
         "ratio": ratio,
+        "floor_ratio": floor_ratio,
         "idle_share": idle,
         "planning_share": planning,
         "peak_rss_mb": peak,

@@ -44,6 +44,17 @@ def test_heal_cycle_heals_once_and_the_idle_cycle_creates_nothing(tmp_path: Path
     assert 0 <= heal["planning_s"] <= heal["first_s"]
     assert 0 <= figures["planning_share"] <= 1
     assert figures["baseline"]["orders"] > 0
+    # the same-writes floor wrote the first cycle's rows, all of them
+    floor = figures["floor"]
+    assert floor["rows"] == {
+        "analysis": figures["load"]["inventory_rows"],
+        "orders": heal["first_created"],
+        "alerts": heal["first_alerts"],
+        "notifications": heal["first_notifications"],
+        "audit": floor["rows"]["audit"],
+    }
+    assert floor["rows"]["audit"] >= 2  # heal.cycle and at least one heal.actions
+    assert floor["floor_s"] > 0 and figures["floor_ratio"] > 0
     assert 0 < figures["peak_rss_mb"] < 100_000
 
 
