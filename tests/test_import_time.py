@@ -162,6 +162,8 @@ def test_read_commands_on_a_rendered_database_load_neither_sqlglot_nor_pydantic(
         heavy = HEAVY if command != ["heal"] else ()
         # a read command calls no Arrow compute kernel (importing them costs ~70 ms)
         lazy = ("pyarrow.compute",) if command != ["heal"] else ()
+        # nor Acero (~40 ms to import): the vendor join and the label counts are numpy's
+        lazy += ("pyarrow.acero", "pyarrow.dataset")
         loaded = [m for m in ("sqlglot", "pydantic", *heavy, *lazy) if _loaded(modules, m)]
         assert loaded == [], f"resq {' '.join(command)} loaded {loaded}"
         if command[0] in ("status", "orders", "alerts"):

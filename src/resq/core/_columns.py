@@ -139,3 +139,98 @@ def from_codes(codes: npt.NDArray[np.integer[Any]], labels: list[str]) -> pa.Arr
     return pa.DictionaryArray.from_arrays(
         indices, pa.array(labels, pa.string())
     ).dictionary_decode()
+
+
+def key_codes(*columns: pa.Array) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """One integer per row for the tuple of ``columns`` (equal tuples, equal code), and
+    where any of them is NULL. Codes are dense per column and combined, re-densified
+    when the product of the column sizes would overflow."""
+    n = len(columns[0]) if columns else 0
+    code = np.zeros(n, dtype=np.int64)
+    null = np.zeros(n, dtype=bool)
+    size = 1
+    for column in columns:
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        encoded = column if pa.types.is_dictionary(column.type) else column.dictionary_encode()
+        width = len(encoded.dictionary) + 1
+        null |= np.asarray(encoded.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        part = np.asarray(
+            encoded.indices.fill_null(width - 1).to_numpy(zero_copy_only=False), dtype=np.int64
+        )
+        if size * width >= 2**62:
+            code = np.unique(code, return_inverse=True)[1].astype(np.int64)
+            size = int(code.max()) + 1 if n else 1
+        code = code * width + part
+        size *= width
+    return code, null
+
+
+def inner_join_indices(
+    left: list[pa.Array], right: list[pa.Array]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The row pairs of an inner equi-join on the key columns ``left[i] = right[i]`` (NULL
+    matches nothing, as in SQL): left row indices ascending, each left row's matches in
+    right-row order. The right side (the small one: vendor options) is dictionary-encoded,
+    each left column is looked up in its dictionary (a hash lookup in C++), and the
+    combined codes are matched by binary search in numpy: no Acero engine, whose import
+    alone (~40 ms) is a short command's share."""
+    import pyarrow.compute as pc
+
+    nl = len(left[0])
+    right_code = np.zeros(len(right[0]), dtype=np.int64)
+    left_code = np.zeros(nl, dtype=np.int64)
+    right_null = np.zeros(len(right[0]), dtype=bool)
+    left_null = np.zeros(nl, dtype=bool)
+    for lcol, rcol in zip(left, right, strict=True):
+        lcol = lcol.combine_chunks() if isinstance(lcol, pa.ChunkedArray) else lcol
+        rcol = rcol.combine_chunks() if isinstance(rcol, pa.ChunkedArray) else rcol
+        encoded = rcol.cast(pa.string()).dictionary_encode()
+        width = len(encoded.dictionary)
+        right_null |= np.asarray(encoded.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        rpart = np.asarray(encoded.indices.fill_null(0).to_numpy(zero_copy_only=False), np.int64)
+        found = pc.index_in(lcol.cast(pa.string()), value_set=encoded.dictionary)
+        left_null |= np.asarray(found.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        lpart = np.asarray(found.fill_null(0).to_numpy(zero_copy_only=False), np.int64)
+        if int(right_code.max(initial=0) + 1) * max(width, 1) >= 2**62:
+            # re-densify over the right side's distinct codes (left codes map into them)
+            uniq, right_code = np.unique(right_code, return_inverse=True)
+            at = np.searchsorted(uniq, left_code)
+            hit = at < len(uniq)
+            hit[hit] = uniq[at[hit]] == left_code[hit]
+            left_null |= ~hit
+            left_code = np.where(hit, at, 0)
+        right_code = right_code * max(width, 1) + rpart
+        left_code = left_code * max(width, 1) + lpart
+    candidates = np.flatnonzero(~right_null)
+    order = candidates[np.argsort(right_code[candidates], kind="stable")]
+    sorted_rc = right_code[order]
+    space = int(sorted_rc[-1]) + 1 if len(sorted_rc) else 0
+    if space <= max(1 << 22, 4 * len(sorted_rc)):
+        # a small code space: where each code's matches start, and how many, by table
+        per_code = np.bincount(sorted_rc, minlength=space)
+        begins = np.cumsum(per_code) - per_code
+        inside = left_code < space
+        counts = np.zeros(nl, dtype=np.int64)
+        start = np.zeros(nl, dtype=np.int64)
+        counts[inside] = per_code[left_code[inside]]
+        start[inside] = begins[left_code[inside]]
+    else:
+        start = np.searchsorted(sorted_rc, left_code, side="left")
+        counts = np.searchsorted(sorted_rc, left_code, side="right") - start
+    counts[left_null] = 0
+    left_idx = np.repeat(np.arange(nl, dtype=np.int64), counts)
+    firsts = np.cumsum(counts) - counts
+    pos = np.arange(len(left_idx), dtype=np.int64) - np.repeat(firsts - start, counts)
+    return left_idx, order[pos].astype(np.int64)
+
+
+def group_counts(*columns: pa.Array) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The distinct tuples of ``columns`` (NULL is a value of its own here, as in GROUP
+    BY): the index of each tuple's first row and how many rows have it, in first-row order."""
+    code, _ = key_codes(*columns)
+    if not len(code):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    _, first, counts = np.unique(code, return_index=True, return_counts=True)
+    order = np.argsort(first, kind="stable")
+    return first[order].astype(np.int64), counts[order].astype(np.int64)

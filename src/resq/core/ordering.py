@@ -26,6 +26,7 @@ from resq.core._columns import (
     eq_mask,
     from_codes,
     in_mask,
+    inner_join_indices,
     is_scalar,
     sorted_codes,
     to_bool,
@@ -681,6 +682,20 @@ def _option_column(options: pa.Table, name: str, type_: pa.DataType, default: An
     return pa.array([default] * options.num_rows, type_)
 
 
+def _taken(
+    left: pa.Table,
+    left_rows: npt.NDArray[np.int64],
+    right: pa.Table,
+    right_rows: npt.NDArray[np.int64],
+) -> pa.Table:
+    """The joined pairs: ``left``'s rows ``left_rows`` beside ``right``'s ``right_rows``
+    (one chunk per column)."""
+    li, ri = pa.array(left_rows, pa.int64()), pa.array(right_rows, pa.int64())
+    columns = {name: left[name].combine_chunks().take(li) for name in left.column_names}
+    columns.update({name: right[name].combine_chunks().take(ri) for name in right.column_names})
+    return pa.table(columns)
+
+
 def _choose(
     items: pa.Array,
     places: pa.Array,
@@ -696,9 +711,6 @@ def _choose(
     n = len(items)
     rows = pa.table(
         {
-            "__row": pa.array(np.arange(n, dtype=np.int64)),
-            "sku": items,
-            "city": places,
             "__preferred": prefs,
             "__sector": sectors,
             "__category": categories,
@@ -707,8 +719,6 @@ def _choose(
     opts = pa.table(
         {
             "vendor_id": options["vendor_id"].cast(pa.string()),
-            "sku": options["sku"].cast(pa.string()),
-            "city": options["city"].cast(pa.string()),
             "price": options["price"].cast(pa.float64()),
             "lead_time_days": options["lead_time_days"].cast(pa.float64()),
             "status": options["status"].cast(pa.string()),
@@ -720,8 +730,9 @@ def _choose(
             "vendor_pack": _option_column(options, "pack_size", pa.float64(), None),
         }
     )
-    pairs = rows.join(opts, ["sku", "city"], join_type="inner").combine_chunks()
-    row = np.asarray(pairs["__row"].to_numpy(), dtype=np.int64)
+    # every (row, vendor option) pair of the row's item and city
+    row, picked = inner_join_indices([items, places], [options["sku"], options["city"]])
+    pairs = _taken(rows, row, opts, picked)
     vid = pairs["vendor_id"].chunk(0) if pairs.num_rows else pa.array([], pa.string())
     allowed = (
         authorized(pairs["__sector"], pairs["__category"], pairs["vendor_type"], authorization)
