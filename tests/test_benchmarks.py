@@ -139,3 +139,29 @@ def test_forecast_agrees_with_statsforecast_on_its_sample() -> None:
     assert "disagreement" not in proc.stdout
     assert "agreement on the sample: 200 of 200" in proc.stdout
     assert "items/s" in proc.stdout
+
+
+def test_heal_cycle_steady_state_and_its_same_writes_floor(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    proc = run(
+        "heal_cycle.py", "--orgs", "12", "--skus", "20", "--changed", "0.1", "--json", str(out)
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    figures = json.loads(out.read_text())
+    heal = figures["heal"]
+    assert heal["changed_rows"] == 24 and heal["steady_refresh_action"] == "INCREMENTAL"
+    assert heal["steady_recomputed"] == heal["changed_rows"]
+    assert heal["orders"] == heal["first_created"] + heal["steady_created"]
+    assert heal["audit_ok"] is True
+    # the steady floor recomputed the changed items and wrote the steady cycle's rows
+    steady = figures["floor"]["steady"]
+    assert steady["rows"] == {
+        "analysis": heal["changed_rows"],
+        "orders": heal["steady_created"],
+        "alerts": heal["steady_alerts"],
+        "notifications": heal["steady_notifications"],
+        "audit": steady["rows"]["audit"],
+    }
+    assert steady["rows"]["audit"] >= (2 if heal["steady_created"] else 0)
+    assert steady["floor_s"] > 0 and figures["steady_floor_ratio"] > 0
+    assert "ratio steady cycle / steady floor" in proc.stdout
