@@ -6,12 +6,19 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resq.core._columns import group_counts, inner_join_indices, key_codes
+from resq.core._columns import (
+    group_counts,
+    inner_join_indices,
+    key_codes,
+    lookup_codes,
+    sorted_codes,
+)
 
 # few distinct values, so that keys collide and repeat; None is NULL
 values = st.one_of(st.none(), st.sampled_from(["a", "b", "", "a\x1fb", "é", "b a"]))
@@ -112,3 +119,32 @@ def test_wide_keys_of_many_distinct_values_do_not_collide(width: int) -> None:
     assert len(set(code.tolist())) == n and not null.any()
     li, ri = inner_join_indices(cols, [c.slice(n // 2) for c in cols])
     assert li.tolist() == list(range(n // 2, n)) and ri.tolist() == list(range(n - n // 2))
+
+
+def test_a_narrow_dictionary_index_with_many_values_codes_and_groups() -> None:
+    # int8 indices over 128+ values: the NULL code (one past the last) does not fit int8
+    values = pa.array([str(i) for i in range(200)])
+    narrow = pa.DictionaryArray.from_arrays(pa.array([0, 127, None, 127], pa.int8()), values)
+    code, null = key_codes(narrow)
+    assert null.tolist() == [False, False, True, False]
+    assert code[1] == code[3] != code[0] and code[2] not in (code[0], code[1])
+    first, counts = group_counts(narrow)
+    assert first.tolist() == [0, 1, 2] and counts.tolist() == [1, 2, 1]
+    ranks = sorted_codes(narrow).tolist()
+    assert ranks[1] == ranks[3] and ranks[0] < ranks[1] < ranks[2]  # "0" < "127" < NULL
+    assert lookup_codes(narrow, {"127": 5}).tolist() == [-1, 5, -1, 5]
+
+
+def test_group_counts_by_table_and_by_sort_agree() -> None:
+    # the small-code-space table and the np.unique path give the same groups
+    rng = np.random.default_rng(3)
+    few = pa.array([f"v{i}" for i in rng.integers(0, 50, 5_000)])
+    wide = [pa.array([f"{c}-{i}" for i in rng.integers(0, 3_000, 5_000)]) for c in range(3)]
+    for cols in ([few], wide):
+        first, counts = group_counts(*cols)
+        code, _ = key_codes(*cols)
+        _, ufirst, ucounts = np.unique(code, return_index=True, return_counts=True)
+        order = np.argsort(ufirst)
+        assert first.tolist() == ufirst[order].tolist()
+        assert counts.tolist() == ucounts[order].tolist()
+        assert counts.sum() == 5_000

@@ -111,7 +111,7 @@ def lookup_codes(arr: pa.Array, table: dict[str, int], missing: int = -1) -> npt
         [table.get(v, missing) for v in encoded.dictionary.to_pylist()] + [missing],
         dtype=np.int64,
     )
-    indices = encoded.indices.fill_null(len(mapping) - 1)
+    indices = encoded.indices.cast(pa.int64()).fill_null(len(mapping) - 1)
     return mapping[np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
 
 
@@ -128,7 +128,7 @@ def sorted_codes(arr: pa.Array) -> npt.NDArray[np.int64]:
         np.int64,
     )
     ranks = np.append(ranks, len(ranks) + 1)  # NULL after every value
-    indices = encoded.indices.fill_null(len(ranks) - 1)
+    indices = encoded.indices.cast(pa.int64()).fill_null(len(ranks) - 1)
     return ranks[np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
 
 
@@ -156,7 +156,8 @@ def key_codes(*columns: pa.Array) -> tuple[npt.NDArray[np.int64], npt.NDArray[np
         width = len(encoded.dictionary) + 1
         null |= np.asarray(encoded.is_null().to_numpy(zero_copy_only=False), dtype=bool)
         part = np.asarray(
-            encoded.indices.fill_null(width - 1).to_numpy(zero_copy_only=False), dtype=np.int64
+            encoded.indices.cast(pa.int64()).fill_null(width - 1).to_numpy(zero_copy_only=False),
+            dtype=np.int64,
         )
         if size * width >= 2**62:
             code = np.unique(code, return_inverse=True)[1].astype(np.int64)
@@ -229,8 +230,18 @@ def group_counts(*columns: pa.Array) -> tuple[npt.NDArray[np.int64], npt.NDArray
     """The distinct tuples of ``columns`` (NULL is a value of its own here, as in GROUP
     BY): the index of each tuple's first row and how many rows have it, in first-row order."""
     code, _ = key_codes(*columns)
-    if not len(code):
+    n = len(code)
+    if not n:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    _, first, counts = np.unique(code, return_index=True, return_counts=True)
+    space = int(code.max()) + 1
+    if space <= max(1 << 22, 4 * n):
+        # a small code space: counts and first rows by table, no sort of the rows
+        counts = np.bincount(code, minlength=space)
+        firsts = np.full(space, n, dtype=np.int64)
+        np.minimum.at(firsts, code, np.arange(n, dtype=np.int64))
+        present = np.flatnonzero(counts)
+        first, counts = firsts[present], counts[present]
+    else:
+        _, first, counts = np.unique(code, return_index=True, return_counts=True)
     order = np.argsort(first, kind="stable")
     return first[order].astype(np.int64), counts[order].astype(np.int64)
