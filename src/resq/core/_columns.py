@@ -174,8 +174,9 @@ def inner_join_indices(
     matches nothing, as in SQL): left row indices ascending, each left row's matches in
     right-row order. The right side (the small one: vendor options) is dictionary-encoded,
     each left column is looked up in its dictionary (a hash lookup in C++), and the
-    combined codes are matched by binary search in numpy: no Acero engine, whose import
-    alone (~40 ms) is a short command's share."""
+    combined codes are matched in numpy, by a table of where each code's matches start
+    (binary search when the code space is large): no Acero engine, whose import alone
+    (~40 ms) is a short command's share."""
     import pyarrow.compute as pc
 
     nl = len(left[0])
