@@ -363,8 +363,9 @@ def steady_floor(con: Any, changed: float, seed: int) -> dict[str, Any]:
     deleted and computed again by the incremental refresh's own restricted query (the
     items ``change_items`` chose, by the same seeded order), then copies of that cycle's
     orders, alerts, notifications and audit events. No explicit checkpoint (the steady
-    cycle's WAL stays under DuckDB's threshold, as this one's does); the alerts it
-    resolved or superseded are not written again (a few rows, updated in place)."""
+    cycle forces none of its own; DuckDB's automatic one, when a commit finds the WAL past
+    its threshold, applies to both alike); the alerts it resolved or superseded are not
+    written again (a few rows, updated in place)."""
     from resq.backends.duckdb import rendered
     from resq.backends.duckdb.backend import _KEYED, _KEYS
 
