@@ -122,3 +122,65 @@ def test_measuring_a_table_decides_its_fit_as_rendering_it_would(
     columns = [("org_id", "Org"), ("reason", "Why"), ("data_source", "Source")]
     t = _render._build(cells, columns, [0, 1, 2], title, console, tight=tight, fold=fold)
     assert _render._fits(t, console) == _rendered_fits(t, console)
+
+
+_keys = st.sampled_from(["org_id", "item_name", "message", "source_label", "vendor", "sku"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.data(),
+    keys=st.lists(_keys, min_size=1, max_size=5, unique=True),
+    width=st.integers(min_value=5, max_value=160),
+    terminal=st.booleans(),
+    tight=st.booleans(),
+    fold=st.booleans(),
+)
+def test_the_quick_fit_bound_never_says_fits_when_rich_would_not(
+    data: st.DataObject, keys: list[str], width: int, terminal: bool, tight: bool, fold: bool
+) -> None:
+    """The upper bound that skips rich's measure of a table that surely fits: whenever it
+    says a layout fits, rich's own measure and the rendering agree, for any cells and
+    headers (wide characters, tabs, line breaks), prose and label columns included."""
+    import io
+
+    from rich.console import Console
+
+    from resq.cli import _render
+
+    multiline = st.text(alphabet=st.sampled_from([*"ab z-.:0", "é", "中", "🚑", "\t", "\n"]))
+    headers = data.draw(st.lists(multiline.filter(bool), min_size=len(keys), max_size=len(keys)))
+    columns = list(zip(keys, headers, strict=True))
+    cells = data.draw(
+        st.lists(st.lists(multiline, min_size=len(keys), max_size=len(keys)), max_size=5)
+    )
+    shown = data.draw(st.lists(st.sampled_from(range(len(keys))), min_size=1, unique=True))
+    shown.sort()
+    console = Console(file=io.StringIO(), width=width, force_terminal=terminal)
+    t = _render._build(cells, columns, shown, None, console, tight=tight, fold=fold)
+    widest = _render._widest(cells, columns)
+    if _render._surely_fits(widest, columns, shown, console, tight):
+        assert _render._fits(t, console)
+        assert _rendered_fits(t, console)
+
+
+def test_a_table_that_surely_fits_is_not_measured_by_rich(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The point of the bound: a listing that fits its width is laid out once, and a table
+    too wide for it is still measured (and narrowed) by rich."""
+    import io
+
+    from rich.console import Console
+
+    from resq.cli import _render
+
+    measured: list[int] = []
+    real = _render._fits
+    monkeypatch.setattr(_render, "_fits", lambda t, c: measured.append(1) or real(t, c))
+    rows = [{"org_id": "HOSP-BLR-001", "city": "Bangalore", "sku": "OXY-CYL"}] * 3
+    columns = [("org_id", "Org"), ("city", "City"), ("sku", "SKU")]
+    wide = Console(file=io.StringIO(), width=200)
+    t = _render.table(rows, columns, console=wide)
+    assert measured == [] and len(t.columns) == 3
+    narrow = Console(file=io.StringIO(), width=24)
+    t = _render.table(rows, columns, console=narrow)
+    assert measured and [c.header for c in t.columns] == ["Org", "SKU"]

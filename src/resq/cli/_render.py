@@ -112,25 +112,61 @@ def table(
     t = _build(cells, columns, shown, title, console)
     if console is None or not fit:
         return t
+    widest = _widest(cells, columns)
     # tight: one space between columns, as a last resort; fold: the provenance label
     # wraps between its words (before any value is cut)
     for fold, tight in ((False, False), (True, False), (True, True)):
         shown = list(range(len(columns)))
         t = _build(cells, columns, shown, title, console, tight=tight, fold=fold)
-        fits = _fits(t, console)  # each layout is measured once (a measure is a layout)
+        # each layout is measured once (a measure is a layout), unless it surely fits
+        fits = _surely_fits(widest, columns, shown, console, tight) or _fits(t, console)
         for key in DROP_ORDER:
             if fits:
                 break
             if any(columns[i][0] == key for i in shown):
                 shown = [i for i in shown if columns[i][0] != key]
                 t = _build(cells, columns, shown, title, console, tight=tight, fold=fold)
-                fits = _fits(t, console)
+                fits = _surely_fits(widest, columns, shown, console, tight) or _fits(t, console)
         if fits:
             break
     hidden = [header for i, (_, header) in enumerate(columns) if i not in shown]
     if hidden:
         t.caption = f"left out to fit {console.width} columns: {', '.join(hidden)} (see --json)"
     return t
+
+
+def _widest(cells: Sequence[Sequence[str]], columns: Sequence[tuple[str, str]]) -> list[int]:
+    """Each column's widest line, header included, in terminal cells (as rich measures a
+    text: the widest of its lines)."""
+    from rich.cells import cell_len
+
+    def width(text: str) -> int:
+        return max(map(cell_len, text.splitlines()), default=0)
+
+    return [
+        max([width(header), *(width(row[i]) for row in cells)])
+        for i, (_, header) in enumerate(columns)
+    ]
+
+
+def _surely_fits(
+    widest: Sequence[int],
+    columns: Sequence[tuple[str, str]],
+    shown: Sequence[int],
+    console: Console,
+    tight: bool,
+) -> bool:
+    """Whether the layout of :func:`_build` fits ``console`` for certain, from an upper
+    bound of rich's measure (no cell measured by rich): every column at its widest line
+    or its minimum width, with the full padding on both sides, plus one rule between
+    columns. False means only "measure it": rich then decides (:func:`_fits`)."""
+    plain = not console.is_terminal
+    pad = 0 if tight and not plain else 2
+    rules = 0 if plain else max(len(shown) - 1, 0)
+    bound = rules + sum(
+        max(widest[i], WRAP_MIN if columns[i][0] in WRAPPING else 0) + pad for i in shown
+    )
+    return bound <= console.width
 
 
 def _fits(t: Table, console: Console) -> bool:
