@@ -140,3 +140,49 @@ def test_dashboard_mark_received_resolves_the_alert(
         assert {e["entity_id"] for e in _resolutions(backend)} == set(alerts)
     finally:
         backend.close()
+
+
+def test_only_the_selected_alerts_are_resolved_and_a_resolved_one_stays(
+    backend: WarehouseBackend,
+) -> None:
+    """The second statement resolves the alerts the first selected, by id, not by the rule
+    evaluated again: an alert that recovered but was not selected stays active (a later
+    pass resolves it, with its audit event), and an alert resolved already keeps its time."""
+    engine = resq.SelfHealingEngine(backend)
+    engine.seed()
+    other = next(
+        r["sku"]
+        for r in backend.read("stock_analysis", where={"org_id": ORG}).to_pylist()
+        if r["sku"] != OXY
+    )
+    for sku in (OXY, other):
+        engine.drop_stock(ORG, sku, 0)
+    engine.heal()
+    for sku in (OXY, other):
+        engine.drop_stock(ORG, sku, 100_000)
+    backend.refresh_analysis(force=True)
+    recovered = backend.run_file("recovered_alerts", [ORG, ORG]).to_pylist()
+    assert {r["sku"] for r in recovered} == {OXY, other}
+    chosen = [r["alert_id"] for r in recovered if r["sku"] == OXY]
+    first = resq.backends.warehouse.utcnow()
+    with backend.transaction():
+        backend.resolve_selected_alerts("recovered_alerts", chosen, first)
+    states = {
+        a["alert_id"]: (a["sku"], a["state"], a["resolved_at"])
+        for a in backend.read("alerts", where={"org_id": ORG}).to_pylist()
+    }
+    assert {states[i][1] for i in chosen} == {"RESOLVED"}
+    assert {s for sku, s, _ in states.values() if sku == other} == {"OPEN"}
+    with backend.transaction():  # again, later: a resolved alert is not touched
+        backend.resolve_selected_alerts(
+            "recovered_alerts", chosen, first.replace(year=first.year + 1)
+        )
+    again = {a["alert_id"]: a for a in backend.read("alerts", where={"org_id": ORG}).to_pylist()}
+    assert all(again[i]["resolved_at"] == states[i][2] for i in chosen)
+    engine.heal()  # the next pass resolves the rest, each with its event
+    left = {
+        a["state"] for a in backend.read("alerts", where={"org_id": ORG, "sku": other}).to_pylist()
+    }
+    assert left == {"RESOLVED"}
+    named = {e["entity_id"] for e in _resolutions(backend)}
+    assert {r["alert_id"] for r in recovered if r["sku"] == other} <= named

@@ -915,7 +915,7 @@ def _supersede_alerts(
     rows = b.run_file("superseded_alerts", [cycle_id]).to_pylist()
     if not rows:
         return []
-    b.execute(b._file("superseded_alerts", 1), [now, cycle_id])
+    b.resolve_selected_alerts("superseded_alerts", [r["alert_id"] for r in rows], now)
     return [
         {
             "actor": actor,

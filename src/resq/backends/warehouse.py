@@ -1380,6 +1380,13 @@ class WarehouseBackend(Backend):
                         self.append_audit(events, now=now)
         return self.order(po_id)
 
+    def resolve_selected_alerts(self, name: str, alert_ids: Sequence[str], now: datetime) -> None:
+        """Resolve the still active alerts among ``alert_ids``, the ones the first
+        statement of ``sql/<name>.sql`` selected, by its second statement (staged as
+        ``resq_stage_resolved``), inside the caller's transaction."""
+        self.stage("resq_stage_resolved", pa.table({"alert_id": pa.array(alert_ids, pa.string())}))
+        self.execute(self._file(name, 1), [now])
+
     def resolve_recovered_alerts(
         self, *, now: datetime, actor: str, org_id: str | None = None
     ) -> list[dict[str, Any]]:
@@ -1391,7 +1398,7 @@ class WarehouseBackend(Backend):
         rows = self.run_file("recovered_alerts", [org_id, org_id]).to_pylist()
         if not rows:
             return []
-        self.execute(self._file("recovered_alerts", 1), [now, org_id, org_id])
+        self.resolve_selected_alerts("recovered_alerts", [r["alert_id"] for r in rows], now)
         return [
             {
                 "actor": actor,
