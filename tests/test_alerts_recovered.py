@@ -186,3 +186,86 @@ def test_only_the_selected_alerts_are_resolved_and_a_resolved_one_stays(
     assert left == {"RESOLVED"}
     named = {e["entity_id"] for e in _resolutions(backend)}
     assert {r["alert_id"] for r in recovered if r["sku"] == other} <= named
+
+
+@pytest.mark.parametrize("resolver", ["receipt", "watcher"])
+def test_an_alert_resolved_by_another_session_meanwhile_is_audited_once(
+    make_backend: Any, resolver: str
+) -> None:
+    """A forced interleaving: between one session's selection of the alerts to resolve and
+    its UPDATE, a second session resolves the same alert and commits (a watcher's
+    escalation pass during a receipt, or a receipt's resolution during a watcher's pass).
+    The alert keeps the first resolution, and the audit log names it once: on Snowflake the
+    second UPDATE finds it resolved already and audits nothing; on DuckDB the two conflict
+    and the retry selects it no more."""
+    from datetime import timedelta
+
+    from resq.alerting.escalation import EscalationReport, Escalator
+    from resq.core.alerts import DEFAULT_POLICY
+
+    a = make_backend()
+    engine = resq.SelfHealingEngine(a)
+    engine.seed()
+    engine.drop_stock(ORG, OXY, 0)
+    engine.heal()
+    (order,) = a.read("purchase_orders", where={"org_id": ORG, "sku": OXY}).to_pylist()
+    b = make_backend._open("db0", {}, init=False)  # a second session on the same database
+    earlier = resq.backends.warehouse.utcnow() - timedelta(hours=1)
+    fired: list[int] = []
+
+    def meanwhile(ids: list[str]) -> None:
+        if fired or not ids:
+            return
+        fired.append(len(ids))
+        if resolver == "receipt":  # the watcher resolves them in its own session
+            Escalator(b, DEFAULT_POLICY).resolve(earlier, EscalationReport())
+        else:  # a receipt's resolution commits in its own session, with its events
+            with b.transaction():
+                done = b.resolve_selected_alerts("recovered_alerts", ids, earlier)
+                b.append_audit(
+                    [
+                        {
+                            "actor": "meera",
+                            "action": "alert.resolved",
+                            "org_id": ORG,
+                            "entity_id": i,
+                            "details": {"reason": "the shortfall is gone"},
+                        }
+                        for i in sorted(done)
+                    ],
+                    now=resq.backends.warehouse.utcnow(),
+                )
+
+    if resolver == "receipt":
+        real_run = a.run_file
+
+        def run_file(name: str, params: Any = None) -> Any:
+            out = real_run(name, params)
+            if name == "recovered_alerts":
+                meanwhile(out.column("alert_id").to_pylist())
+            return out
+
+        a.run_file = run_file  # type: ignore[method-assign]
+        engine.receive(order["po_id"], actor="meera")
+    else:
+        a.execute(
+            "UPDATE purchase_orders SET status = 'RECEIVED' WHERE po_id = ?", [order["po_id"]]
+        )
+        real_fetch = a.fetch
+
+        def fetch(sql: str, params: Any = None) -> Any:
+            out = real_fetch(sql, params)
+            if "AS stock_status" in sql:
+                meanwhile(out.column("alert_id").to_pylist())
+            return out
+
+        a.fetch = fetch  # type: ignore[method-assign]
+        Escalator(a, DEFAULT_POLICY).resolve(resq.backends.warehouse.utcnow(), EscalationReport())
+    assert fired, "the interleaving did not happen"
+    alerts = _item_alerts(a)
+    assert alerts and {x["state"] for x in alerts} == {"RESOLVED"}
+    assert {x["resolved_at"] for x in alerts} == {earlier}  # the first resolution stands
+    events = a.read("audit_log", where={"action": "alert.resolved"}).to_pylist()
+    named = [e["entity_id"] for e in events]
+    assert sorted(named) == sorted(x["alert_id"] for x in alerts)  # each once
+    assert a.verify_audit().ok

@@ -148,7 +148,11 @@ def test_the_quick_fit_bound_never_says_fits_when_rich_would_not(
 
     from resq.cli import _render
 
-    multiline = st.text(alphabet=st.sampled_from([*"ab z-.:0", "é", "中", "🚑", "\t", "\n"]))
+    multiline = st.text(
+        alphabet=st.sampled_from(
+            [*"ab z-.:0", "é", "中", "🚑", "\t", "\n", "\r", "\x0b", "\x0c", "\x07", "\x08"]
+        )
+    )
     headers = data.draw(st.lists(multiline.filter(bool), min_size=len(keys), max_size=len(keys)))
     columns = list(zip(keys, headers, strict=True))
     cells = data.draw(
@@ -184,3 +188,51 @@ def test_a_table_that_surely_fits_is_not_measured_by_rich(monkeypatch: pytest.Mo
     narrow = Console(file=io.StringIO(), width=24)
     t = _render.table(rows, columns, console=narrow)
     assert measured and [c.header for c in t.columns] == ["Org", "SKU"]
+
+
+_raw = st.text(
+    alphabet=st.sampled_from([*"ab z-:0", "中", "🚑", "\t", "\n", "\r", "\x0b", "\x0c", "\x1b"]),
+    max_size=24,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.tuples(_raw, _raw, _raw), min_size=1, max_size=4),
+    headers=st.tuples(_raw, _raw, _raw),
+    width=st.integers(min_value=8, max_value=90),
+    terminal=st.booleans(),
+)
+def test_a_table_is_laid_out_alike_with_or_without_the_quick_fit(
+    rows: list[tuple[str, str, str]],
+    headers: tuple[str, str, str],
+    width: int,
+    terminal: bool,
+) -> None:
+    """The same columns, caption and text whether the bound short-cuts the measure or not,
+    for raw text as a formatter may return it (control codes included: rich drops a
+    carriage return, so it must not split a line in the bound)."""
+    import io
+
+    from rich.console import Console
+
+    from resq.cli import _render
+
+    keys = ("org_id", "city", "item_name")
+    columns = list(zip(keys, headers, strict=True))
+    data = [dict(zip(keys, r, strict=True)) for r in rows]
+    formats = {k: str for k in keys}  # raw text, not the cleaned cell text
+
+    def rendered(quick: bool) -> tuple[list[str], str | None, str]:
+        console = Console(file=io.StringIO(), width=width, force_terminal=terminal)
+        real = _render._surely_fits
+        if not quick:
+            _render._surely_fits = lambda *a: False  # type: ignore[assignment]
+        try:
+            t = _render.table(data, columns, formats=formats, console=console)
+        finally:
+            _render._surely_fits = real  # type: ignore[assignment]
+        console.print(t)
+        return [str(c.header) for c in t.columns], t.caption, console.file.getvalue()  # type: ignore[attr-defined]
+
+    assert rendered(True) == rendered(False)

@@ -915,7 +915,7 @@ def _supersede_alerts(
     rows = b.run_file("superseded_alerts", [cycle_id]).to_pylist()
     if not rows:
         return []
-    b.resolve_selected_alerts("superseded_alerts", [r["alert_id"] for r in rows], now)
+    done = b.resolve_selected_alerts("superseded_alerts", [r["alert_id"] for r in rows], now)
     return [
         {
             "actor": actor,
@@ -932,6 +932,7 @@ def _supersede_alerts(
             },
         }
         for r in rows
+        if r["alert_id"] in done
     ]
 
 

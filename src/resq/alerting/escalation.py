@@ -94,40 +94,49 @@ class Escalator:
         return report
 
     def resolve(self, now: datetime, report: EscalationReport) -> None:
-        """RESOLVED: alerts whose item is OK again or whose order was received."""
+        """RESOLVED: alerts whose item is OK again or whose order was received. A
+        conflict with another session resolving the same alerts is retried, and the
+        retry finds them resolved."""
+        from resq.retrying import conflict_retrying
+
         b = self.backend
-        with b.transaction():
-            rows = b.fetch(b.render(_RECOVERED)).to_pylist()
-            if not rows:
-                return
-            ids = pa.table({"alert_id": pa.array([r["alert_id"] for r in rows], pa.string())})
-            b.stage("resq_stage_resolved", ids)
-            b.execute(
-                b.render(
-                    "UPDATE alerts SET state = 'RESOLVED', resolved_at = ? "
-                    "WHERE alert_id IN (SELECT alert_id FROM resq_stage_resolved)"
-                ),
-                [now],
-            )
-            events = []
-            for r in rows:
-                why = "order received" if r["order_status"] == "RECEIVED" else "stock is OK again"
-                events.append(
-                    {
-                        "actor": self.actor,
-                        "action": "alert.resolved",
-                        "org_id": r["org_id"],
-                        "entity_id": r["alert_id"],
-                        "details": {
-                            "reason": why,
-                            "from": r["state"],
-                            "sku": r["sku"],
-                            "po_id": r["po_id"],
-                        },
-                    }
+        resolved: list[dict[str, Any]] = []
+        for attempt in conflict_retrying():
+            with attempt, b.transaction():
+                resolved = []
+                rows = b.fetch(b.render(_RECOVERED)).to_pylist()
+                if not rows:
+                    continue
+                # by id, the still active ones only; an alert another session resolved
+                # meanwhile keeps its resolution and its one audit event
+                done = b.resolve_selected_alerts(
+                    "recovered_alerts", [r["alert_id"] for r in rows], now
                 )
-                report.resolved.append({"alert_id": r["alert_id"], "reason": why})
-            b.append_audit(events, now=now)
+                events = []
+                for r in rows:
+                    if r["alert_id"] not in done:
+                        continue
+                    why = (
+                        "order received" if r["order_status"] == "RECEIVED" else "stock is OK again"
+                    )
+                    events.append(
+                        {
+                            "actor": self.actor,
+                            "action": "alert.resolved",
+                            "org_id": r["org_id"],
+                            "entity_id": r["alert_id"],
+                            "details": {
+                                "reason": why,
+                                "from": r["state"],
+                                "sku": r["sku"],
+                                "po_id": r["po_id"],
+                            },
+                        }
+                    )
+                    resolved.append({"alert_id": r["alert_id"], "reason": why})
+                if events:
+                    b.append_audit(events, now=now)
+        report.resolved.extend(resolved)  # what committed
 
     def escalate(self, now: datetime, report: EscalationReport, policy: RoutingPolicy) -> None:
         """Move every OPEN alert past its severity's timeout up one tier, queue the new

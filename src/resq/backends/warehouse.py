@@ -1380,12 +1380,30 @@ class WarehouseBackend(Backend):
                         self.append_audit(events, now=now)
         return self.order(po_id)
 
-    def resolve_selected_alerts(self, name: str, alert_ids: Sequence[str], now: datetime) -> None:
+    def resolve_selected_alerts(
+        self, name: str, alert_ids: Sequence[str], now: datetime
+    ) -> set[str]:
         """Resolve the still active alerts among ``alert_ids``, the ones the first
         statement of ``sql/<name>.sql`` selected, by its second statement (staged as
-        ``resq_stage_resolved``), inside the caller's transaction."""
+        ``resq_stage_resolved``), inside the caller's transaction; returns the ids this
+        call resolved, the ones a caller audits. Where each statement reads what was
+        committed when it starts (Snowflake), another session can resolve a selected
+        alert in between: that alert keeps its resolution and is not returned, so it is
+        audited once, by the session that resolved it. (On DuckDB the two would conflict
+        and the caller's retry selects it no more.)"""
+        if not alert_ids:
+            return set()
         self.stage("resq_stage_resolved", pa.table({"alert_id": pa.array(alert_ids, pa.string())}))
         self.execute(self._file(name, 1), [now])
+        done = self.fetch(
+            self.render(
+                "SELECT alert_id FROM alerts WHERE alert_id IN "
+                "(SELECT s.alert_id FROM resq_stage_resolved AS s) "
+                "AND state = 'RESOLVED' AND resolved_at = CAST(? AS TIMESTAMP_NTZ)"
+            ),
+            [now],
+        )
+        return {str(v) for v in done.column(0).to_pylist()}
 
     def resolve_recovered_alerts(
         self, *, now: datetime, actor: str, org_id: str | None = None
@@ -1398,7 +1416,7 @@ class WarehouseBackend(Backend):
         rows = self.run_file("recovered_alerts", [org_id, org_id]).to_pylist()
         if not rows:
             return []
-        self.resolve_selected_alerts("recovered_alerts", [r["alert_id"] for r in rows], now)
+        done = self.resolve_selected_alerts("recovered_alerts", [r["alert_id"] for r in rows], now)
         return [
             {
                 "actor": actor,
@@ -1416,6 +1434,7 @@ class WarehouseBackend(Backend):
                 },
             }
             for r in rows
+            if r["alert_id"] in done
         ]
 
     def _override_once(

@@ -137,11 +137,13 @@ def table(
 
 def _widest(cells: Sequence[Sequence[str]], columns: Sequence[tuple[str, str]]) -> list[int]:
     """Each column's widest line, header included, in terminal cells (as rich measures a
-    text: the widest of its lines)."""
+    text: the widest of its lines, once the control codes it drops are gone, so that a
+    carriage return does not split a line rich keeps whole)."""
     from rich.cells import cell_len
+    from rich.control import strip_control_codes
 
     def width(text: str) -> int:
-        return max(map(cell_len, text.splitlines()), default=0)
+        return max(map(cell_len, strip_control_codes(text).splitlines()), default=0)
 
     return [
         max([width(header), *(width(row[i]) for row in cells)])
