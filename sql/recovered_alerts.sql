@@ -23,7 +23,7 @@ ORDER BY l.alert_id;
 -- Resolve the ones selected above, by id (staged as resq_stage_resolved): the rule is not
 -- evaluated twice, so exactly the alerts the audit events name are resolved, on an engine
 -- where a second statement could see other rows too (Snowflake reads what was committed
--- when each statement starts). One still active only: a resolved alert stays as it was.
+-- when each statement starts). Active ones only: a resolved alert stays as it was.
 -- Parameter: 1 resolved_at.
 UPDATE alerts
 SET state = 'RESOLVED', resolved_at = ?

@@ -123,7 +123,7 @@ def _stage_schemas() -> dict[str, pa.Schema]:
         # resq.alerting.escalation stages these after it has written (escalated alerts,
         # then their new tier's recipients), in one transaction
         "resq_stage_escalated": pa.schema([("alert_id", text), ("tier", pa.int64())]),
-        # the alerts a heal or a receipt resolves (recovered or superseded), by id
+        # the alerts a heal, a receipt or the watcher resolves (recovered or superseded), by id
         "resq_stage_resolved": pa.schema([("alert_id", text)]),
         "resq_stage_escalations": pa.schema(
             [("alert_id", text), ("stakeholder", text), ("channel", text), ("tier", pa.int64())]
