@@ -163,7 +163,7 @@ def test_the_quick_fit_bound_never_says_fits_when_rich_would_not(
     console = Console(file=io.StringIO(), width=width, force_terminal=terminal)
     t = _render._build(cells, columns, shown, None, console, tight=tight, fold=fold)
     widest = _render._widest(cells, columns)
-    if _render._surely_fits(widest, columns, shown, console, tight):
+    if _render._surely_fits(t, widest, shown, console):
         assert _render._fits(t, console)
         assert _rendered_fits(t, console)
 

@@ -119,14 +119,14 @@ def table(
         shown = list(range(len(columns)))
         t = _build(cells, columns, shown, title, console, tight=tight, fold=fold)
         # each layout is measured once (a measure is a layout), unless it surely fits
-        fits = _surely_fits(widest, columns, shown, console, tight) or _fits(t, console)
+        fits = _surely_fits(t, widest, shown, console) or _fits(t, console)
         for key in DROP_ORDER:
             if fits:
                 break
             if any(columns[i][0] == key for i in shown):
                 shown = [i for i in shown if columns[i][0] != key]
                 t = _build(cells, columns, shown, title, console, tight=tight, fold=fold)
-                fits = _surely_fits(widest, columns, shown, console, tight) or _fits(t, console)
+                fits = _surely_fits(t, widest, shown, console) or _fits(t, console)
         if fits:
             break
     hidden = [header for i, (_, header) in enumerate(columns) if i not in shown]
@@ -151,22 +151,17 @@ def _widest(cells: Sequence[Sequence[str]], columns: Sequence[tuple[str, str]]) 
     ]
 
 
-def _surely_fits(
-    widest: Sequence[int],
-    columns: Sequence[tuple[str, str]],
-    shown: Sequence[int],
-    console: Console,
-    tight: bool,
-) -> bool:
-    """Whether the layout of :func:`_build` fits ``console`` for certain, from an upper
-    bound of rich's measure (no cell measured by rich): every column at its widest line
-    or its minimum width, with the full padding on both sides, plus one rule between
-    columns. False means only "measure it": rich then decides (:func:`_fits`)."""
-    plain = not console.is_terminal
-    pad = 0 if tight and not plain else 2
-    rules = 0 if plain else max(len(shown) - 1, 0)
+def _surely_fits(t: Table, widest: Sequence[int], shown: Sequence[int], console: Console) -> bool:
+    """Whether the layout ``t`` (of the ``shown`` columns) fits ``console`` for certain,
+    from an upper bound of rich's measure (no cell measured by rich): every column at its
+    widest line or its minimum width, with the table's full padding on both sides, plus
+    one rule between columns when it has a box. False means only "measure it": rich then
+    decides (:func:`_fits`)."""
+    _, right, _, left = t.padding
+    rules = max(len(t.columns) - 1, 0) if t.box else 0
     bound = rules + sum(
-        max(widest[i], WRAP_MIN if columns[i][0] in WRAPPING else 0) + pad for i in shown
+        max(widest[i], column.min_width or 0) + left + right
+        for i, column in zip(shown, t.columns, strict=True)
     )
     return bound <= console.width
 
